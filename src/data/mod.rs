@@ -1,0 +1,1 @@
+//! Toy 2D datasets and CSV loading.

@@ -1,0 +1,1 @@
+//! The score network: MLP, CPU reference backend, DSM training, weights.
