@@ -18,11 +18,20 @@ pub trait ScoreModel: Sync {
         let mut shifted = xs.to_vec();
         let (mut plus, mut minus) = (vec![[0.0; 2]; xs.len()], vec![[0.0; 2]; xs.len()]);
         for axis in 0..2 {
-            shifted.iter_mut().zip(xs).for_each(|(s, x)| s[axis] = x[axis] + h);
+            shifted
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(s, x)| s[axis] = x[axis] + h);
             self.eps(&shifted, t, &mut plus);
-            shifted.iter_mut().zip(xs).for_each(|(s, x)| s[axis] = x[axis] - h);
+            shifted
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(s, x)| s[axis] = x[axis] - h);
             self.eps(&shifted, t, &mut minus);
-            shifted.iter_mut().zip(xs).for_each(|(s, x)| s[axis] = x[axis]);
+            shifted
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(s, x)| s[axis] = x[axis]);
             for (d, (p, m)) in div.iter_mut().zip(plus.iter().zip(&minus)) {
                 *d += (p[axis] - m[axis]) / (2.0 * h);
             }

