@@ -1,1 +1,22 @@
-//! Toy 2D datasets and CSV loading.
+//! The data the models learn: FFJORD's eight toy distributions (standardised), points drawn
+//! by hand, and the user's own CSV files.
+//!
+//! Everything the networks see is standardised (about zero mean, unit spread, one scale for
+//! both axes so shapes keep their aspect): the noise schedule of DESIGN §3 assumes data of
+//! unit scale, and one set of hyper-parameters then works for every dataset. Built-in sets
+//! come standardised; a user's CSV keeps its own units and is standardised by the caller with
+//! [`Normalization`], which also maps samples back.
+
+mod builtin;
+mod csv;
+mod dataset;
+mod error;
+mod moments;
+mod normalization;
+mod toy;
+
+pub use builtin::{BuiltIn, mixture, sample};
+pub use csv::{load_csv, parse_csv, write_csv};
+pub use dataset::{Dataset, MAX_CLASSES};
+pub use error::{DataError, LineProblem};
+pub use normalization::Normalization;

@@ -1,0 +1,235 @@
+//! The user's own data as CSV: `x,y` or `x,y,label`, an optional header line.
+//!
+//! Strict on purpose: a silently skipped line or a NaN that slips into training costs a user
+//! far more time than an error naming the file and line. Tolerant only of what editors and
+//! exporters do without asking: a UTF-8 byte-order mark, CRLF line ends, blank lines,
+//! whitespace around fields, double quotes around a field, labels written as floats (`2.0`,
+//! as `numpy.savetxt` does).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::dataset::{classes_of, validate_contents};
+use super::{DataError, Dataset, LineProblem, MAX_CLASSES};
+use crate::Point;
+
+/// Reads a CSV file into a [`Dataset`] in the file's own units (standardise it with
+/// `Normalization::fit`). The dataset is named by the path as given; errors name it too.
+pub fn load_csv(path: impl AsRef<Path>) -> Result<Dataset, DataError> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = fs::read(path).map_err(|source| DataError::Io {
+        file: file.clone(),
+        action: "read",
+        source,
+    })?;
+    parse_csv(&file, &bytes)
+}
+
+/// Parses CSV bytes (from a file, a drag-and-drop, a test); `file` names them in errors.
+/// Never panics, whatever the bytes.
+pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Dataset, DataError> {
+    let text = as_text(file, bytes)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut table = Table::default();
+    for (index, raw) in text.split('\n').enumerate() {
+        let line = raw.trim();
+        if !line.is_empty() {
+            table
+                .push(line, index + 1)
+                .map_err(|problem| DataError::Line {
+                    file: file.to_owned(),
+                    line: index + 1,
+                    problem,
+                })?;
+        }
+    }
+    if table.points.len() < 2 {
+        return Err(DataError::TooFewPoints {
+            file: file.to_owned(),
+            found: table.points.len(),
+        });
+    }
+    let labels = matches!(table.columns, Some((3, _))).then_some(table.labels);
+    let num_classes = labels.as_deref().map_or(0, classes_of);
+    Ok(Dataset {
+        name: file.to_owned(),
+        points: table.points,
+        labels,
+        num_classes,
+    })
+}
+
+/// Writes `x,y[,label]` with a header, atomically: a temporary file in the same directory,
+/// synced, then renamed over `path`, so a reader (or a crash) never sees half a file.
+/// Floats are written in their shortest exact form, so `load_csv` gives back the same bits.
+pub fn write_csv(
+    path: impl AsRef<Path>,
+    points: &[Point],
+    labels: Option<&[u32]>,
+) -> Result<(), DataError> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    validate_contents(&file, points, labels)?;
+    let mut text = String::with_capacity(points.len() * 24 + 16);
+    text.push_str(if labels.is_some() {
+        "x,y,label\n"
+    } else {
+        "x,y\n"
+    });
+    // `{:?}` is the shortest representation that parses back to the same f32.
+    match labels {
+        Some(labels) => {
+            for (p, label) in points.iter().zip(labels) {
+                text.push_str(&format!("{:?},{:?},{label}\n", p[0], p[1]));
+            }
+        }
+        None => {
+            for p in points {
+                text.push_str(&format!("{:?},{:?}\n", p[0], p[1]));
+            }
+        }
+    }
+    write_atomically(path, text.as_bytes()).map_err(|source| DataError::Io {
+        file,
+        action: "write",
+        source,
+    })
+}
+
+/// Rows seen so far. The first non-blank line fixes the column count.
+#[derive(Default)]
+struct Table {
+    /// (number of fields, line that fixed it).
+    columns: Option<(usize, usize)>,
+    points: Vec<Point>,
+    labels: Vec<u32>,
+}
+
+impl Table {
+    fn push(&mut self, line: &str, line_no: usize) -> Result<(), LineProblem> {
+        let fields: Vec<&str> = line.split(',').map(unquote).collect();
+        match self.columns {
+            Some((expected, first_line)) if fields.len() != expected => {
+                return Err(LineProblem::FieldMismatch {
+                    found: fields.len(),
+                    expected,
+                    first_line,
+                });
+            }
+            Some(_) => {}
+            None => {
+                if !(2..=3).contains(&fields.len()) {
+                    return Err(LineProblem::FieldCount {
+                        found: fields.len(),
+                    });
+                }
+                self.columns = Some((fields.len(), line_no));
+                // A header: a first line none of whose fields is a number.
+                if fields.iter().all(|f| f.parse::<f64>().is_err()) {
+                    return Ok(());
+                }
+            }
+        }
+        self.points
+            .push([coordinate(fields[0])?, coordinate(fields[1])?]);
+        if let Some(label) = fields.get(2) {
+            self.labels.push(parse_label(label)?);
+        }
+        Ok(())
+    }
+}
+
+/// The bytes as text, or the line of the first thing that makes them not text: invalid
+/// UTF-8 or a NUL byte (valid UTF-8, but no text file has one; binary files do).
+fn as_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, DataError> {
+    let not_text = |at: usize, reason| DataError::NotText {
+        file: file.to_owned(),
+        line: 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count(),
+        reason,
+    };
+    let (valid, utf8_error) = match std::str::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => (
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+            Some(e),
+        ),
+    };
+    if let Some(at) = valid.bytes().position(|b| b == 0) {
+        return Err(not_text(at, "it contains a NUL byte"));
+    }
+    match utf8_error {
+        Some(e) => Err(not_text(e.valid_up_to(), "invalid UTF-8")),
+        None => Ok(valid),
+    }
+}
+
+/// A field without surrounding whitespace and one pair of surrounding double quotes.
+fn unquote(field: &str) -> &str {
+    let field = field.trim();
+    field
+        .strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .map_or(field, str::trim)
+}
+
+/// A finite number that also fits an f32 (1e39 is a finite f64 but an infinite f32).
+/// The f32 comes from parsing the text directly, not from rounding an f64, which could
+/// round twice and miss the exact float `write_csv` wrote.
+fn coordinate(field: &str) -> Result<f32, LineProblem> {
+    let not_a_number = || LineProblem::NotANumber(field.to_owned());
+    let wide: f64 = field.parse().map_err(|_| not_a_number())?;
+    if !wide.is_finite() {
+        return Err(LineProblem::NotFinite(field.to_owned()));
+    }
+    let value: f32 = field.parse().map_err(|_| not_a_number())?;
+    if !value.is_finite() {
+        return Err(LineProblem::OutOfRange(field.to_owned()));
+    }
+    Ok(value)
+}
+
+/// A whole number in [0, MAX_CLASSES), written as an integer or as a float such as `2.0`.
+fn parse_label(field: &str) -> Result<u32, LineProblem> {
+    let bad = || LineProblem::BadLabel(field.to_owned());
+    let value: f64 = field.parse().map_err(|_| bad())?;
+    if !value.is_finite() || value < 0.0 || value.fract() != 0.0 {
+        return Err(bad());
+    }
+    if value >= MAX_CLASSES as f64 {
+        return Err(LineProblem::LabelTooLarge(field.to_owned()));
+    }
+    Ok(value as u32)
+}
+
+/// Write to a fresh temporary file next to `path` (same directory, hence same file system,
+/// so the rename is atomic), sync it, rename it over `path`; remove it on any failure.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Unique per process and call, so concurrent writers never share a temporary file.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{count}.tmp", std::process::id()));
+    let result = (|| {
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        out.write_all(bytes)?;
+        out.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
