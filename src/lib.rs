@@ -4,9 +4,13 @@
 //! VP-SDE and its samplers (`math`), the toy datasets (`data`), the score network with its
 //! CPU reference backend (`nn`) and the WGSL backend (`gpu`).
 
+pub mod app;
+pub mod backend;
 pub mod data;
+pub mod gpu;
 pub mod math;
 pub mod nn;
+pub mod train;
 
 /// A 2D point. Plain arrays keep batches `Pod`, so they upload to the GPU as they are.
 pub type Point = [f32; 2];

@@ -30,21 +30,20 @@ enum Command {
     Nll(cli::nll_cmd::NllArgs),
     /// Throughput of training and sampling per backend.
     Bench(cli::bench_cmd::BenchArgs),
+    /// Draw the forward and reverse process to a PNG (and a GIF) without a window.
+    Render(diffusion_playground::app::render::RenderArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => {
-            let _ = cli.exit_after;
-            eprintln!("the app is not wired yet");
-            Ok(())
-        }
+        None => diffusion_playground::app::run(cli.exit_after),
         Some(Command::Data(a)) => cli::data_cmd::run(a),
         Some(Command::Train(a)) => cli::train_cmd::run(a),
         Some(Command::Sample(a)) => cli::sample_cmd::run(a),
         Some(Command::Nll(a)) => cli::nll_cmd::run(a),
         Some(Command::Bench(a)) => cli::bench_cmd::run(a),
+        Some(Command::Render(a)) => diffusion_playground::app::render::render(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

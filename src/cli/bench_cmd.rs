@@ -2,6 +2,8 @@
 //! timed runs after a warm-up; the machine is shared and noisy, so read them as such.
 
 use anyhow::Result;
+use diffusion_playground::backend::{BackendChoice, BackendKind};
+use diffusion_playground::gpu;
 use diffusion_playground::nn::bench::{
     BenchSettings, sample_particle_steps_per_sec, train_samples_per_sec,
 };
@@ -34,6 +36,8 @@ pub fn reference_net() -> MlpConfig {
 }
 
 struct Row {
+    backend: &'static str,
+    adapter: String,
     kind: &'static str,
     size: usize,
     sampler: Option<&'static str>,
@@ -45,22 +49,59 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let settings = BenchSettings::default();
     let threads = rayon::current_num_threads();
     let mut rows = Vec::new();
-    for &b in &args.batches {
-        rows.push(Row {
-            kind: "train",
-            size: b,
-            sampler: None,
-            per_s: train_samples_per_sec(&net, b, &settings)?,
-        });
+    // cpu: the CPU rows; wgpu: the GPU rows; auto: the CPU rows, plus the GPU's when auto
+    // would train on it (a real GPU).
+    if args.backend.backend != BackendChoice::Wgpu {
+        let adapter = format!("cpu ({threads} threads)");
+        for &b in &args.batches {
+            let per_s = train_samples_per_sec(&net, b, &settings)?;
+            rows.push(Row {
+                backend: "cpu",
+                adapter: adapter.clone(),
+                kind: "train",
+                size: b,
+                sampler: None,
+                per_s,
+            });
+        }
+        for &n in &args.particles {
+            let per_s = sample_particle_steps_per_sec(&net, n, &settings)?;
+            rows.push(Row {
+                backend: "cpu",
+                adapter: adapter.clone(),
+                kind: "sample",
+                size: n,
+                sampler: Some("ode-euler"),
+                per_s,
+            });
+        }
     }
-    for &n in &args.particles {
-        let per_s = sample_particle_steps_per_sec(&net, n, &settings)?;
-        rows.push(Row {
-            kind: "sample",
-            size: n,
-            sampler: Some("ode-euler"),
-            per_s,
-        });
+    if args.backend.backend != BackendChoice::Cpu {
+        let selection = args.backend.select();
+        if let (BackendKind::Wgpu, Some(ctx)) = (selection.kind, &selection.gpu) {
+            for &b in &args.batches {
+                let r = gpu::bench::train_samples_per_sec(ctx, &net, b, &settings)?;
+                rows.push(Row {
+                    backend: "wgpu",
+                    adapter: r.adapter,
+                    kind: "train",
+                    size: b,
+                    sampler: None,
+                    per_s: r.per_sec,
+                });
+            }
+            for &n in &args.particles {
+                let r = gpu::bench::sample_particle_steps_per_sec(ctx, &net, n, &settings)?;
+                rows.push(Row {
+                    backend: "wgpu",
+                    adapter: r.adapter,
+                    kind: "sample",
+                    size: n,
+                    sampler: Some("ode-euler"),
+                    per_s: r.per_sec,
+                });
+            }
+        }
     }
     let flops_train = net.train_flops_per_sample() as f64;
     let flops_fwd = net.forward_flops_per_sample() as f64;
@@ -81,7 +122,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             / 1e9;
         if args.json {
             let mut line = serde_json::json!({
-                "backend": "cpu", "adapter": "cpu", "kind": r.kind, "size": r.size,
+                "backend": r.backend, "adapter": r.adapter, "kind": r.kind, "size": r.size,
                 "per_s": r.per_s, "gflops": gflops, "threads": threads,
                 "net": serde_json::to_value(&net)?,
             });
@@ -96,8 +137,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "particle-steps/s"
             };
             println!(
-                "cpu  {:<6} size {:>7}  {:>12.0} {unit}  ({gflops:.1} GFLOP/s)",
-                r.kind, r.size, r.per_s
+                "{:<5} {:<6} size {:>7}  {:>12.0} {unit}  ({gflops:.2} GFLOP/s)  on {}",
+                r.backend, r.kind, r.size, r.per_s, r.adapter
             );
         }
     }

@@ -9,10 +9,27 @@ pub mod sample_cmd;
 pub mod source;
 pub mod train_cmd;
 
+use diffusion_playground::backend::{self, BackendChoice, Selection};
+
 /// `--backend cpu|wgpu|auto` for the commands that run the network.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArg {
-    /// cpu | wgpu | auto (auto: wgpu on a real GPU, the CPU otherwise).
-    #[arg(long, default_value = "auto")]
-    pub backend: String,
+    /// cpu | wgpu | auto (auto: wgpu on a real GPU, the CPU when the only adapter is a CPU
+    /// such as lavapipe, or when there is none).
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    pub backend: BackendChoice,
+}
+
+impl BackendArg {
+    /// Picks the backend and says which on stderr, with the adapter's name.
+    pub fn select(&self) -> Selection {
+        let selection = backend::select(self.backend);
+        eprintln!("{}", selection.line);
+        selection
+    }
+}
+
+fn parse_backend(s: &str) -> Result<BackendChoice, String> {
+    s.parse()
+        .map_err(|_| format!("unknown backend {s:?}: expected cpu, wgpu or auto"))
 }

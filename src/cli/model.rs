@@ -4,23 +4,21 @@ use std::path::Path;
 
 use anyhow::Result;
 use diffusion_playground::data::Normalization;
-use diffusion_playground::math::{Schedule, ScoreModel};
+use diffusion_playground::math::Schedule;
 use diffusion_playground::nn::{NetModel, weights};
 
-use super::BackendArg;
 use super::source::Source;
 
 pub struct LoadedModel {
-    pub model: Box<dyn ScoreModel>,
+    pub model: NetModel,
     pub schedule: Schedule,
     pub t_min: f64,
     /// The dataset the model was trained on (for held-out metrics) and its units.
     pub source: Source,
 }
 
-pub fn load_model(path: &str, backend: &BackendArg) -> Result<LoadedModel> {
+pub fn load_model(path: &str) -> Result<LoadedModel> {
     let saved = weights::load(Path::new(path))?;
-    let _ = backend;
     let model = NetModel::from_saved(&saved)?;
     let mut source = Source::resolve(&saved.dataset, 2000, 0)?;
     // Samples go back to the units the model was trained in, whatever the file holds now.
@@ -28,7 +26,7 @@ pub fn load_model(path: &str, backend: &BackendArg) -> Result<LoadedModel> {
         source.normalization = saved.normalization;
     }
     Ok(LoadedModel {
-        model: Box::new(model),
+        model,
         schedule: saved.schedule,
         t_min: saved.t_min as f64,
         source,

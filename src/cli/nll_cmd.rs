@@ -30,8 +30,6 @@ pub struct NllArgs {
     /// RK4 steps along the PF-ODE.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
-    #[command(flatten)]
-    pub backend: super::BackendArg,
 }
 
 pub fn run(args: &NllArgs) -> Result<()> {
@@ -48,8 +46,9 @@ pub fn run(args: &NllArgs) -> Result<()> {
                 schedule,
                 t_min,
                 source,
-            } = load_model(path, &args.backend)?;
-            (model, schedule, t_min, source)
+            } = load_model(path)?;
+            // On the CPU, where the network differentiates itself exactly (forward mode).
+            (Box::new(model), schedule, t_min, source)
         }
         (None, Some(spec)) => {
             let source = Source::resolve(spec, positive("oracle-n", args.oracle_n)?, 0)?;

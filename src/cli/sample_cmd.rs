@@ -3,11 +3,13 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use diffusion_playground::backend;
 use diffusion_playground::data::BuiltIn;
+use diffusion_playground::math::Schedule;
 use diffusion_playground::math::metrics::{energy_distance, sliced_w2};
 use diffusion_playground::math::oracle::Oracle;
 use diffusion_playground::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
-use diffusion_playground::math::{Schedule, ScoreModel};
+use diffusion_playground::nn::NetModel;
 
 use super::model::{LoadedModel, load_model};
 use super::source::{HELD_OUT_SEED, Source, positive, write_points};
@@ -61,10 +63,15 @@ pub fn parse_sampler(s: &str) -> Result<SamplerKind, String> {
 
 /// What to sample from: the model, its schedule and t_min, and its dataset.
 struct Target {
-    model: Box<dyn ScoreModel>,
+    model: Score,
     schedule: Schedule,
     t_min: f64,
     source: Source,
+}
+
+enum Score {
+    Exact(Oracle),
+    Net(NetModel),
 }
 
 fn target(args: &SampleArgs) -> Result<Target> {
@@ -76,7 +83,7 @@ fn target(args: &SampleArgs) -> Result<Target> {
             None => Oracle::empirical(&source.points, schedule),
         };
         return Ok(Target {
-            model: Box::new(oracle),
+            model: Score::Exact(oracle),
             schedule,
             t_min: 1e-3,
             source,
@@ -90,9 +97,9 @@ fn target(args: &SampleArgs) -> Result<Target> {
         schedule,
         t_min,
         source,
-    } = load_model(path, &args.backend)?;
+    } = load_model(path)?;
     Ok(Target {
-        model,
+        model: Score::Net(model),
         schedule,
         t_min,
         source,
@@ -116,9 +123,23 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         seed: args.seed,
     };
     let start = Instant::now();
-    let mut x = prior(n, cfg.seed);
-    let mut sampler = Sampler::new(t.schedule, cfg);
-    sampler.run(t.model.as_ref(), &mut x);
+    let (x, nfe) = match &t.model {
+        // The exact score is CPU code.
+        Score::Exact(oracle) => {
+            let mut x = prior(n, cfg.seed);
+            let mut sampler = Sampler::new(t.schedule, cfg);
+            sampler.run(oracle, &mut x);
+            (x, sampler.nfe())
+        }
+        Score::Net(model) => {
+            let selection = args.backend.select();
+            let (x, nfe, notice) = backend::sample(&selection, model, cfg, n);
+            if let Some(notice) = notice {
+                eprintln!("{notice}");
+            }
+            (x, nfe)
+        }
+    };
     let seconds = start.elapsed().as_secs_f64();
     if x.iter().any(|p| !p.iter().all(|v| v.is_finite())) {
         bail!("the sampler diverged (non-finite particles): try more steps or another sampler");
@@ -132,7 +153,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         let line = serde_json::json!({
             "sampler": args.sampler.name(),
             "steps": steps,
-            "nfe": sampler.nfe(),
+            "nfe": nfe,
             "sw2": sliced_w2(&x, &a),
             "sw2_floor": sliced_w2(&b, &a),
             "energy": energy_distance(&x, &a),

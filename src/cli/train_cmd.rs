@@ -1,12 +1,15 @@
 //! `train`: denoising score matching on a dataset, then an atomic write of the EMA weights.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use diffusion_playground::backend::make_trainer;
+use diffusion_playground::gpu::LossPoint;
 use diffusion_playground::math::Schedule;
 use diffusion_playground::nn::{
-    Activation, Embedding, MlpConfig, NnError, SavedModel, TrainConfig, Trainer, Weighting, weights,
+    Activation, Embedding, MlpConfig, SavedModel, TrainConfig, Weighting, weights,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -50,6 +53,10 @@ pub struct TrainArgs {
     /// uniform | inverse-sigma2 | importance
     #[arg(long, default_value = "uniform")]
     pub weighting: String,
+    /// Anneal the learning rate to zero along a half cosine over the run (a fixed-length run
+    /// ends sharper than one at a constant rate).
+    #[arg(long)]
+    pub lr_decay: bool,
     /// Decay of the EMA of the weights that is saved and sampled.
     #[arg(long, default_value_t = TrainConfig::default().ema_decay)]
     pub ema_decay: f32,
@@ -61,6 +68,9 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub backend: super::BackendArg,
 }
+
+/// Steps between progress updates (and GPU submissions).
+const CHUNK_STEPS: u64 = 50;
 
 /// The schedule named on the command line.
 pub fn schedule(name: &str, beta_min: f64, beta_max: f64) -> Result<Schedule> {
@@ -128,8 +138,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         positive("data-n", args.data_n)?,
         args.seed as u64,
     )?;
-    eprintln!("backend: cpu ({} threads)", rayon::current_num_threads());
-    let mut trainer = Trainer::new(cfg.clone(), source.points.clone())?;
+    let selection = args.backend.select();
+    let mut trainer = make_trainer(&selection, cfg.clone(), &source.points)?;
     let bar = ProgressBar::new(args.steps).with_style(
         ProgressStyle::with_template(
             "{bar:40} {pos}/{len} steps  loss {msg}  {elapsed} / ~{duration}",
@@ -138,31 +148,37 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     let start = Instant::now();
     // The mean of the last 100 losses: one batch's loss is too noisy to report.
-    let mut recent = std::collections::VecDeque::with_capacity(100);
-    let mut skipped = 0u32;
-    while trainer.steps_done() < args.steps {
-        match trainer.step() {
-            Ok(loss) => {
-                skipped = 0;
-                if recent.len() == 100 {
-                    recent.pop_front();
-                }
-                recent.push_back(loss);
+    let mut recent = VecDeque::with_capacity(100);
+    let record = |recent: &mut VecDeque<f32>, points: Vec<LossPoint>| {
+        for p in points {
+            if recent.len() == 100 {
+                recent.pop_front();
             }
-            // A non-finite step is skipped (weights kept); several in a row means divergence.
-            Err(NnError::NonFinite { step }) => {
-                skipped += 1;
-                if skipped >= 5 {
-                    bail!("training diverged at step {step} (NaN/inf loss): lower --lr");
-                }
+            recent.push_back(p.loss);
+        }
+    };
+    while trainer.steps_done() < args.steps {
+        if args.lr_decay {
+            trainer.set_lr(cosine_lr(args.lr, trainer.steps_done(), args.steps))?;
+        }
+        let chunk = CHUNK_STEPS.min(args.steps - trainer.steps_done());
+        match trainer.train(chunk) {
+            Ok(points) => record(&mut recent, points),
+            Err(e) if e.is_non_finite() => {
+                bail!(
+                    "training diverged at step {} ({e}): lower --lr",
+                    trainer.steps_done()
+                )
             }
             Err(e) => return Err(e.into()),
         }
-        if trainer.steps_done() % 50 == 0 {
-            bar.set_position(trainer.steps_done());
-            bar.set_message(format!("{:.4}", mean(&recent)));
+        if let Some(notice) = trainer.notice() {
+            bar.suspend(|| eprintln!("{notice}"));
         }
+        bar.set_position(trainer.steps_done());
+        bar.set_message(format!("{:.4}", mean(&recent)));
     }
+    record(&mut recent, trainer.flush()?);
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let saved = SavedModel {
@@ -172,7 +188,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         dataset: source.label.clone(),
         normalization: source.normalization,
         steps: trainer.steps_done(),
-        params: trainer.ema_params().to_vec(),
+        params: trainer.ema_params()?,
     };
     weights::save(Path::new(&args.out), &saved)?;
     let per_s = args.steps as f64 * cfg.batch as f64 / seconds;
@@ -184,6 +200,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn mean(v: &std::collections::VecDeque<f32>) -> f32 {
+/// Half-cosine annealing: lr at step 0, lr/2 half way, 0 at the end.
+fn cosine_lr(lr: f32, step: u64, steps: u64) -> f32 {
+    let progress = step as f32 / steps.max(1) as f32;
+    0.5 * lr * (1.0 + (std::f32::consts::PI * progress).cos())
+}
+
+fn mean(v: &VecDeque<f32>) -> f32 {
     v.iter().sum::<f32>() / v.len().max(1) as f32
 }

@@ -1,0 +1,536 @@
+//! The centre: transport buttons, the particle canvas and the time scrubber.
+//!
+//! Particles (and the faint data under them) go to the GPU as one instanced draw
+//! (`particles.rs`); trails, arrows, the grid and the labels are ordinary egui shapes.
+
+use std::sync::Arc;
+
+use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Shape, Stroke, Ui, Vec2};
+
+use crate::Point;
+use crate::math::rng::{STREAM_PROBE, normal2};
+
+use super::App;
+use super::particles::{Instance, ParticleCallback};
+use super::player::{Colors, Mode};
+use super::settings::{Arrows, ScoreSource};
+
+/// World units from the canvas centre to its nearer edge at zoom 1.
+const HALF_EXTENT: f32 = 3.2;
+/// Particles drawn as egui circles when there is no wgpu renderer (tests, GL).
+const FALLBACK_PARTICLES: usize = 3000;
+/// Data points drawn faintly under the particles.
+const DATA_BACKDROP: usize = 4000;
+/// Arrows per row of the score field.
+const ARROW_GRID: usize = 17;
+
+/// Canvas state that is not worth saving.
+#[derive(Default)]
+pub struct CanvasState {
+    pan: Vec2,
+    arrows: Option<(ArrowKey, ArrowField, ArrowField)>,
+    /// Counter for the jitter of drawn points.
+    drawn_counter: u32,
+}
+
+/// Arrows as (base point, vector) in world units.
+type ArrowField = Vec<(Point, Point)>;
+
+#[derive(Clone, PartialEq)]
+struct ArrowKey {
+    t_millis: i64,
+    view: [i32; 4],
+    model_version: u64,
+    schedule: crate::math::Schedule,
+    data: usize,
+}
+
+/// World ↔ screen mapping of the canvas rect.
+#[derive(Clone, Copy)]
+struct View {
+    rect: Rect,
+    center: Point,
+    /// Screen points per world unit.
+    scale: f32,
+}
+
+impl View {
+    fn to_screen(self, p: Point) -> Pos2 {
+        self.rect.center()
+            + Vec2::new(
+                (p[0] - self.center[0]) * self.scale,
+                -(p[1] - self.center[1]) * self.scale,
+            )
+    }
+
+    fn to_world(self, s: Pos2) -> Point {
+        let d = s - self.rect.center();
+        [
+            self.center[0] + d.x / self.scale,
+            self.center[1] - d.y / self.scale,
+        ]
+    }
+
+    fn half_extent(self) -> [f32; 2] {
+        [
+            0.5 * self.rect.width() / self.scale,
+            0.5 * self.rect.height() / self.scale,
+        ]
+    }
+}
+
+pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
+    transport_ui(app, ui);
+    let scrubber_height = ui.spacing().interact_size.y + 14.0;
+    let size = ui.available_size() - Vec2::new(0.0, scrubber_height);
+    let (rect, response) =
+        ui.allocate_exact_size(size.max(Vec2::splat(50.0)), Sense::click_and_drag());
+    let view = View {
+        rect,
+        center: [-app.canvas.pan.x, -app.canvas.pan.y],
+        scale: rect.width().min(rect.height()) / (2.0 * HALF_EXTENT) * app.settings.zoom,
+    };
+    input(app, ui, &response, &view);
+
+    let dark = ui.visuals().dark_mode;
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(
+        rect,
+        6.0,
+        if dark {
+            Color32::from_rgb(16, 18, 24)
+        } else {
+            Color32::from_rgb(250, 250, 252)
+        },
+    );
+    grid(&painter, &view, dark);
+
+    if let Some(points) = &app.drawing {
+        drawing_layer(&painter, &view, points);
+        painter.text(
+            rect.left_top() + Vec2::new(12.0, 10.0),
+            Align2::LEFT_TOP,
+            "Draw your own: drag to paint points, then “Train on drawing”",
+            FontId::proportional(16.0),
+            Color32::from_rgb(255, 190, 90),
+        );
+    } else {
+        let frame = app.player.frame(&app.settings);
+        particles_layer(app, ui, &painter, &view, &frame.points, &frame.colors, dark);
+        if app.settings.show_trails {
+            trails_layer(&painter, &view, &frame, dark);
+        }
+        if app.settings.arrows != Arrows::Off {
+            arrows_layer(app, &painter, &view, frame.t);
+        }
+        overlay(app, &painter, &view, &frame);
+    }
+    scrubber_ui(app, ui);
+}
+
+fn transport_ui(app: &mut App, ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        let mode = app.player.mode;
+        let size = ui
+            .style()
+            .text_styles
+            .get(&egui::TextStyle::Button)
+            .map_or(13.0, |f| f.size)
+            * 1.1;
+        let big = |s: &str| RichText::new(s).size(size);
+        if ui
+            .selectable_label(mode == Mode::Forward, big("Forward: data → noise"))
+            .on_hover_text("Play the forward process from t = 0. Shortcut: F")
+            .clicked()
+        {
+            app.player.play_mode(Mode::Forward);
+        }
+        if ui
+            .selectable_label(mode == Mode::Reverse, big("Reverse: noise → data"))
+            .on_hover_text("Sample from N(0, I) back to data with the chosen sampler. Shortcut: R")
+            .clicked()
+        {
+            app.player.play_mode(Mode::Reverse);
+        }
+        ui.separator();
+        let playing = app.player.playing;
+        if ui
+            .button(big(if playing { "Pause" } else { "▶ Play" }))
+            .on_hover_text("Shortcut: space")
+            .clicked()
+        {
+            app.player.toggle_play();
+        }
+        let sde = app.settings.sampler.is_sde();
+        if ui
+            .button(big(if sde { "SDE ↔ ODE" } else { "ODE ↔ SDE" }))
+            .on_hover_text(format!(
+                "Now: {} ({}). Switch to the other family from the same noise. Shortcut: O",
+                app.settings.sampler.kind.label(),
+                if sde { "stochastic" } else { "deterministic" }
+            ))
+            .clicked()
+        {
+            app.settings.sampler.toggle_family();
+        }
+        ui.checkbox(&mut app.settings.auto_loop, "loop")
+            .on_hover_text("Forward, then reverse, then again");
+    });
+}
+
+fn scrubber_ui(app: &mut App, ui: &mut Ui) {
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        let mut t = app.player.t;
+        let body = ui
+            .style()
+            .text_styles
+            .get(&egui::TextStyle::Body)
+            .map_or(13.0, |f| f.size);
+        // Room for the value box and the label, whatever the text size.
+        ui.spacing_mut().slider_width = (ui.available_width() - 9.0 * body - 24.0).max(100.0);
+        // No fixed decimals: a slider rounds its value each frame and would report that as
+        // a change, which pauses playback.
+        let response = ui
+            .add(egui::Slider::new(&mut t, 0.0..=1.0).text("time t"))
+            .on_hover_text("Scrub the time (pauses). Shortcuts: ← / →");
+        if response.changed() && t != app.player.t {
+            app.player.set_t(t);
+        }
+    });
+}
+
+fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
+    if response.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll != 0.0 {
+            app.settings.zoom = (app.settings.zoom * (scroll * 0.002).exp()).clamp(0.3, 4.0);
+        }
+    }
+    if let Some(points) = app.drawing.as_mut() {
+        if (response.dragged() || response.clicked())
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            // A few jittered points per frame make a stroke of some thickness.
+            let centre = view.to_world(pos);
+            for _ in 0..3 {
+                app.canvas.drawn_counter += 1;
+                let z = normal2(0xD4A7, 0, app.canvas.drawn_counter, STREAM_PROBE);
+                points.push([centre[0] + 0.04 * z[0], centre[1] + 0.04 * z[1]]);
+            }
+        }
+        return;
+    }
+    if response.dragged() {
+        let d = response.drag_delta() / view.scale;
+        app.canvas.pan += Vec2::new(d.x, -d.y);
+    }
+    if response.double_clicked() {
+        app.canvas.pan = Vec2::ZERO;
+        app.settings.zoom = 1.0;
+    }
+}
+
+fn grid(painter: &egui::Painter, view: &View, dark: bool) {
+    let color = if dark {
+        Color32::from_white_alpha(14)
+    } else {
+        Color32::from_black_alpha(18)
+    };
+    let axis = if dark {
+        Color32::from_white_alpha(34)
+    } else {
+        Color32::from_black_alpha(40)
+    };
+    let [hx, hy] = view.half_extent();
+    let (x0, x1) = (view.center[0] - hx, view.center[0] + hx);
+    let (y0, y1) = (view.center[1] - hy, view.center[1] + hy);
+    for k in (x0.floor() as i32)..=(x1.ceil() as i32) {
+        let c = if k == 0 { axis } else { color };
+        painter.line_segment(
+            [
+                view.to_screen([k as f32, y0]),
+                view.to_screen([k as f32, y1]),
+            ],
+            Stroke::new(1.0, c),
+        );
+    }
+    for k in (y0.floor() as i32)..=(y1.ceil() as i32) {
+        let c = if k == 0 { axis } else { color };
+        painter.line_segment(
+            [
+                view.to_screen([x0, k as f32]),
+                view.to_screen([x1, k as f32]),
+            ],
+            Stroke::new(1.0, c),
+        );
+    }
+}
+
+fn drawing_layer(painter: &egui::Painter, view: &View, points: &[Point]) {
+    for p in points {
+        painter.circle_filled(view.to_screen(*p), 2.5, Color32::from_rgb(255, 190, 90));
+    }
+}
+
+fn particles_layer(
+    app: &App,
+    ui: &Ui,
+    painter: &egui::Painter,
+    view: &View,
+    points: &[Point],
+    colors: &Colors,
+    dark: bool,
+) {
+    let data_color = if dark {
+        [200, 210, 230, 60]
+    } else {
+        [60, 70, 90, 60]
+    };
+    // The data is only a faint backdrop: a few thousand points show its shape.
+    let data: Vec<Point> = if app.settings.show_data {
+        let stride = (app.data.points.len() / DATA_BACKDROP).max(1);
+        app.data.points.iter().step_by(stride).copied().collect()
+    } else {
+        Vec::new()
+    };
+    let color_of = |i: usize| match colors {
+        Colors::PerParticle(c) => c.get(i).copied().unwrap_or([255; 4]),
+        Colors::Uniform(c) => *c,
+    };
+    let ppp = ui.ctx().pixels_per_point();
+    let presentation = app.settings.presentation;
+    if app.gpu.is_some() {
+        let mut instances = Vec::with_capacity(data.len() + points.len());
+        instances.extend(data.iter().map(|&pos| Instance {
+            pos,
+            color: data_color,
+        }));
+        instances.extend(points.iter().enumerate().map(|(i, &pos)| Instance {
+            pos,
+            color: color_of(i),
+        }));
+        // Fewer, larger discs read better; many small ones show density.
+        let radius =
+            if points.len() > 30_000 { 1.6 } else { 2.2 } * if presentation { 1.3 } else { 1.0 };
+        let callback = ParticleCallback {
+            instances: Arc::new(instances),
+            center: view.center,
+            half_extent: view.half_extent(),
+            radius_px: radius * ppp,
+            viewport_px: [view.rect.width() * ppp, view.rect.height() * ppp],
+        };
+        painter.add(egui_wgpu::Callback::new_paint_callback(view.rect, callback));
+    } else {
+        let to_color = |c: [u8; 4]| Color32::from_rgba_unmultiplied(c[0], c[1], c[2], c[3]);
+        let stride = (data.len() / FALLBACK_PARTICLES).max(1);
+        let mut shapes: Vec<Shape> = data
+            .iter()
+            .step_by(stride)
+            .map(|p| Shape::circle_filled(view.to_screen(*p), 1.5, to_color(data_color)))
+            .collect();
+        let stride = (points.len() / FALLBACK_PARTICLES).max(1);
+        shapes.extend(
+            points
+                .iter()
+                .enumerate()
+                .step_by(stride)
+                .map(|(i, p)| Shape::circle_filled(view.to_screen(*p), 2.0, to_color(color_of(i)))),
+        );
+        painter.extend(shapes);
+    }
+}
+
+fn trails_layer(painter: &egui::Painter, view: &View, frame: &super::player::Frame, dark: bool) {
+    // Reverse SDE paths jump by √(β dt) per step: fewer of them keep the picture readable.
+    let jagged = matches!(frame.colors, Colors::Uniform(_)) && frame.jagged;
+    let every = if jagged { 2 } else { 1 };
+    for (i, trail) in frame.trails.iter().enumerate().step_by(every) {
+        if trail.len() < 2 {
+            continue;
+        }
+        let color = match &frame.colors {
+            Colors::PerParticle(c) => {
+                let c = c.get(i).copied().unwrap_or([255; 4]);
+                Color32::from_rgba_unmultiplied(c[0], c[1], c[2], 200)
+            }
+            Colors::Uniform(_) if dark => Color32::from_rgba_unmultiplied(255, 240, 200, 130),
+            Colors::Uniform(_) => Color32::from_rgba_unmultiplied(120, 60, 0, 130),
+        };
+        let line: Vec<Pos2> = trail.iter().map(|p| view.to_screen(*p)).collect();
+        if let Some(end) = line.last() {
+            painter.circle_stroke(*end, 3.5, Stroke::new(1.5, color));
+        }
+        painter.add(Shape::line(
+            line,
+            Stroke::new(if jagged { 1.0 } else { 1.3 }, color),
+        ));
+    }
+}
+
+fn arrows_layer(app: &mut App, painter: &egui::Painter, view: &View, t: f64) {
+    let schedule = app.settings.schedule.schedule();
+    // Arrows at t → 0 are ill-conditioned (σ → 0); show them at a small positive t instead.
+    let t = t.max(0.02);
+    let [hx, hy] = view.half_extent();
+    let key = ArrowKey {
+        t_millis: (t * 1000.0).round() as i64,
+        view: [
+            (view.center[0] * 100.0) as i32,
+            (view.center[1] * 100.0) as i32,
+            (hx * 100.0) as i32,
+            (hy * 100.0) as i32,
+        ],
+        model_version: app.train.model_version,
+        schedule,
+        data: Arc::as_ptr(&app.data.points) as usize,
+    };
+    let cell = 2.0 * hx.min(hy) / ARROW_GRID as f32;
+    if app.canvas.arrows.as_ref().is_none_or(|(k, _, _)| *k != key) {
+        let nx = (2.0 * hx / cell) as usize;
+        let ny = (2.0 * hy / cell) as usize;
+        let grid: Vec<Point> = (0..ny)
+            .flat_map(|j| {
+                (0..nx).map(move |i| {
+                    [
+                        view.center[0] - hx + (i as f32 + 0.5) * cell,
+                        view.center[1] - hy + (j as f32 + 0.5) * cell,
+                    ]
+                })
+            })
+            .collect();
+        let field = |model: &dyn crate::math::ScoreModel| -> Vec<(Point, Point)> {
+            let mut eps = vec![[0.0; 2]; grid.len()];
+            model.eps(&grid, t as f32, &mut eps);
+            // σ·∇log p = −ε̂: of order one at every t, so one arrow scale fits all times.
+            grid.iter()
+                .zip(&eps)
+                .map(|(p, e)| (*p, [-e[0], -e[1]]))
+                .collect()
+        };
+        let learned = app
+            .train
+            .model
+            .as_ref()
+            .map(|m| field(m.model.as_ref()))
+            .unwrap_or_default();
+        let exact_model = app.player.exact_model(schedule, &app.data);
+        let exact = field(exact_model.as_ref());
+        app.canvas.arrows = Some((key, learned, exact));
+    }
+    let Some((_, learned, exact)) = &app.canvas.arrows else {
+        return;
+    };
+    let scale = 0.45 * cell;
+    let draw = |field: &[(Point, Point)], color: Color32| {
+        for (p, v) in field {
+            let from = view.to_screen(*p);
+            let to = view.to_screen([p[0] + scale * v[0], p[1] + scale * v[1]]);
+            painter.arrow(from, to - from, Stroke::new(1.4, color));
+        }
+    };
+    let show = app.settings.arrows;
+    if matches!(show, Arrows::Exact | Arrows::Both) {
+        draw(exact, Color32::from_rgb(110, 180, 255));
+    }
+    if matches!(show, Arrows::Learned | Arrows::Both) {
+        draw(learned, Color32::from_rgb(255, 150, 60));
+    }
+}
+
+fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::player::Frame) {
+    let rect = view.rect;
+    let dark = app.settings.dark;
+    let text = if dark {
+        Color32::from_gray(235)
+    } else {
+        Color32::from_gray(20)
+    };
+    let weak = if dark {
+        Color32::from_gray(170)
+    } else {
+        Color32::from_gray(80)
+    };
+    let scale = if app.settings.presentation { 1.5 } else { 1.0 };
+    let schedule = app.settings.schedule.schedule();
+    let (a, s) = (schedule.alpha(frame.t), schedule.sigma(frame.t));
+    let pad = Vec2::new(12.0, 10.0);
+    painter.text(
+        rect.left_top() + pad,
+        Align2::LEFT_TOP,
+        format!("t = {:.3}", frame.t),
+        FontId::monospace(26.0 * scale),
+        text,
+    );
+    painter.text(
+        rect.left_top() + pad + Vec2::new(0.0, 34.0 * scale),
+        Align2::LEFT_TOP,
+        format!("α = {a:.3}   σ = {s:.3}"),
+        FontId::monospace(15.0 * scale),
+        weak,
+    );
+    painter.text(
+        rect.left_bottom() + Vec2::new(pad.x, -pad.y),
+        Align2::LEFT_BOTTOM,
+        &frame.caption,
+        FontId::proportional(13.0 * scale),
+        weak,
+    );
+    if let Some(waiting) = &frame.waiting {
+        painter.text(
+            rect.center_top() + Vec2::new(0.0, 14.0),
+            Align2::CENTER_TOP,
+            waiting,
+            FontId::proportional(15.0 * scale),
+            Color32::from_rgb(255, 190, 90),
+        );
+    }
+    // The forward check matters most when the particles should have become noise.
+    if app.player.mode == Mode::Forward
+        && let Some(check) = app.player.noise_check()
+    {
+        let (msg, color) = if check.reached_noise() {
+            (
+                format!(
+                    "x at t = 1 ≈ N(0, I)  (sw2 {:.3}, floor {:.3})",
+                    check.sw2, check.floor
+                ),
+                Color32::from_rgb(110, 200, 110),
+            )
+        } else {
+            (
+                format!(
+                    "x at t = 1 is NOT N(0, I)  (sw2 {:.3}, floor {:.3}; α(1) = {:.2})",
+                    check.sw2, check.floor, check.alpha_end
+                ),
+                Color32::from_rgb(255, 110, 100),
+            )
+        };
+        painter.text(
+            rect.right_top() + Vec2::new(-pad.x, pad.y),
+            Align2::RIGHT_TOP,
+            msg,
+            FontId::proportional(14.0 * scale),
+            color,
+        );
+    }
+    if app.player.mode == Mode::Reverse && app.settings.score_source == ScoreSource::Learned {
+        let quality = app.train.quality_ratio().map_or(String::new(), |r| {
+            format!("sample quality: sw2 = {r:.1} × floor")
+        });
+        painter.text(
+            rect.right_top() + Vec2::new(-pad.x, pad.y),
+            Align2::RIGHT_TOP,
+            quality,
+            FontId::proportional(14.0 * scale),
+            weak,
+        );
+    }
+    painter.text(
+        rect.right_bottom() - pad,
+        Align2::RIGHT_BOTTOM,
+        format!("{} particles", frame.points.len()),
+        FontId::proportional(12.0 * scale),
+        weak,
+    );
+}

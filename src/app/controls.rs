@@ -1,0 +1,575 @@
+//! The left panel: data, schedule, network and training, sampler, view. In presentation
+//! mode only what a class asks about stays: the data, β_max, the sampler and its steps.
+
+use egui::{Color32, ComboBox, RichText, Slider, Ui};
+
+use crate::math::solvers::SamplerKind;
+use crate::nn::Weighting;
+use crate::nn::{Activation, Embedding};
+use crate::train::{Command, weighting_label};
+
+use super::datasets::{MIN_DRAWN, builtin_names};
+use super::player::Mode;
+use super::settings::{
+    Arrows, DataChoice, ForwardPaths, MAX_PARTICLES, MAX_STEPS, ScheduleKind, ScoreSource, Settings,
+};
+use super::{App, style};
+
+const WIDTHS: [usize; 5] = [32, 64, 128, 256, 512];
+const BATCHES: [usize; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
+const EMBEDDINGS: [Embedding; 3] = [
+    Embedding::Sinusoidal { dim: 32 },
+    Embedding::Sinusoidal { dim: 64 },
+    Embedding::Scalar,
+];
+
+pub fn controls_ui(app: &mut App, ui: &mut Ui) {
+    let presentation = app.settings.presentation;
+    // Separate ids: each mode remembers its own width.
+    egui::Panel::left(if presentation {
+        "controls (presentation)"
+    } else {
+        "controls"
+    })
+    .frame(style::unfilled(egui::Frame::side_top_panel(ui.style())))
+    .resizable(true)
+    .default_size(if presentation { 420.0 } else { 300.0 })
+    .min_size(220.0)
+    .show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.add_space(4.0);
+            if presentation {
+                presentation_controls_ui(app, ui);
+            } else {
+                egui::CollapsingHeader::new("Data")
+                    .default_open(true)
+                    .show(ui, |ui| data_ui(app, ui));
+                egui::CollapsingHeader::new("Noise schedule")
+                    .default_open(true)
+                    .show(ui, |ui| schedule_ui(app, ui));
+                egui::CollapsingHeader::new("Sampling")
+                    .default_open(true)
+                    .show(ui, |ui| sampling_ui(app, ui));
+                egui::CollapsingHeader::new("Network and training")
+                    .default_open(true)
+                    .show(ui, |ui| training_ui(app, ui));
+                egui::CollapsingHeader::new("View")
+                    .default_open(true)
+                    .show(ui, |ui| view_ui(app, ui));
+            }
+        });
+    });
+}
+
+fn presentation_controls_ui(app: &mut App, ui: &mut Ui) {
+    data_picker_ui(app, ui);
+    ui.separator();
+    beta_max_ui(app, ui);
+    ui.separator();
+    sampler_picker_ui(app, ui);
+    steps_ui(&mut app.settings, ui);
+    ui.separator();
+    if ui
+        .button("Leave presentation")
+        .on_hover_text("Shortcut: P")
+        .clicked()
+    {
+        app.settings.presentation = false;
+    }
+}
+
+fn error_ui(ui: &mut Ui, message: &str) {
+    ui.label(RichText::new(message).color(ui.visuals().error_fg_color));
+}
+
+fn data_picker_ui(app: &mut App, ui: &mut Ui) {
+    let current = match &app.settings.data {
+        DataChoice::BuiltIn(name) => name.clone(),
+        DataChoice::Csv(_) => format!("CSV: {}", app.data.label),
+        DataChoice::Drawn(_) => "my drawing".to_owned(),
+    };
+    let current = if app.drawing.is_some() {
+        "drawing…".to_owned()
+    } else {
+        current
+    };
+    let mut pick: Option<DataChoice> = None;
+    let mut start_drawing = false;
+    ComboBox::new("dataset", "Dataset")
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            for name in builtin_names() {
+                let selected = app.settings.data == DataChoice::BuiltIn(name.to_owned());
+                if ui.selectable_label(selected, name).clicked() {
+                    pick = Some(DataChoice::BuiltIn(name.to_owned()));
+                }
+            }
+            ui.separator();
+            if ui.selectable_label(false, "draw your own…").clicked() {
+                start_drawing = true;
+            }
+        });
+    if let Some(choice) = pick {
+        app.drawing = None;
+        app.set_data(choice);
+    }
+    if start_drawing {
+        app.drawing = Some(Vec::new());
+    }
+}
+
+fn data_ui(app: &mut App, ui: &mut Ui) {
+    data_picker_ui(app, ui);
+    ui.label(format!("{} points, standardised", app.data.points.len()));
+
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        let label = ui.label("CSV file");
+        ui.add(
+            egui::TextEdit::singleline(&mut app.settings.csv_path)
+                .hint_text("path/to/points.csv")
+                .desired_width(150.0),
+        )
+        .labelled_by(label.id)
+        .on_hover_text("x,y per line (optional header and label column)");
+        if ui.button("Load").clicked() {
+            let path = app.settings.csv_path.clone();
+            app.drawing = None;
+            app.set_data(DataChoice::Csv(path));
+        }
+    });
+    if let Some(message) = app.data_error.clone() {
+        ui.horizontal_wrapped(|ui| {
+            error_ui(ui, &message);
+        });
+        ui.label(
+            RichText::new(format!("still using {}", app.data.label))
+                .small()
+                .weak(),
+        );
+        if ui.small_button("dismiss").clicked() {
+            app.data_error = None;
+        }
+    }
+
+    if let Some(points) = app.drawing.as_mut() {
+        ui.add_space(4.0);
+        ui.label(
+            RichText::new("Drag on the canvas to paint points.")
+                .color(Color32::from_rgb(255, 190, 90)),
+        );
+        ui.label(format!("{} points drawn", points.len()));
+        let mut train_now = false;
+        let mut cancel = false;
+        ui.horizontal(|ui| {
+            if ui.button("Clear").clicked() {
+                points.clear();
+            }
+            train_now = ui
+                .add_enabled(
+                    points.len() >= MIN_DRAWN,
+                    egui::Button::new("Train on drawing"),
+                )
+                .on_disabled_hover_text(format!("draw at least {MIN_DRAWN} points"))
+                .clicked();
+            cancel = ui.button("Cancel").clicked();
+        });
+        if train_now {
+            let points = app.drawing.take().unwrap_or_default();
+            app.set_data(DataChoice::Drawn(points));
+        } else if cancel {
+            app.drawing = None;
+        }
+    }
+}
+
+fn beta_max_ui(app: &mut App, ui: &mut Ui) {
+    let s = &mut app.settings.schedule;
+    match s.kind {
+        ScheduleKind::Linear => {
+            ui.add(
+                Slider::new(&mut s.beta_max, 0.2..=50.0)
+                    .logarithmic(true)
+                    .text("β_max"),
+            )
+            .on_hover_text("β at t = 1. Too small and the data never becomes noise.");
+        }
+        ScheduleKind::Cosine => {
+            ui.add(
+                Slider::new(&mut s.beta_cap, 1.0..=1000.0)
+                    .logarithmic(true)
+                    .text("β cap"),
+            );
+        }
+        ScheduleKind::Constant => {
+            ui.add(
+                Slider::new(&mut s.beta_constant, 0.1..=50.0)
+                    .logarithmic(true)
+                    .text("β"),
+            );
+        }
+    }
+    noise_check_ui(app, ui);
+}
+
+/// The forward check: did x at t = 1 become N(0, I)?
+fn noise_check_ui(app: &App, ui: &mut Ui) {
+    let Some(check) = app.player.noise_check() else {
+        ui.label(RichText::new("checking x₁ against N(0, I)…").weak());
+        return;
+    };
+    let (text, color) = if check.reached_noise() {
+        (
+            format!(
+                "x₁ ≈ N(0, I): sw2 {:.3} (floor {:.3})",
+                check.sw2, check.floor
+            ),
+            Color32::from_rgb(110, 200, 110),
+        )
+    } else {
+        (
+            format!(
+                "x₁ is NOT N(0, I): sw2 {:.3} (floor {:.3}), α(1) = {:.2}",
+                check.sw2, check.floor, check.alpha_end
+            ),
+            ui.visuals().error_fg_color,
+        )
+    };
+    ui.label(RichText::new(text).color(color)).on_hover_text(
+        "Sliced W₂ between x at t = 1 and a fresh N(0, I) draw, next to the same distance \
+             between two N(0, I) draws. Reverse sampling starts from N(0, I): if the forward \
+             process does not end there, samples come out wrong.",
+    );
+}
+
+fn schedule_ui(app: &mut App, ui: &mut Ui) {
+    let s = &mut app.settings.schedule;
+    ui.horizontal(|ui| {
+        for kind in ScheduleKind::ALL {
+            ui.selectable_value(&mut s.kind, kind, kind.label());
+        }
+    });
+    match s.kind {
+        ScheduleKind::Linear => {
+            ui.add(
+                Slider::new(&mut s.beta_min, 0.01..=5.0)
+                    .logarithmic(true)
+                    .text("β_min"),
+            )
+            .on_hover_text("β at t = 0");
+            if s.beta_max < s.beta_min {
+                s.beta_max = s.beta_min;
+            }
+            ui.label(
+                RichText::new("β(t) = β_min + t (β_max − β_min)")
+                    .small()
+                    .weak(),
+            );
+        }
+        ScheduleKind::Cosine => {
+            let cap_time = s.schedule().cap_time().unwrap_or(1.0);
+            ui.label(
+                RichText::new(format!(
+                    "cosine β diverges at t = 1: capped at {:.0} from t = {:.3}",
+                    s.beta_cap, cap_time
+                ))
+                .small()
+                .weak(),
+            );
+        }
+        ScheduleKind::Constant => {
+            ui.label(
+                RichText::new("constant β: the Ornstein–Uhlenbeck process")
+                    .small()
+                    .weak(),
+            );
+        }
+    }
+    beta_max_ui(app, ui);
+}
+
+fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
+    let s = &mut app.settings.sampler;
+    let mut kind = s.kind;
+    ComboBox::new("sampler", "Sampler")
+        .selected_text(kind.label())
+        .show_ui(ui, |ui| {
+            for k in SamplerKind::ALL {
+                ui.selectable_value(&mut kind, k, k.label());
+            }
+        });
+    if kind != s.kind {
+        s.select(kind);
+    }
+    ui.horizontal(|ui| {
+        let label = if s.is_sde() {
+            "SDE (stochastic)"
+        } else {
+            "ODE (deterministic)"
+        };
+        if ui
+            .button(format!("↔ {label}"))
+            .on_hover_text(
+                "Switch between a stochastic (SDE) and a deterministic (ODE) sampler, from the \
+                 same starting noise. Shortcut: O",
+            )
+            .clicked()
+        {
+            s.toggle_family();
+        }
+    });
+    if s.kind == SamplerKind::Ddim {
+        ui.add(Slider::new(&mut s.eta, 0.0..=1.0).text("η"))
+            .on_hover_text("0: deterministic (an ODE solver); 1: DDPM's noise");
+    }
+}
+
+fn steps_ui(settings: &mut Settings, ui: &mut Ui) {
+    ui.add(
+        Slider::new(&mut settings.sampler.steps, 1..=MAX_STEPS)
+            .logarithmic(true)
+            .text("steps"),
+    )
+    .on_hover_text("Sampler steps from t = 1 to t_min");
+}
+
+fn sampling_ui(app: &mut App, ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        ui.label("Score");
+        ui.selectable_value(
+            &mut app.settings.score_source,
+            ScoreSource::Learned,
+            "learned",
+        )
+        .on_hover_text("The network being trained (its EMA weights)");
+        ui.selectable_value(&mut app.settings.score_source, ScoreSource::Exact, "exact")
+            .on_hover_text(
+                "The exact score of the training points: the ideal denoiser. It reproduces \
+                 the training points themselves (memorisation).",
+            );
+    });
+    sampler_picker_ui(app, ui);
+    steps_ui(&mut app.settings, ui);
+    ui.horizontal(|ui| {
+        let label = ui.label("Noise seed");
+        ui.add(egui::DragValue::new(&mut app.settings.sampler.seed))
+            .labelled_by(label.id)
+            .on_hover_text("The same seed gives SDE and ODE runs the same starting noise");
+    });
+    ui.add(
+        Slider::new(&mut app.settings.particles, 500..=MAX_PARTICLES)
+            .logarithmic(true)
+            .text("particles"),
+    );
+    ui.add(
+        Slider::new(&mut app.settings.speed, 0.1..=4.0)
+            .logarithmic(true)
+            .text("speed"),
+    );
+    ui.checkbox(&mut app.settings.auto_loop, "Loop forward ↔ reverse")
+        .on_hover_text("Play forward, then reverse, then again");
+    ui.horizontal(|ui| {
+        ui.label("Forward");
+        ui.selectable_value(
+            &mut app.settings.forward_paths,
+            ForwardPaths::Exact,
+            "exact marginals",
+        )
+        .on_hover_text("x_t = α(t) x₀ + σ(t) ε with one ε per particle");
+        ui.selectable_value(
+            &mut app.settings.forward_paths,
+            ForwardPaths::EulerMaruyama,
+            "EM paths",
+        )
+        .on_hover_text("Euler–Maruyama paths of dx = −½β x dt + √β dW");
+    });
+}
+
+fn training_ui(app: &mut App, ui: &mut Ui) {
+    let mut rebuild = false;
+    let train = &mut app.settings.train;
+    ComboBox::new("width", "Width")
+        .selected_text(train.net.width.to_string())
+        .show_ui(ui, |ui| {
+            for w in WIDTHS {
+                rebuild |= ui
+                    .selectable_value(&mut train.net.width, w, w.to_string())
+                    .clicked();
+            }
+        });
+    ComboBox::new("depth", "Hidden layers")
+        .selected_text(train.net.depth.to_string())
+        .show_ui(ui, |ui| {
+            for d in 1..=6 {
+                rebuild |= ui
+                    .selectable_value(&mut train.net.depth, d, d.to_string())
+                    .clicked();
+            }
+        });
+    ComboBox::new("activation", "Activation")
+        .selected_text(train.net.activation.name())
+        .show_ui(ui, |ui| {
+            for a in Activation::ALL {
+                rebuild |= ui
+                    .selectable_value(&mut train.net.activation, a, a.name())
+                    .clicked();
+            }
+        });
+    ComboBox::new("embedding", "Time embedding")
+        .selected_text(embedding_label(train.net.embedding))
+        .show_ui(ui, |ui| {
+            for e in EMBEDDINGS {
+                rebuild |= ui
+                    .selectable_value(&mut train.net.embedding, e, embedding_label(e))
+                    .clicked();
+            }
+        });
+    let mut batch = train.batch;
+    ComboBox::new("batch", "Batch")
+        .selected_text(batch.to_string())
+        .show_ui(ui, |ui| {
+            for b in BATCHES {
+                ui.selectable_value(&mut batch, b, b.to_string());
+            }
+        });
+    if batch != train.batch {
+        train.batch = batch;
+        app.training.send(Command::SetBatch(batch));
+    }
+    let mut weighting = train.weighting;
+    ComboBox::new("weighting", "Loss weighting")
+        .selected_text(weighting_label(weighting))
+        .show_ui(ui, |ui| {
+            for w in Weighting::ALL {
+                ui.selectable_value(&mut weighting, w, weighting_label(w));
+            }
+        });
+    if weighting != train.weighting {
+        train.weighting = weighting;
+        app.training.send(Command::SetWeighting(weighting));
+    }
+    let lr = ui
+        .add(
+            Slider::new(&mut app.settings.train.lr, 1e-5..=1e-1)
+                .logarithmic(true)
+                .text("learning rate"),
+        )
+        .on_hover_text("Takes effect at once; training goes on from the current weights");
+    if lr.changed() {
+        app.training.send(Command::SetLr(app.settings.train.lr));
+    }
+    if rebuild {
+        app.training
+            .send(Command::Rebuild(app.settings.train.clone()));
+    }
+
+    ui.horizontal(|ui| {
+        let paused = app.train.paused;
+        if ui
+            .button(if paused { "▶ Resume" } else { "Pause" })
+            .on_hover_text("Pause or resume training")
+            .clicked()
+        {
+            app.train.paused = !paused;
+            app.train.paused_reason = None;
+            app.training.send(if paused {
+                Command::Resume
+            } else {
+                Command::Pause
+            });
+        }
+        if ui
+            .button("Reset")
+            .on_hover_text("Start over from fresh weights drawn with this seed")
+            .clicked()
+        {
+            app.training.send(Command::Reset {
+                seed: app.settings.train.seed,
+            });
+        }
+        let label = ui.label("seed");
+        ui.add(egui::DragValue::new(&mut app.settings.train.seed))
+            .labelled_by(label.id);
+    });
+    if let Some(reason) = app.train.paused_reason.clone() {
+        error_ui(ui, &format!("Training paused: {reason}"));
+    }
+    if let Some(message) = app.train.error.clone() {
+        ui.horizontal_wrapped(|ui| error_ui(ui, &message));
+        if ui.small_button("dismiss").clicked() {
+            app.train.error = None;
+        }
+    }
+    if let Some(message) = app.train.crashed.clone() {
+        error_ui(ui, &format!("Training crashed: {message}"));
+        if ui.button("Restart training").clicked() {
+            let ctx = ui.ctx().clone();
+            app.restart_training(&ctx);
+        }
+    }
+    ui.label(
+        RichText::new(format!(
+            "{} parameters · EMA weights drive sampling",
+            app.train.params
+        ))
+        .small()
+        .weak(),
+    );
+}
+
+fn embedding_label(e: Embedding) -> String {
+    match e {
+        Embedding::Sinusoidal { dim } => format!("sinusoidal {dim}"),
+        Embedding::Scalar => "scalar t".to_owned(),
+    }
+}
+
+fn view_ui(app: &mut App, ui: &mut Ui) {
+    let s = &mut app.settings;
+    ui.checkbox(&mut s.show_data, "Show the data faintly");
+    ui.checkbox(&mut s.show_trails, "Trajectories of a few particles");
+    ComboBox::new("arrows", "Score arrows")
+        .selected_text(s.arrows.label())
+        .show_ui(ui, |ui| {
+            for a in Arrows::ALL {
+                ui.selectable_value(&mut s.arrows, a, a.label());
+            }
+        })
+        .response
+        .on_hover_text("σ·∇log p_t (= −ε_θ) on a grid at the current t");
+    ui.add(
+        Slider::new(&mut s.zoom, 0.3..=4.0)
+            .logarithmic(true)
+            .text("zoom"),
+    )
+    .on_hover_text("Or scroll on the canvas; double-click it to reset");
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut s.dark, "Dark");
+        ui.checkbox(&mut s.presentation, "Presentation")
+            .on_hover_text("Large text, large canvas, fewer controls. Shortcut: P");
+    });
+    ui.add_space(6.0);
+    ui.label(
+        RichText::new(
+            "Keys: space play/pause · F forward · R reverse · O ODE/SDE · ←/→ scrub · \
+             P presentation",
+        )
+        .small()
+        .weak(),
+    );
+    if ui
+        .small_button("Reset all settings")
+        .on_hover_text("Back to the defaults (training restarts)")
+        .clicked()
+    {
+        let presentation = app.settings.presentation;
+        app.settings = Settings {
+            presentation,
+            ..Settings::default()
+        };
+        app.training
+            .send(Command::Rebuild(app.settings.train.clone()));
+        app.set_data(app.settings.data.clone());
+        app.player.play_mode(Mode::Forward);
+    }
+}

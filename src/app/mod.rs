@@ -1,0 +1,429 @@
+//! The desktop app (eframe): the teacher's view of a diffusion model on 2D points.
+//!
+//! Left, the controls; centre, the particle canvas with its time scrubber; right, the
+//! curves; bottom, the status bar. Training runs on its own thread (`crate::train`), the
+//! sampler runs on worker threads (`trajectory`), so the UI only draws.
+
+mod canvas;
+mod controls;
+mod datasets;
+mod particles;
+mod player;
+mod plots;
+pub mod render;
+mod settings;
+mod status;
+mod style;
+mod training;
+mod trajectory;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use datasets::LoadedData;
+pub use particles::SHADER as PARTICLE_SHADER;
+pub use player::{Mode, NoiseCheck, ReverseKey};
+pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings};
+pub use style::body_size;
+
+use crate::Point;
+use crate::math::Schedule;
+use crate::train::{Command, TrainHandle, TrainSetup};
+
+use player::Player;
+use training::TrainState;
+
+/// The renderer's adapter, for the status bar.
+#[derive(Clone, Debug)]
+pub struct GpuInfo {
+    pub backend: String,
+    pub adapter: String,
+    /// A software rasteriser (lavapipe, WARP): drawing costs CPU time.
+    pub is_cpu: bool,
+}
+
+/// Frame timing for the status bar (and the closing report of `--exit-after`).
+#[derive(Default)]
+struct FrameStats {
+    /// Smoothed seconds between frames.
+    interval_secs: f64,
+    /// Smoothed seconds eframe spent on a frame (UI, tessellation, render), without vsync.
+    work_secs: f64,
+    /// Smoothed seconds of our own UI code per frame.
+    ui_secs: f64,
+    frames: u64,
+    first: Option<Instant>,
+}
+
+impl FrameStats {
+    fn tick(&mut self, dt: f64) {
+        self.frames += 1;
+        self.first.get_or_insert_with(Instant::now);
+        if dt > 0.0 && dt < 1.0 {
+            self.interval_secs = if self.interval_secs == 0.0 {
+                dt
+            } else {
+                0.95 * self.interval_secs + 0.05 * dt
+            };
+        }
+    }
+
+    fn smooth(avg: &mut f64, x: f64) {
+        *avg = if *avg == 0.0 {
+            x
+        } else {
+            0.95 * *avg + 0.05 * x
+        };
+    }
+
+    fn fps(&self) -> f64 {
+        if self.interval_secs > 0.0 {
+            1.0 / self.interval_secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Mean frame time over the whole run.
+    fn mean_ms(&self) -> f64 {
+        self.first.map_or(0.0, |t| {
+            1e3 * t.elapsed().as_secs_f64() / self.frames.saturating_sub(1).max(1) as f64
+        })
+    }
+}
+
+/// The app's state; constructible without a window (tests drive it through egui_kittest).
+pub struct App {
+    pub settings: Settings,
+    pub data: LoadedData,
+    /// The last failure to load data (the previous data stays in use).
+    pub data_error: Option<String>,
+    pub training: TrainHandle,
+    pub train: TrainState,
+    pub player: Player,
+    /// Points being drawn in "draw your own" mode (`Some` while the mode is on).
+    pub drawing: Option<Vec<Point>>,
+    canvas: canvas::CanvasState,
+    gpu: Option<GpuInfo>,
+    frame_stats: FrameStats,
+    exit_after_secs: Option<f64>,
+    started: Instant,
+    applied_look: Option<style::Look>,
+    /// The schedule the trainer last heard of.
+    sent_schedule: Schedule,
+}
+
+impl App {
+    /// The app as eframe creates it: restores saved settings, starts training.
+    pub fn new(cc: &eframe::CreationContext<'_>, exit_after_secs: Option<f64>) -> Self {
+        let settings: Settings = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        let mut app = Self::create(cc, settings, true);
+        app.exit_after_secs = exit_after_secs;
+        app
+    }
+
+    /// An app inside an eframe (or egui_kittest) context: installs the particle renderer
+    /// when wgpu is there. `train: false` records commands without a training thread.
+    pub fn create(cc: &eframe::CreationContext<'_>, settings: Settings, train: bool) -> Self {
+        let mut app = Self::with_settings(settings, train, &cc.egui_ctx);
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            app.install_gpu(rs);
+        }
+        app
+    }
+
+    /// Registers the particle pipeline with egui's renderer; the canvas draws with it from
+    /// then on (without it, a few thousand egui circles stand in).
+    fn install_gpu(&mut self, rs: &egui_wgpu::RenderState) {
+        particles::ParticleRenderer::install(rs);
+        let info = rs.adapter.get_info();
+        self.gpu = Some(GpuInfo {
+            backend: format!("{:?}", info.backend),
+            adapter: info.name,
+            is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+        });
+    }
+
+    /// An app with these settings. `train` starts the training thread; without it commands
+    /// are only recorded (UI tests inspect them with `training.sent()`).
+    pub fn with_settings(mut settings: Settings, train: bool, ctx: &egui::Context) -> Self {
+        style::install_fonts(ctx);
+        let (data, data_error) = match LoadedData::load(&settings.data) {
+            Ok(d) => (d, None),
+            Err(e) => {
+                // Saved settings pointing at a file that is gone: fall back, say why.
+                settings.data = DataChoice::default();
+                let fallback = LoadedData::load(&settings.data);
+                match fallback {
+                    Ok(d) => (d, Some(e)),
+                    Err(e2) => (
+                        LoadedData {
+                            label: "none".into(),
+                            points: Arc::new(vec![[0.0, 0.0], [0.1, 0.1]]),
+                            normalization: Default::default(),
+                        },
+                        Some(format!("{e}; {e2}")),
+                    ),
+                }
+            }
+        };
+        let schedule = settings.schedule.schedule();
+        let mut state = TrainState::default();
+        let training = if train {
+            let setup = TrainSetup {
+                settings: settings.train.clone(),
+                schedule,
+                data: Arc::clone(&data.points),
+                paused: false,
+            };
+            let repaint_ctx = ctx.clone();
+            match TrainHandle::spawn(setup, move || repaint_ctx.request_repaint()) {
+                Ok(h) => h,
+                Err(e) => {
+                    state.crashed = Some(format!("cannot start the training thread: {e}"));
+                    TrainHandle::detached()
+                }
+            }
+        } else {
+            TrainHandle::detached()
+        };
+        Self {
+            settings,
+            data,
+            data_error,
+            training,
+            train: state,
+            player: Player::default(),
+            drawing: None,
+            canvas: canvas::CanvasState::default(),
+            gpu: None,
+            frame_stats: FrameStats::default(),
+            exit_after_secs: None,
+            started: Instant::now(),
+            applied_look: None,
+            sent_schedule: schedule,
+        }
+    }
+
+    /// Loads and switches to new data; on failure keeps the current data and shows why.
+    pub fn set_data(&mut self, choice: DataChoice) {
+        match LoadedData::load(&choice) {
+            Ok(data) => {
+                self.settings.data = choice;
+                self.data = data;
+                self.data_error = None;
+                self.player.invalidate();
+                self.training
+                    .send(Command::SetData(Arc::clone(&self.data.points)));
+            }
+            Err(e) => self.data_error = Some(e),
+        }
+    }
+
+    /// Tells the trainer about a schedule change (called every frame; sends on change).
+    fn sync_schedule(&mut self) {
+        let schedule = self.settings.schedule.schedule();
+        if schedule != self.sent_schedule && schedule.validate().is_ok() {
+            self.sent_schedule = schedule;
+            self.training.send(Command::SetSchedule(schedule));
+        }
+    }
+
+    /// Restarts a crashed training thread from the current settings.
+    pub fn restart_training(&mut self, ctx: &egui::Context) {
+        let setup = TrainSetup {
+            settings: self.settings.train.clone(),
+            schedule: self.settings.schedule.schedule(),
+            data: Arc::clone(&self.data.points),
+            paused: false,
+        };
+        let repaint_ctx = ctx.clone();
+        self.train = TrainState::default();
+        match TrainHandle::spawn(setup, move || repaint_ctx.request_repaint()) {
+            Ok(h) => self.training = h,
+            Err(e) => self.train.crashed = Some(format!("cannot start the training thread: {e}")),
+        }
+    }
+
+    /// Drains the training thread's news.
+    fn poll_training(&mut self) {
+        for event in self.training.drain() {
+            self.train.apply(event);
+        }
+        if let Some(snapshot) = self.training.take_snapshot() {
+            self.train.set_snapshot(snapshot);
+        }
+        if self.train.crashed.is_none() && self.training.is_finished() {
+            self.train.crashed = Some("the training thread stopped".to_owned());
+        }
+    }
+
+    /// Space, F, R, O, ←/→ and P, unless a text field has the keyboard.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        use egui::Key;
+        let pressed = |k: Key| ctx.input(|i| i.key_pressed(k));
+        if pressed(Key::Space) {
+            self.player.toggle_play();
+        }
+        if pressed(Key::F) {
+            self.player.play_mode(Mode::Forward);
+        }
+        if pressed(Key::R) {
+            self.player.play_mode(Mode::Reverse);
+        }
+        if pressed(Key::O) {
+            self.settings.sampler.toggle_family();
+        }
+        if pressed(Key::P) {
+            self.settings.presentation = !self.settings.presentation;
+        }
+        let step = 0.02;
+        if pressed(Key::ArrowRight) {
+            self.player.scrub(step);
+        }
+        if pressed(Key::ArrowLeft) {
+            self.player.scrub(-step);
+        }
+    }
+
+    /// One frame: everything but the window itself (kept apart so tests can call it).
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        // Playback follows the clock even at a few frames per second (software rendering).
+        let dt = ctx.input(|i| i.unstable_dt as f64).min(0.25);
+        self.frame_stats.tick(dt);
+        let look = style::Look {
+            presentation: self.settings.presentation,
+            dark: self.settings.dark,
+        };
+        if self.applied_look != Some(look) {
+            style::apply(&ctx, look);
+            self.applied_look = Some(look);
+        }
+        self.poll_training();
+        self.shortcuts(&ctx);
+
+        status::status_ui(self, ui);
+        controls::controls_ui(self, ui);
+        if !self.settings.presentation {
+            plots::plots_ui(self, ui);
+        }
+        egui::CentralPanel::default()
+            .frame(style::unfilled(egui::Frame::central_panel(ui.style())))
+            .show(ui, |ui| canvas::canvas_ui(self, ui));
+
+        self.sync_schedule();
+        if self.drawing.is_none() {
+            self.player
+                .update(dt, &self.settings, &self.data, &self.train);
+        }
+        // Animate while playing, at most ~60 fps (30 when a CPU renders: lavapipe would
+        // otherwise take every core from training); otherwise training's events wake us.
+        if self.player.playing || !self.train.paused {
+            let cpu_renders = self.gpu.as_ref().is_some_and(|g| g.is_cpu);
+            let interval_ms = if cpu_renders {
+                std::env::var("DP_MS")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(32)
+            } else {
+                15
+            };
+            ctx.request_repaint_after(std::time::Duration::from_millis(interval_ms));
+        }
+    }
+
+    /// The body text size in use (tests: presentation mode enlarges it).
+    pub fn body_size(ctx: &egui::Context) -> f32 {
+        style::body_size(ctx)
+    }
+}
+
+impl eframe::App for App {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Some(secs) = self.exit_after_secs {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            if elapsed >= secs {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            } else {
+                ctx.request_repaint_after(std::time::Duration::from_secs_f64(secs - elapsed));
+            }
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if self.gpu.is_none()
+            && let Some(rs) = frame.wgpu_render_state()
+        {
+            self.install_gpu(rs);
+        }
+        let start = Instant::now();
+        self.frame_ui(ui);
+        FrameStats::smooth(&mut self.frame_stats.ui_secs, start.elapsed().as_secs_f64());
+        if let Some(work) = frame.info().cpu_usage {
+            FrameStats::smooth(&mut self.frame_stats.work_secs, work as f64);
+        }
+    }
+
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        // The panels draw no fill of their own (see `style::unfilled`).
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+
+    fn on_exit(&mut self) {
+        if self.exit_after_secs.is_some() {
+            // The CI log records how smooth the run was.
+            eprintln!(
+                "diffusion-playground: {} frames, mean frame time {:.1} ms, training step {}",
+                self.frame_stats.frames,
+                self.frame_stats.mean_ms(),
+                self.train.step
+            );
+        }
+    }
+}
+
+/// Opens the window. With `exit_after_secs` it closes itself cleanly after that long (CI
+/// runs it under Xvfb and checks the exit code).
+pub fn run(exit_after_secs: Option<f64>) -> anyhow::Result<()> {
+    // Training and sampling run on rayon's pool: let those threads give way to the UI.
+    // (An error means the pool exists already; it then keeps its priority.)
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("rayon-{i}"))
+        .start_handler(|_| crate::train::lower_priority())
+        .build_global();
+    // Vulkan / Metal / DX12 only: under GL the device gets WebGL2 limits and compute fails
+    // (DESIGN §6). WGPU_BACKEND still overrides.
+    let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    setup.instance_descriptor.backends =
+        wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Diffusion playground")
+            .with_app_id("diffusion-playground")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([720.0, 480.0]),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: egui_wgpu::WgpuConfiguration {
+            wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(setup),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    eframe::run_native(
+        "diffusion-playground",
+        options,
+        Box::new(move |cc| Ok(Box::new(App::new(cc, exit_after_secs)))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}

@@ -1,0 +1,217 @@
+//! The wgpu side of the canvas: every particle is one instance of a quad drawn from a vertex
+//! buffer inside egui's own render pass (an `egui_wgpu` paint callback), so 100 k points cost
+//! one draw call instead of 100 k egui shapes.
+
+use std::sync::Arc;
+
+use egui_wgpu::wgpu;
+
+use crate::Point;
+
+/// One particle as the GPU reads it: world position and unmultiplied gamma-space RGBA.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Instance {
+    pub pos: Point,
+    pub color: [u8; 4],
+}
+
+const _: () = assert!(std::mem::size_of::<Instance>() == 12);
+
+/// The shader's uniform block, padded by hand to 32 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+struct Uniforms {
+    center: [f32; 2],
+    scale: [f32; 2],
+    radius: [f32; 2],
+    srgb_target: u32,
+    _pad: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Uniforms>() == 32);
+
+/// The WGSL source, also validated by naga in `tests/app_shaders.rs`.
+pub const SHADER: &str = include_str!("particles.wgsl");
+
+/// GPU objects of the particle layer, kept in egui-wgpu's `CallbackResources` (never in the
+/// app's saved state).
+pub struct ParticleRenderer {
+    pipeline: wgpu::RenderPipeline,
+    uniforms: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    instances: wgpu::Buffer,
+    /// Capacity of `instances`, in instances.
+    capacity: usize,
+    /// Instances written this frame.
+    count: u32,
+    srgb_target: bool,
+}
+
+impl ParticleRenderer {
+    /// Builds the pipeline for egui's target format and registers it with the renderer.
+    pub fn install(render_state: &egui_wgpu::RenderState) {
+        let renderer = Self::new(&render_state.device, render_state.target_format);
+        render_state
+            .renderer
+            .write()
+            .callback_resources
+            .insert(renderer);
+    }
+
+    fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("particles.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("particle uniforms"),
+            size: std::mem::size_of::<Uniforms>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("particle bind group layout"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }],
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("particle bind group"),
+            layout: &layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniforms.as_entire_binding(),
+            }],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("particle pipeline layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("particle pipeline"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                // One Instance per quad; its four corners come from the vertex index.
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Instance>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x2, 1 => Unorm8x4],
+                })],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleStrip,
+                ..wgpu::PrimitiveState::default()
+            },
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: target_format,
+                    blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let capacity = 1024;
+        Self {
+            pipeline,
+            uniforms,
+            bind_group,
+            instances: instance_buffer(device, capacity),
+            capacity,
+            count: 0,
+            srgb_target: target_format.is_srgb(),
+        }
+    }
+}
+
+fn instance_buffer(device: &wgpu::Device, capacity: usize) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("particle instances"),
+        size: (capacity * std::mem::size_of::<Instance>()) as u64,
+        usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// What one frame of the canvas draws: the instances and the world → viewport mapping.
+pub struct ParticleCallback {
+    pub instances: Arc<Vec<Instance>>,
+    /// World point at the centre of the viewport.
+    pub center: Point,
+    /// World units from the centre to the viewport's edge, per axis.
+    pub half_extent: [f32; 2],
+    /// Disc radius in physical pixels.
+    pub radius_px: f32,
+    /// Viewport size in physical pixels.
+    pub viewport_px: [f32; 2],
+}
+
+impl egui_wgpu::CallbackTrait for ParticleCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen_descriptor: &egui_wgpu::ScreenDescriptor,
+        _egui_encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        let Some(r) = resources.get_mut::<ParticleRenderer>() else {
+            return Vec::new();
+        };
+        if self.instances.len() > r.capacity {
+            // Grow geometrically so a slider dragged to 100 k reallocates a few times only.
+            r.capacity = self.instances.len().next_power_of_two();
+            r.instances = instance_buffer(device, r.capacity);
+        }
+        queue.write_buffer(&r.instances, 0, bytemuck::cast_slice(&self.instances));
+        r.count = self.instances.len() as u32;
+        let uniforms = Uniforms {
+            center: self.center,
+            scale: [1.0 / self.half_extent[0], 1.0 / self.half_extent[1]],
+            radius: [
+                2.0 * self.radius_px / self.viewport_px[0].max(1.0),
+                2.0 * self.radius_px / self.viewport_px[1].max(1.0),
+            ],
+            srgb_target: u32::from(r.srgb_target),
+            _pad: 0,
+        };
+        queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(&uniforms));
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        let Some(r) = resources.get::<ParticleRenderer>() else {
+            return;
+        };
+        if r.count == 0 {
+            return;
+        }
+        render_pass.set_pipeline(&r.pipeline);
+        render_pass.set_bind_group(0, &r.bind_group, &[]);
+        render_pass.set_vertex_buffer(0, r.instances.slice(..));
+        render_pass.draw(0..4, 0..r.count);
+    }
+}

@@ -1,0 +1,638 @@
+//! The animation: which direction plays, the time t shown, and the particles at that time.
+//!
+//! Forward shows the data dissolving, `x_t = α(t) x₀ + σ(t) ε` with one ε per particle (or
+//! Euler–Maruyama paths); reverse shows particles from N(0, I) flowing back under the score.
+//! With auto-loop on, forward and reverse alternate forever, so a class sees the whole story
+//! without anyone touching anything. Reverse runs use the newest weights at the start of
+//! each loop, so the samples visibly improve as training goes on.
+
+use std::sync::{Arc, Mutex};
+
+use crate::Point;
+use crate::math::metrics::sliced_w2;
+use crate::math::oracle::Oracle;
+use crate::math::rng::{STREAM_EPS, normal2};
+use crate::math::solvers::{SamplerConfig, prior};
+use crate::math::{Schedule, sde};
+use crate::train::SharedModel;
+
+use super::datasets::LoadedData;
+use super::settings::{ForwardPaths, ScoreSource, Settings};
+use super::training::TrainState;
+use super::trajectory::{FORWARD_STEPS, Job, Runner, TRAILS, Trajectory};
+
+/// Seconds one direction takes at speed 1.
+const DIRECTION_SECS: f64 = 4.0;
+/// Pause on pure noise before the reverse run starts.
+const HOLD_NOISE_SECS: f64 = 1.0;
+/// Pause on the samples before the next forward run.
+const HOLD_DATA_SECS: f64 = 2.0;
+/// Data points behind the exact score ("ideal denoiser"); its cost grows with them.
+const ORACLE_POINTS: usize = 500;
+/// Points in the "reached N(0, I)?" check.
+const CHECK_POINTS: usize = 4000;
+/// Seed of the per-particle forward noise ε.
+const EPS_SEED: u32 = 0xF0A7;
+/// Training steps before the loop plays reverse with the learned score: an untrained score
+/// lets the reverse drift +½βx blow the particles off the canvas (×e^{B(1)/2} ≈ 150), which
+/// looks like a bug rather than a lesson. R still shows it on request.
+pub const MIN_REVERSE_STEPS: u64 = 600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Forward,
+    Reverse,
+}
+
+/// How each particle is coloured.
+#[derive(Clone)]
+pub enum Colors {
+    /// One colour per particle (forward: by where it started in the data).
+    PerParticle(Arc<Vec<[u8; 4]>>),
+    /// All the same (reverse).
+    Uniform([u8; 4]),
+}
+
+/// Everything the canvas draws for the current time.
+pub struct Frame {
+    pub points: Arc<Vec<Point>>,
+    pub colors: Colors,
+    /// A few particles' paths up to now.
+    pub trails: Vec<Vec<Point>>,
+    /// The time the particles are at.
+    pub t: f64,
+    /// One line saying what is shown.
+    pub caption: String,
+    /// Whether the paths are noisy (a stochastic sampler).
+    pub jagged: bool,
+    /// Set while the particles wait for a computation.
+    pub waiting: Option<String>,
+}
+
+/// What a reverse run depends on; a change restarts it.
+#[derive(Clone, PartialEq)]
+pub struct ReverseKey {
+    pub schedule: Schedule,
+    pub cfg: SamplerConfig,
+    pub particles: usize,
+    pub source: ScoreSource,
+    /// Identity of the data (the exact score depends on it).
+    data: usize,
+    /// Version of the learned weights (0 for the exact score).
+    model_version: u64,
+}
+
+impl ReverseKey {
+    fn same_run_settings(&self, other: &Self) -> bool {
+        Self {
+            model_version: 0,
+            ..self.clone()
+        } == Self {
+            model_version: 0,
+            ..other.clone()
+        }
+    }
+}
+
+#[derive(Clone, PartialEq)]
+struct ForwardKey {
+    schedule: Schedule,
+    particles: usize,
+    data: usize,
+}
+
+/// The "did x reach N(0, I) at t = 1?" readout.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoiseCheck {
+    /// Sliced W₂ between x₁ and a fresh N(0, I) draw.
+    pub sw2: f64,
+    /// The same between two N(0, I) draws.
+    pub floor: f64,
+    /// α(1): how much of the data survives at t = 1.
+    pub alpha_end: f64,
+}
+
+impl NoiseCheck {
+    /// Whether x₁ is indistinguishable from noise at this sample size.
+    pub fn reached_noise(&self) -> bool {
+        self.sw2 <= 1.5 * self.floor + 0.01
+    }
+}
+
+type CheckSlot = Arc<Mutex<Option<((Schedule, usize), NoiseCheck)>>>;
+
+pub struct Player {
+    pub mode: Mode,
+    pub t: f64,
+    pub playing: bool,
+    hold_secs: f64,
+    /// Set by a user action that should start reverse afresh with the newest weights.
+    fresh_reverse: bool,
+    /// Whether this forward phase already started a reverse run with newer weights.
+    refreshed_this_loop: bool,
+    /// Whether the score is good enough for the loop to play reverse.
+    reverse_ready: bool,
+    /// Training step of the newest weights.
+    model_step: u64,
+    /// Forward particles: their data point, their fixed noise, their colour.
+    x0: Arc<Vec<Point>>,
+    eps: Vec<Point>,
+    colors: Arc<Vec<[u8; 4]>>,
+    particles_of: (usize, usize),
+    forward_em: Option<(ForwardKey, Runner)>,
+    reverse: Option<(ReverseKey, Runner)>,
+    exact: Option<((Schedule, usize), SharedModel)>,
+    check: CheckSlot,
+    check_key: Option<(Schedule, usize)>,
+}
+
+impl Default for Player {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Forward,
+            t: 0.0,
+            playing: true,
+            hold_secs: 0.0,
+            fresh_reverse: false,
+            refreshed_this_loop: false,
+            reverse_ready: false,
+            model_step: 0,
+            x0: Arc::default(),
+            eps: Vec::new(),
+            colors: Arc::default(),
+            particles_of: (0, 0),
+            forward_em: None,
+            reverse: None,
+            exact: None,
+            check: Arc::default(),
+            check_key: None,
+        }
+    }
+}
+
+/// Identity of a dataset's points (a new load is a new allocation).
+fn data_id(data: &LoadedData) -> usize {
+    Arc::as_ptr(&data.points) as usize
+}
+
+impl Player {
+    /// Switches direction and plays from its start (a user's request: a reverse run starts
+    /// afresh with the newest weights).
+    pub fn play_mode(&mut self, mode: Mode) {
+        self.start(mode);
+        if mode == Mode::Reverse {
+            self.fresh_reverse = true;
+        }
+    }
+
+    /// Plays a direction from its start, keeping any prepared reverse run.
+    fn start(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.t = match mode {
+            Mode::Forward => 0.0,
+            Mode::Reverse => 1.0,
+        };
+        self.playing = true;
+        self.hold_secs = 0.0;
+        if mode == Mode::Forward {
+            self.refreshed_this_loop = false;
+        }
+    }
+
+    pub fn toggle_play(&mut self) {
+        self.playing = !self.playing;
+        self.hold_secs = 0.0;
+        if self.playing && self.at_end() {
+            self.play_mode(self.mode);
+        }
+    }
+
+    /// Moves t by `dt` (the ←/→ keys and the scrubber pause playback).
+    pub fn scrub(&mut self, dt: f64) {
+        self.playing = false;
+        self.t = (self.t + dt).clamp(0.0, 1.0);
+    }
+
+    pub fn set_t(&mut self, t: f64) {
+        self.playing = false;
+        self.t = t.clamp(0.0, 1.0);
+    }
+
+    fn at_end(&self) -> bool {
+        match self.mode {
+            Mode::Forward => self.t >= 1.0,
+            Mode::Reverse => self.reverse_end().is_some_and(|end| self.t <= end),
+        }
+    }
+
+    /// Time the finished reverse run ends at, if it is finished.
+    fn reverse_end(&self) -> Option<f64> {
+        let (_, runner) = self.reverse.as_ref()?;
+        runner
+            .with(|tr| tr.done.then(|| tr.times.last().copied()).flatten())
+            .flatten()
+    }
+
+    /// The sampler configuration of the current reverse run.
+    pub fn reverse_key(&self) -> Option<&ReverseKey> {
+        self.reverse.as_ref().map(|(k, _)| k)
+    }
+
+    /// The noise check for the current schedule, once computed.
+    pub fn noise_check(&self) -> Option<NoiseCheck> {
+        let slot = self.check.lock().ok()?;
+        let (key, check) = slot.as_ref()?;
+        (Some(*key) == self.check_key).then_some(*check)
+    }
+
+    /// Forgets every computation (new data).
+    pub fn invalidate(&mut self) {
+        self.forward_em = None;
+        self.reverse = None;
+        self.exact = None;
+        self.particles_of = (0, 0);
+        self.check_key = None;
+    }
+
+    /// The exact-score model of the data under a schedule (cached).
+    pub fn exact_model(&mut self, schedule: Schedule, data: &LoadedData) -> SharedModel {
+        let key = (schedule, data_id(data));
+        if let Some((k, model)) = &self.exact
+            && *k == key
+        {
+            return Arc::clone(model);
+        }
+        let stride = (data.points.len() / ORACLE_POINTS).max(1);
+        let subset: Vec<Point> = data.points.iter().step_by(stride).copied().collect();
+        let model: SharedModel = Arc::new(Oracle::empirical(&subset, schedule));
+        self.exact = Some((key, Arc::clone(&model)));
+        model
+    }
+
+    /// Advances the animation by `dt` seconds and keeps the computations in step with the
+    /// settings, the data and the newest weights.
+    pub fn update(&mut self, dt: f64, settings: &Settings, data: &LoadedData, train: &TrainState) {
+        let schedule = settings.schedule.schedule();
+        self.ensure_particles(settings.particles, data);
+        self.ensure_noise_check(schedule, data);
+        if settings.forward_paths == ForwardPaths::EulerMaruyama {
+            let key = ForwardKey {
+                schedule,
+                particles: settings.particles,
+                data: data_id(data),
+            };
+            if self.forward_em.as_ref().is_none_or(|(k, _)| *k != key) {
+                let job = Job::Forward {
+                    schedule,
+                    x0: Arc::clone(&self.x0),
+                    seed: EPS_SEED,
+                };
+                self.forward_em = Some((key, Runner::start(job)));
+            }
+        } else {
+            self.forward_em = None;
+        }
+        self.update_reverse(settings, data, train);
+        self.advance(
+            dt * settings.speed as f64 / DIRECTION_SECS,
+            settings.auto_loop,
+        );
+    }
+
+    fn update_reverse(&mut self, settings: &Settings, data: &LoadedData, train: &TrainState) {
+        let schedule = settings.schedule.schedule();
+        let s = &settings.sampler;
+        let cfg = SamplerConfig {
+            kind: s.kind,
+            steps: s.steps.max(1),
+            eta: s.eta,
+            seed: s.seed,
+            ..SamplerConfig::default()
+        };
+        let (model, model_version) = match settings.score_source {
+            ScoreSource::Exact => (Some(self.exact_model(schedule, data)), 0),
+            ScoreSource::Learned => (
+                train.model.as_ref().map(|m| Arc::clone(&m.model)),
+                train.model_version,
+            ),
+        };
+        let Some(model) = model else { return };
+        self.model_step = train.model.as_ref().map_or(0, |m| m.step);
+        self.reverse_ready =
+            settings.score_source == ScoreSource::Exact || self.model_step >= MIN_REVERSE_STEPS;
+        if !self.reverse_ready && !self.fresh_reverse && self.mode == Mode::Forward {
+            // Nothing worth sampling yet; the loop keeps playing forward.
+            return;
+        }
+        let wanted = ReverseKey {
+            schedule,
+            cfg,
+            particles: settings.particles,
+            source: settings.score_source,
+            data: data_id(data),
+            model_version,
+        };
+        let restart = match &self.reverse {
+            None => true,
+            Some((current, _)) if *current == wanted => false,
+            Some((current, _)) if current.same_run_settings(&wanted) => {
+                // Only newer weights: take them once per loop, while forward plays (unseen),
+                // late enough for training to have moved on, early enough for the run to
+                // finish before reverse starts; or when the user asks for a new run.
+                let refresh = self.mode == Mode::Forward
+                    && !self.refreshed_this_loop
+                    && (self.t >= 0.2 || !self.playing);
+                if refresh {
+                    self.refreshed_this_loop = true;
+                }
+                self.fresh_reverse || refresh
+            }
+            Some(_) => {
+                // Other settings: show the new run at once, from noise if playing.
+                if self.mode == Mode::Reverse && self.playing {
+                    self.t = 1.0;
+                    self.hold_secs = 0.0;
+                }
+                true
+            }
+        };
+        self.fresh_reverse = false;
+        if restart {
+            let job = Job::Reverse {
+                schedule,
+                model,
+                cfg,
+                particles: settings.particles,
+            };
+            self.reverse = Some((wanted, Runner::start(job)));
+        }
+    }
+
+    fn advance(&mut self, step: f64, auto_loop: bool) {
+        if self.hold_secs > 0.0 {
+            self.hold_secs -= step * DIRECTION_SECS;
+            if self.hold_secs <= 0.0 {
+                self.hold_secs = 0.0;
+                let next = match self.mode {
+                    Mode::Forward if self.reverse_ready => Mode::Reverse,
+                    _ => Mode::Forward,
+                };
+                self.start(next);
+            }
+            return;
+        }
+        if !self.playing {
+            return;
+        }
+        match self.mode {
+            Mode::Forward => {
+                // EM paths: wait for the worker like reverse does.
+                let newest = self
+                    .forward_em
+                    .as_ref()
+                    .and_then(|(_, r)| r.with(|t| (t.times.last().copied(), t.done)));
+                let mut t = self.t + step;
+                if let Some((newest, done)) = newest
+                    && !done
+                {
+                    t = t.min(newest.unwrap_or(0.0));
+                }
+                self.t = t.min(1.0);
+                if self.t >= 1.0 {
+                    self.reached_end(auto_loop, HOLD_NOISE_SECS);
+                }
+            }
+            Mode::Reverse => {
+                let Some((newest, done)) = self
+                    .reverse
+                    .as_ref()
+                    .and_then(|(_, r)| r.with(|t| (t.times.last().copied(), t.done)))
+                else {
+                    return;
+                };
+                let Some(newest) = newest else { return };
+                // The worker's newest frame is as far as playback can go.
+                self.t = (self.t - step).max(newest);
+                if done && self.t <= newest {
+                    self.reached_end(auto_loop, HOLD_DATA_SECS);
+                }
+            }
+        }
+    }
+
+    fn reached_end(&mut self, auto_loop: bool, hold: f64) {
+        if auto_loop {
+            self.hold_secs = hold;
+        } else {
+            self.playing = false;
+        }
+    }
+
+    /// Forward particles: x₀ cycles through the data, ε is fixed per particle.
+    fn ensure_particles(&mut self, n: usize, data: &LoadedData) {
+        let key = (n, data_id(data));
+        if self.particles_of == key {
+            return;
+        }
+        let points = &data.points;
+        let x0: Vec<Point> = (0..n).map(|i| points[i % points.len()]).collect();
+        self.eps = (0..n)
+            .map(|i| normal2(EPS_SEED, 0, i as u32, STREAM_EPS))
+            .collect();
+        self.colors = Arc::new(x0.iter().map(|p| hue_of(*p)).collect());
+        self.x0 = Arc::new(x0);
+        self.particles_of = key;
+    }
+
+    fn ensure_noise_check(&mut self, schedule: Schedule, data: &LoadedData) {
+        let key = (schedule, data_id(data));
+        if self.check_key == Some(key) {
+            return;
+        }
+        self.check_key = Some(key);
+        let slot = Arc::clone(&self.check);
+        let points = Arc::clone(&data.points);
+        // A few tens of milliseconds of sorting: off the UI thread, newest wins.
+        let _ = std::thread::Builder::new()
+            .name("noise check".into())
+            .spawn(move || {
+                crate::train::lower_priority();
+                let n = CHECK_POINTS;
+                let x0: Vec<Point> = (0..n).map(|i| points[i % points.len()]).collect();
+                let mut x1 = vec![[0.0; 2]; n];
+                sde::marginal(&schedule, 1.0, &x0, &prior(n, 0xC0FFEE), &mut x1);
+                let gauss = prior(n, 0xBEEF);
+                let check = NoiseCheck {
+                    sw2: sliced_w2(&x1, &gauss),
+                    floor: sliced_w2(&prior(n, 0xFACE), &gauss),
+                    alpha_end: schedule.alpha(1.0),
+                };
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some((key, check));
+                }
+            });
+    }
+
+    /// What to draw now.
+    pub fn frame(&self, settings: &Settings) -> Frame {
+        match self.mode {
+            Mode::Forward => self.forward_frame(settings),
+            Mode::Reverse => self.reverse_frame(settings),
+        }
+    }
+
+    fn forward_frame(&self, settings: &Settings) -> Frame {
+        let schedule = settings.schedule.schedule();
+        let colors = Colors::PerParticle(Arc::clone(&self.colors));
+        if let Some((_, runner)) = &self.forward_em {
+            let found = runner.with(|tr| em_frame(tr, self.t));
+            let (points, trails, waiting) = found.flatten().unwrap_or_else(|| {
+                (
+                    Arc::clone(&self.x0),
+                    Vec::new(),
+                    Some("computing paths…".to_owned()),
+                )
+            });
+            return Frame {
+                points,
+                colors,
+                trails,
+                t: self.t,
+                caption: format!("forward · Euler–Maruyama paths · {FORWARD_STEPS} steps"),
+                jagged: true,
+                waiting: waiting.or_else(|| self.learning_note(settings)),
+            };
+        }
+        let mut points = vec![[0.0; 2]; self.x0.len()];
+        sde::marginal(&schedule, self.t, &self.x0, &self.eps, &mut points);
+        // Exact paths of a few particles: the same ε at every time on the way.
+        let trails = (0..TRAILS.min(self.x0.len()))
+            .map(|i| {
+                let samples = 48;
+                (0..=samples)
+                    .map(|k| {
+                        let s = self.t * k as f64 / samples as f64;
+                        let (a, sg) = (schedule.alpha(s) as f32, schedule.sigma(s) as f32);
+                        let (x, e) = (self.x0[i], self.eps[i]);
+                        [a * x[0] + sg * e[0], a * x[1] + sg * e[1]]
+                    })
+                    .collect()
+            })
+            .collect();
+        Frame {
+            points: Arc::new(points),
+            colors,
+            trails,
+            t: self.t,
+            caption: "forward · exact marginals x_t = α(t)·x₀ + σ(t)·ε".to_owned(),
+            jagged: false,
+            waiting: self.learning_note(settings),
+        }
+    }
+
+    /// While the loop waits for training before it plays reverse.
+    fn learning_note(&self, settings: &Settings) -> Option<String> {
+        (settings.auto_loop && !self.reverse_ready).then(|| {
+            format!(
+                "the network is learning: reverse plays after {MIN_REVERSE_STEPS} steps \
+                 (now {})",
+                self.model_step
+            )
+        })
+    }
+
+    fn reverse_frame(&self, settings: &Settings) -> Frame {
+        let color = [255, 150, 60, 235];
+        let label = settings.sampler.kind.label();
+        let source = match settings.score_source {
+            ScoreSource::Learned => "learned score",
+            ScoreSource::Exact => "exact score (ideal denoiser)",
+        };
+        let empty = |waiting: &str| Frame {
+            points: Arc::default(),
+            colors: Colors::Uniform(color),
+            trails: Vec::new(),
+            t: self.t,
+            caption: format!("reverse · {label}"),
+            jagged: settings.sampler.is_sde(),
+            waiting: Some(waiting.to_owned()),
+        };
+        let Some((key, runner)) = &self.reverse else {
+            return empty("waiting for the first weights from training…");
+        };
+        let found = runner.with(|tr| {
+            if let Some(message) = &tr.failed {
+                return Err(format!("sampling failed: {message}"));
+            }
+            let step = tr.step_near(self.t);
+            let (_, points) = tr.frame_at(step).ok_or("starting…")?;
+            let trails = trails_until(tr, step);
+            let waiting = (!tr.done && step + 1 >= tr.times.len()).then(|| {
+                format!(
+                    "sampling… step {}/{} ({:.0}%)",
+                    tr.steps_done(),
+                    tr.total_steps,
+                    100.0 * tr.steps_done() as f64 / tr.total_steps.max(1) as f64
+                )
+            });
+            let t = tr.times.get(step).copied().unwrap_or(self.t);
+            Ok((points, trails, waiting, t, step, tr.total_steps, tr.nfe))
+        });
+        match found {
+            Some(Ok((points, trails, waiting, t, step, total, nfe))) => Frame {
+                points,
+                colors: Colors::Uniform(color),
+                trails,
+                t,
+                caption: format!(
+                    "reverse · {label} · {source} · step {step}/{total} · NFE {nfe}{}",
+                    if key.model_version > 0 {
+                        format!(" · weights v{}", key.model_version)
+                    } else {
+                        String::new()
+                    }
+                ),
+                jagged: settings.sampler.is_sde(),
+                waiting,
+            },
+            Some(Err(message)) => empty(&message),
+            None => empty("sampler unavailable"),
+        }
+    }
+}
+
+type FoundFrame = (Arc<Vec<Point>>, Vec<Vec<Point>>, Option<String>);
+
+fn em_frame(tr: &Trajectory, t: f64) -> Option<FoundFrame> {
+    let step = tr.step_near(t);
+    let (_, points) = tr.frame_at(step)?;
+    let waiting = (!tr.done && step + 1 >= tr.times.len()).then(|| "computing paths…".to_owned());
+    Some((points, trails_until(tr, step), waiting))
+}
+
+/// Trails from step 0 to `step`, one polyline per traced particle.
+fn trails_until(tr: &Trajectory, step: usize) -> Vec<Vec<Point>> {
+    let upto = (step + 1).min(tr.trails.len());
+    let count = tr.trails.first().map_or(0, Vec::len);
+    (0..count)
+        .map(|i| tr.trails[..upto].iter().map(|row| row[i]).collect())
+        .collect()
+}
+
+/// A colour from the angle of a data point around the origin, so one sees where each part of
+/// the data goes while it dissolves.
+pub(crate) fn hue_of(p: Point) -> [u8; 4] {
+    let h = (p[1].atan2(p[0]) / std::f32::consts::TAU + 0.5) * 6.0;
+    let x = 1.0 - ((h % 2.0) - 1.0).abs();
+    let (r, g, b) = match h as u32 {
+        0 => (1.0, x, 0.0),
+        1 => (x, 1.0, 0.0),
+        2 => (0.0, 1.0, x),
+        3 => (0.0, x, 1.0),
+        4 => (x, 0.0, 1.0),
+        _ => (1.0, 0.0, x),
+    };
+    // Pastel: mix with white so every hue reads on a dark and a light background.
+    let c = |v: f32| (255.0 * (0.35 + 0.6 * v)) as u8;
+    [c(r), c(g), c(b), 230]
+}

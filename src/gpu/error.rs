@@ -1,0 +1,41 @@
+//! Everything that can go wrong on the GPU, as messages a person can act on.
+
+/// A failure of the WGSL backend. None of them aborts the process: the caller falls back to
+/// the CPU backend (see `crate::backend`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter found ({0})")]
+    NoAdapter(String),
+    #[error("the GPU adapter {adapter} refused a device: {reason}")]
+    RequestDevice { adapter: String, reason: String },
+    #[error("the GPU device was lost: {0}")]
+    DeviceLost(String),
+    /// A buffer larger than the device allows (checked before allocating).
+    #[error(
+        "{what} needs {bytes} bytes, more than this GPU allows in one buffer ({limit} bytes); \
+         use a smaller batch, width or particle count"
+    )]
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("the GPU ran out of memory while {0}")]
+    OutOfMemory(String),
+    /// A wgpu validation or internal error: a bug, or a device without what the kernels need.
+    #[error("GPU error while {what}: {message}")]
+    Device { what: String, message: String },
+    #[error("reading back from the GPU failed: {0}")]
+    Readback(String),
+    #[error("invalid network or training settings: {0}")]
+    Config(String),
+    /// The training loss became NaN or infinite; the weights of the last finite step are kept.
+    #[error("the loss became non-finite at step {step}; training paused, last good weights kept")]
+    NonFinite { step: u64 },
+}
+
+impl From<crate::nn::NnError> for GpuError {
+    fn from(e: crate::nn::NnError) -> Self {
+        GpuError::Config(e.to_string())
+    }
+}

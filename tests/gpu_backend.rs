@@ -1,0 +1,243 @@
+//! Backend selection and the faults of DESIGN/issue 3: `auto` on a software adapter, a batch
+//! too large for the device, a lost device, settings changed between steps.
+
+mod gpu_common;
+
+use diffusion_playground::backend::{
+    BackendChoice, BackendKind, CpuTrainer, ResilientTrainer, Selection, TrainBackend, select,
+    select_with,
+};
+use diffusion_playground::gpu::{GpuContext, GpuError, GpuTrainer, enumerate_adapters};
+use diffusion_playground::math::Schedule;
+use diffusion_playground::nn::{Activation, Embedding, MlpConfig, TrainConfig, Weighting};
+use gpu_common::{gpu, points};
+
+fn small() -> TrainConfig {
+    TrainConfig {
+        net: MlpConfig {
+            width: 16,
+            depth: 2,
+            activation: Activation::Silu,
+            embedding: Embedding::Sinusoidal { dim: 8 },
+            ..MlpConfig::default()
+        },
+        batch: 32,
+        seed: 6,
+        ..TrainConfig::default()
+    }
+}
+
+/// `auto` follows the adapters this machine has: a CPU adapter (lavapipe) or none → cpu,
+/// saying why; a real GPU → wgpu, naming it.
+#[test]
+fn auto_picks_by_adapter_type() {
+    if gpu().is_none() {
+        return;
+    }
+    let adapters = enumerate_adapters();
+    let real = adapters
+        .iter()
+        .any(|a| a.device_type != wgpu::DeviceType::Cpu);
+    let s = select(BackendChoice::Auto);
+    eprintln!("{}", s.line);
+    if real {
+        assert_eq!(s.kind, BackendKind::Wgpu, "{}", s.line);
+        assert!(s.line.starts_with("backend: wgpu on "), "{}", s.line);
+    } else {
+        assert_eq!(s.kind, BackendKind::Cpu, "{}", s.line);
+        let name = &adapters[0].name;
+        assert!(
+            s.line.contains(name.as_str()) && s.line.ends_with("is a CPU)"),
+            "{}",
+            s.line
+        );
+    }
+    let forced = select(BackendChoice::Wgpu);
+    eprintln!("{}", forced.line);
+    assert_eq!(forced.kind, BackendKind::Wgpu);
+    assert!(forced.adapter().is_some());
+}
+
+/// A shared (eframe-like) device is used as it is; `auto` on a CPU adapter still says cpu.
+#[test]
+fn shared_device_is_used() {
+    let Some(ctx) = gpu() else { return };
+    let shared = GpuContext::from_shared(ctx.device.clone(), ctx.queue.clone(), ctx.info.clone());
+    let s = select_with(BackendChoice::Wgpu, Some(shared));
+    assert_eq!(s.kind, BackendKind::Wgpu);
+    let auto = select_with(BackendChoice::Auto, Some(ctx.clone()));
+    assert_eq!(
+        auto.kind == BackendKind::Cpu,
+        ctx.is_software(),
+        "{}",
+        auto.line
+    );
+}
+
+/// A batch whose activations exceed the device's buffer limit is refused before anything is
+/// allocated, with a message naming the limit; the resilient trainer trains on the CPU
+/// instead and says so.
+#[test]
+fn oversized_batch_falls_back_to_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let cfg = TrainConfig {
+        net: MlpConfig {
+            width: 4096,
+            depth: 1,
+            embedding: Embedding::Scalar,
+            ..MlpConfig::default()
+        },
+        batch: 1 << 20,
+        ..TrainConfig::default()
+    };
+    let data = points(100, 1);
+    let err = GpuTrainer::new(ctx, cfg.clone(), &data).expect_err("16 GiB of activations");
+    assert!(matches!(err, GpuError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("smaller batch"), "{err}");
+    let sel = Selection {
+        kind: BackendKind::Wgpu,
+        gpu: Some(ctx.clone()),
+        line: String::new(),
+    };
+    let mut t = ResilientTrainer::new(&sel, cfg, &data).expect("falls back");
+    assert_eq!(t.kind(), BackendKind::Cpu);
+    let notice = t.notice().expect("a notice");
+    assert!(notice.contains("CPU"), "{notice}");
+    // Growing the batch of a running GPU trainer past the limit fails and keeps the old one.
+    let wide = TrainConfig {
+        net: MlpConfig {
+            width: 2048,
+            depth: 1,
+            embedding: Embedding::Scalar,
+            ..MlpConfig::default()
+        },
+        batch: 32,
+        ..small()
+    };
+    let mut g = GpuTrainer::new(ctx, wide, &data).expect("trainer");
+    let e = g.set_batch(1 << 20);
+    assert!(e.is_err());
+    assert_eq!(g.config().batch, 32);
+    g.step().expect("still trains");
+}
+
+/// The device is lost mid-run (destroyed): the resilient trainer moves to the CPU and keeps
+/// training.
+#[test]
+fn lost_device_hands_over_to_cpu() {
+    if gpu().is_none() {
+        return;
+    }
+    let own = GpuContext::new().expect("a device of our own");
+    let sel = Selection {
+        kind: BackendKind::Wgpu,
+        gpu: Some(own.clone()),
+        line: String::new(),
+    };
+    let data = points(100, 2);
+    let mut t = ResilientTrainer::new(&sel, small(), &data).expect("trainer");
+    assert_eq!(t.kind(), BackendKind::Wgpu);
+    t.train(3).expect("trains on the GPU");
+    own.device.destroy();
+    // wgpu reports the loss when it next waits for the device: `train` waits once more than
+    // `MAX_IN_FLIGHT` submissions are queued, so within a few hundred steps.
+    let losses = t.train(200).expect("the CPU takes over");
+    assert_eq!(t.kind(), BackendKind::Cpu);
+    assert_eq!(losses.len(), 200);
+    assert!(losses.iter().all(|l| l.loss.is_finite()));
+    let notice = t.notice().expect("a notice");
+    assert!(notice.contains("GPU failed"), "{notice}");
+}
+
+/// A settings change applied to a trainer.
+type Change<'a> = Box<dyn Fn(&mut dyn TrainBackend) + 'a>;
+
+/// Through the trait, settings changed between steps (batch, data, weighting, schedule, lr,
+/// reset) keep the GPU and CPU trainers in step.
+#[test]
+fn settings_changes_keep_backends_in_step() {
+    let Some(ctx) = gpu() else { return };
+    let data = points(200, 3);
+    let mut cpu: Box<dyn TrainBackend> = Box::new(CpuTrainer::new(small(), &data).expect("cpu"));
+    let mut gpu_t: Box<dyn TrainBackend> =
+        Box::new(GpuTrainer::new(ctx, small(), &data).expect("gpu"));
+    let new_data = points(57, 4);
+    let changes: Vec<Change> = vec![
+        Box::new(|t| t.set_batch(45).expect("batch")),
+        Box::new(|t| t.set_data(&new_data).expect("data")),
+        Box::new(|t| t.set_weighting(Weighting::Importance).expect("weighting")),
+        Box::new(|t| {
+            t.set_schedule(Schedule::Cosine { beta_cap: 10.0 })
+                .expect("schedule")
+        }),
+        Box::new(|t| t.set_lr(5e-4).expect("lr")),
+        Box::new(|t| t.set_t_min(0.01).expect("t_min")),
+        Box::new(|t| t.reset(77).expect("reset")),
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        change(cpu.as_mut());
+        change(gpu_t.as_mut());
+        let c = cpu.train(1).expect("cpu step");
+        let mut g = gpu_t.train(1).expect("gpu step");
+        g.extend(gpu_t.flush().expect("flush"));
+        let (c, g) = (c[0], g[g.len() - 1]);
+        assert_eq!(c.step, g.step, "change {i}");
+        assert!(
+            (c.loss - g.loss).abs() <= 1e-3 * c.loss.abs() + 1e-5,
+            "change {i}: cpu {} vs gpu {}",
+            c.loss,
+            g.loss
+        );
+    }
+    assert_eq!(cpu.steps_done(), gpu_t.steps_done());
+}
+
+/// A device with WebGPU's default limits (what a renderer such as eframe may hand over: 8
+/// storage buffers per stage, 16 KiB of workgroup memory, 128 MiB bindings) trains and
+/// samples with every kernel.
+#[test]
+fn default_limits_device_runs_every_kernel() {
+    if gpu().is_none() {
+        return;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .expect("adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("default limits"),
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .expect("device");
+    let ctx = GpuContext::from_shared(device, queue, adapter.get_info());
+    let data = points(64, 8);
+    let mut t = GpuTrainer::new(&ctx, small(), &data).expect("trainer");
+    t.step().expect("a training step");
+    let cfg = t.config().net.clone();
+    let weights =
+        diffusion_playground::gpu::GpuWeights::new(&ctx, &cfg, &t.ema_params().expect("ema"))
+            .expect("weights");
+    for kind in diffusion_playground::math::solvers::SamplerKind::ALL {
+        let sc = diffusion_playground::math::solvers::SamplerConfig {
+            kind,
+            steps: 2,
+            ..Default::default()
+        };
+        let mut s = diffusion_playground::gpu::GpuSampler::new(
+            &ctx,
+            weights.clone(),
+            Schedule::default(),
+            sc,
+            33,
+        )
+        .expect("sampler");
+        s.run().expect("sampling");
+        assert!(
+            s.read_particles()
+                .expect("read")
+                .iter()
+                .all(|p| p[0].is_finite() && p[1].is_finite())
+        );
+    }
+}

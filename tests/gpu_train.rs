@@ -1,0 +1,203 @@
+//! GPU training against the CPU reference (`nn::Trainer`): the same batch keys, the same
+//! gradient, the same Adam step; and 300 GPU steps lower the loss as the CPU does.
+
+mod gpu_common;
+
+use diffusion_playground::gpu::{GpuError, GpuTrainer};
+use diffusion_playground::math::Schedule;
+use diffusion_playground::nn::{
+    Activation, Embedding, MlpConfig, Parameterization, TrainConfig, Trainer, Weighting,
+};
+use gpu_common::{assert_close, gpu, points};
+
+fn small_config(width: usize, depth: usize, act: Activation, embedding: Embedding) -> MlpConfig {
+    MlpConfig {
+        width,
+        depth,
+        activation: act,
+        embedding,
+        param: Parameterization::Eps,
+    }
+}
+
+/// One step: the loss (rel 1e-4), the gradient (Σ over the batch in another order:
+/// |Δ| ≤ 1e-4·|g| + 1e-5·max|g|; lavapipe agrees to ~5e-7·max|g|), and the updated weights
+/// (Adam's first step moves each weight by ≈ ±lr, so weights agree to 1e-6 wherever the
+/// gradient is clearly nonzero, and to 2·lr where its sign is a rounding matter).
+fn one_step_matches(cfg: TrainConfig) {
+    let Some(ctx) = gpu() else { return };
+    let data = points(300, 5);
+    let mut cpu = Trainer::new(cfg.clone(), data.clone()).expect("cpu trainer");
+    let mut gpu_t = GpuTrainer::new(ctx, cfg.clone(), &data).expect("gpu trainer");
+    let p0 = gpu_t.params().expect("params");
+    assert_eq!(p0, cpu.params(), "initial weights differ");
+
+    let cpu_loss = cpu.step().expect("cpu step");
+    let gpu_loss = gpu_t.step().expect("gpu step");
+    assert!(
+        (cpu_loss - gpu_loss).abs() <= 1e-4 * cpu_loss.abs() + 1e-6,
+        "loss: gpu {gpu_loss} vs cpu {cpu_loss}"
+    );
+    let g_cpu = cpu.last_grad().to_vec();
+    let g_gpu = gpu_t.last_grad().expect("grad");
+    let g_max = g_cpu.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+    assert_close("gradient", &g_gpu, &g_cpu, 1e-4, 1e-5 * g_max);
+    let p_cpu = cpu.params();
+    let p_gpu = gpu_t.params().expect("params");
+    for (i, ((a, b), g)) in p_gpu.iter().zip(p_cpu).zip(&g_cpu).enumerate() {
+        let tol = if g.abs() > 1e-3 * g_max {
+            1e-6
+        } else {
+            2.0 * cfg.lr
+        };
+        assert!(
+            (a - b).abs() <= tol,
+            "param {i}: gpu {a} vs cpu {b} (grad {g})"
+        );
+    }
+    let e_cpu = cpu.ema_params();
+    let e_gpu = gpu_t.ema_params().expect("ema");
+    for (i, (a, b)) in e_gpu.iter().zip(e_cpu).enumerate() {
+        assert!((a - b).abs() <= 2.0 * cfg.lr, "ema {i}: gpu {a} vs cpu {b}");
+    }
+}
+
+#[test]
+fn one_step_equals_cpu_silu_sinusoidal() {
+    one_step_matches(TrainConfig {
+        net: small_config(16, 2, Activation::Silu, Embedding::Sinusoidal { dim: 8 }),
+        batch: 64,
+        seed: 3,
+        ..TrainConfig::default()
+    });
+}
+
+#[test]
+fn one_step_equals_cpu_odd_shapes() {
+    // Width and batch not multiples of the 64 tile; GELU; scalar time; x₀ output; cosine
+    // schedule; 1/σ² weighting.
+    one_step_matches(TrainConfig {
+        net: MlpConfig {
+            param: Parameterization::X0,
+            ..small_config(37, 3, Activation::Gelu, Embedding::Scalar)
+        },
+        schedule: Schedule::Cosine { beta_cap: 20.0 },
+        weighting: Weighting::InverseSigma2,
+        batch: 77,
+        seed: 11,
+        ..TrainConfig::default()
+    });
+}
+
+#[test]
+fn one_step_equals_cpu_batch_one_width_one() {
+    one_step_matches(TrainConfig {
+        net: MlpConfig {
+            param: Parameterization::Score,
+            ..small_config(1, 1, Activation::Relu, Embedding::Sinusoidal { dim: 2 })
+        },
+        weighting: Weighting::Importance,
+        batch: 1,
+        seed: 2,
+        ..TrainConfig::default()
+    });
+}
+
+#[test]
+fn split_k_batch_equals_cpu() {
+    // 600 rows: three split-K slices of the weight gradient.
+    one_step_matches(TrainConfig {
+        net: small_config(24, 2, Activation::Silu, Embedding::Sinusoidal { dim: 6 }),
+        schedule: Schedule::Constant { beta: 3.0 },
+        batch: 600,
+        seed: 8,
+        ..TrainConfig::default()
+    });
+}
+
+/// 300 steps on both backends, same start and batches: both losses fall, and the GPU's
+/// final loss (mean of the last 50 steps) is within 15% of the CPU's.
+#[test]
+fn three_hundred_steps_lower_the_loss_like_the_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let cfg = TrainConfig {
+        net: small_config(16, 2, Activation::Silu, Embedding::Sinusoidal { dim: 8 }),
+        batch: 64,
+        lr: 3e-3,
+        seed: 1,
+        ..TrainConfig::default()
+    };
+    let data = points(500, 2);
+    let mut cpu = Trainer::new(cfg.clone(), data.clone()).expect("cpu trainer");
+    let mut gpu_t = GpuTrainer::new(ctx, cfg, &data).expect("gpu trainer");
+    let cpu_losses: Vec<f32> = (0..300).map(|_| cpu.step().expect("cpu step")).collect();
+    let mut gpu_losses = gpu_t.train(300).expect("gpu train");
+    gpu_losses.extend(gpu_t.flush().expect("flush"));
+    assert_eq!(gpu_losses.len(), 300);
+    for (i, l) in gpu_losses.iter().enumerate() {
+        assert_eq!(l.step, i as u64);
+    }
+    let mean = |xs: &[f32]| xs.iter().sum::<f32>() / xs.len() as f32;
+    let g: Vec<f32> = gpu_losses.iter().map(|l| l.loss).collect();
+    let (c0, c1) = (mean(&cpu_losses[..50]), mean(&cpu_losses[250..]));
+    let (g0, g1) = (mean(&g[..50]), mean(&g[250..]));
+    assert!(
+        (g0 - c0).abs() < 0.02 * c0,
+        "first 50: gpu {g0} vs cpu {c0}"
+    );
+    assert!(c1 < 0.8 * c0, "cpu loss did not fall: {c0} → {c1}");
+    assert!(g1 < 0.8 * g0, "gpu loss did not fall: {g0} → {g1}");
+    assert!((g1 - c1).abs() < 0.15 * c1, "last 50: gpu {g1} vs cpu {c1}");
+}
+
+/// A learning rate that blows the weights up: the GPU detects the non-finite loss within the
+/// readback interval, pauses, and keeps finite weights.
+#[test]
+fn non_finite_loss_pauses_and_keeps_good_weights() {
+    let Some(ctx) = gpu() else { return };
+    let cfg = TrainConfig {
+        net: small_config(8, 1, Activation::Relu, Embedding::Scalar),
+        batch: 16,
+        lr: 1e30,
+        seed: 4,
+        ..TrainConfig::default()
+    };
+    let data = points(50, 3);
+    let mut t = GpuTrainer::new(ctx, cfg, &data).expect("gpu trainer");
+    t.set_loss_every(1);
+    let mut err = None;
+    for _ in 0..20 {
+        match t.train(4) {
+            Ok(_) => {}
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    if err.is_none() {
+        err = t.flush().err().or_else(|| t.paused().cloned());
+    }
+    let err = err.expect("a non-finite loss must pause training");
+    assert!(matches!(err, GpuError::NonFinite { .. }), "{err}");
+    assert!(t.paused().is_some());
+    assert!(t.train(1).is_err(), "stays paused until resume");
+    let p = t.params().expect("params");
+    assert!(
+        p.iter().all(|v| v.is_finite()),
+        "restored weights are finite"
+    );
+    let e = t.ema_params().expect("ema");
+    assert!(e.iter().all(|v| v.is_finite()), "restored EMA is finite");
+}
+
+/// A batch past 65535·4 rows: the row-per-thread grids fold into a second dimension.
+#[test]
+fn huge_batch_folds_the_grid() {
+    one_step_matches(TrainConfig {
+        net: small_config(3, 1, Activation::Silu, Embedding::Scalar),
+        batch: 262_300,
+        seed: 5,
+        ..TrainConfig::default()
+    });
+}
