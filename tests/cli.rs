@@ -168,8 +168,6 @@ fn train_sample_nll_round_trip_in_csv_units() {
         "20",
         "--steps",
         "10",
-        "--backend",
-        "cpu",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j = stdout_json(&o);

@@ -3,10 +3,8 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use diffusion_playground::data::BuiltIn;
 use diffusion_playground::math::Schedule;
 use diffusion_playground::math::likelihood::{Divergence, LikelihoodConfig, log_likelihood};
-use diffusion_playground::math::oracle::Oracle;
 
 use super::model::{LoadedModel, load_model};
 use super::source::{HELD_OUT_SEED, Source, positive};
@@ -53,10 +51,7 @@ pub fn run(args: &NllArgs) -> Result<()> {
         (None, Some(spec)) => {
             let source = Source::resolve(spec, positive("oracle-n", args.oracle_n)?, 0)?;
             let schedule = Schedule::default();
-            let oracle = match source.builtin.and_then(BuiltIn::mixture) {
-                Some(c) => Oracle::new(c, schedule),
-                None => Oracle::empirical(&source.points, schedule),
-            };
+            let oracle = source.oracle(schedule);
             (Box::new(oracle), schedule, 1e-3, source)
         }
         (None, None) => bail!("give --model FILE or --oracle DATASET"),

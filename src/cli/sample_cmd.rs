@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use diffusion_playground::backend;
-use diffusion_playground::data::BuiltIn;
 use diffusion_playground::math::Schedule;
 use diffusion_playground::math::metrics::{energy_distance, sliced_w2};
 use diffusion_playground::math::oracle::Oracle;
@@ -78,10 +77,7 @@ fn target(args: &SampleArgs) -> Result<Target> {
     if let Some(spec) = &args.oracle {
         let source = Source::resolve(spec, positive("oracle-n", args.oracle_n)?, 0)?;
         let schedule = Schedule::default();
-        let oracle = match source.builtin.and_then(BuiltIn::mixture) {
-            Some(components) => Oracle::new(components, schedule),
-            None => Oracle::empirical(&source.points, schedule),
-        };
+        let oracle = source.oracle(schedule);
         return Ok(Target {
             model: Score::Exact(oracle),
             schedule,

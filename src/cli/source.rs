@@ -4,6 +4,8 @@
 use anyhow::{Context, Result, bail};
 use diffusion_playground::Point;
 use diffusion_playground::data::{self, BuiltIn, Dataset, Normalization};
+use diffusion_playground::math::Schedule;
+use diffusion_playground::math::oracle::Oracle;
 
 /// A resolved dataset: training points in standardised units and the way back to the user's.
 pub struct Source {
@@ -61,6 +63,17 @@ impl Source {
                     })
                     .collect()
             }
+        }
+    }
+}
+
+impl Source {
+    /// The exact score of this data under `schedule`: the true mixture for the Gaussian
+    /// mixtures, the empirical score of the points (the "ideal denoiser") otherwise.
+    pub fn oracle(&self, schedule: Schedule) -> Oracle {
+        match self.builtin.and_then(BuiltIn::mixture) {
+            Some(components) => Oracle::new(components, schedule),
+            None => Oracle::empirical(&self.points, schedule),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::trainer::GpuWeights;
 use crate::Point;
 use crate::math::Schedule;
 use crate::math::rng::{STREAM_CORRECTOR, STREAM_STEP};
-use crate::math::solvers::{SamplerConfig, SamplerKind};
+use crate::math::solvers::{SamplerConfig, SamplerKind, time_grid};
 
 /// Stage slots per submission (RK4 uses 4 per step).
 pub const STAGE_SLOTS: u32 = 64;
@@ -40,26 +40,6 @@ struct Stage {
     source: usize,
     update: Update,
     uniform: StageUniform,
-}
-
-/// The sampler's time grid, as `math::solvers::Sampler::new` builds it.
-pub fn time_grid(schedule: &Schedule, cfg: &SamplerConfig) -> Vec<f64> {
-    let n = cfg.steps.max(1);
-    match cfg.kind {
-        SamplerKind::Ddpm | SamplerKind::Ddim => {
-            (0..=n).map(|i| (n - i) as f64 / n as f64).collect()
-        }
-        SamplerKind::Langevin => vec![cfg.t_min; n + 1],
-        SamplerKind::Dpm2m => {
-            let (l1, l0) = (schedule.lambda(1.0), schedule.lambda(cfg.t_min));
-            (0..=n)
-                .map(|i| schedule.t_of_lambda(l1 + i as f64 * (l0 - l1) / n as f64))
-                .collect()
-        }
-        _ => (0..=n)
-            .map(|i| 1.0 - i as f64 * (1.0 - cfg.t_min) / n as f64)
-            .collect(),
-    }
 }
 
 /// Particles on the GPU and a sampler moving them.

@@ -144,6 +144,28 @@ pub fn prior(n: usize, seed: u32) -> Vec<Point> {
         .collect()
 }
 
+/// The times t_0 = start > t_1 > … > t_N a sampler visits (the GPU sampler uses the same).
+pub fn time_grid(schedule: &Schedule, cfg: &SamplerConfig) -> Vec<f64> {
+    let n = cfg.steps.max(1);
+    match cfg.kind {
+        SamplerKind::Ddpm | SamplerKind::Ddim => {
+            (0..=n).map(|i| (n - i) as f64 / n as f64).collect()
+        }
+        SamplerKind::Langevin => vec![cfg.t_min; n + 1],
+        // Exponential integrators step in λ; a uniform-t grid would leave one huge λ step
+        // at the end (λ → ∞ as t → 0), so DPM-Solver uses its paper's uniform-λ grid.
+        SamplerKind::Dpm2m => {
+            let (l1, l0) = (schedule.lambda(1.0), schedule.lambda(cfg.t_min));
+            (0..=n)
+                .map(|i| schedule.t_of_lambda(l1 + i as f64 * (l0 - l1) / n as f64))
+                .collect()
+        }
+        _ => (0..=n)
+            .map(|i| 1.0 - i as f64 * (1.0 - cfg.t_min) / n as f64)
+            .collect(),
+    }
+}
+
 /// A sampler in progress: call [`Sampler::step`] until [`Sampler::is_done`].
 pub struct Sampler {
     cfg: SamplerConfig,
@@ -163,23 +185,7 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(schedule: Schedule, cfg: SamplerConfig) -> Self {
         let n = cfg.steps.max(1);
-        let grid = match cfg.kind {
-            SamplerKind::Ddpm | SamplerKind::Ddim => {
-                (0..=n).map(|i| (n - i) as f64 / n as f64).collect()
-            }
-            SamplerKind::Langevin => vec![cfg.t_min; n + 1],
-            // Exponential integrators step in λ; a uniform-t grid would leave one huge λ step
-            // at the end (λ → ∞ as t → 0), so DPM-Solver uses its paper's uniform-λ grid.
-            SamplerKind::Dpm2m => {
-                let (l1, l0) = (schedule.lambda(1.0), schedule.lambda(cfg.t_min));
-                (0..=n)
-                    .map(|i| schedule.t_of_lambda(l1 + i as f64 * (l0 - l1) / n as f64))
-                    .collect()
-            }
-            _ => (0..=n)
-                .map(|i| 1.0 - i as f64 * (1.0 - cfg.t_min) / n as f64)
-                .collect(),
-        };
+        let grid = time_grid(&schedule, &cfg);
         Self {
             cfg: SamplerConfig { steps: n, ..cfg },
             schedule,
