@@ -10,6 +10,7 @@ pub mod data;
 pub mod gpu;
 pub mod math;
 pub mod nn;
+pub mod teach;
 pub mod train;
 
 /// A 2D point. Plain arrays keep batches `Pod`, so they upload to the GPU as they are.
