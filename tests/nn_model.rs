@@ -178,3 +178,12 @@ fn construction_validates() {
     assert!(NetModel::new(bad, Schedule::default(), vec![0.0; n]).is_err());
     assert!(NetModel::new(config, Schedule::Constant { beta: 0.0 }, vec![0.0; n]).is_err());
 }
+
+/// The trainer moves to a worker thread; models are shared between threads.
+#[test]
+fn thread_safety() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<diffusion_playground::nn::Trainer>();
+    send_sync::<NetModel>();
+}

@@ -366,6 +366,12 @@ fn wrong_or_missing_metadata_is_rejected() {
         rejected(&with("config", Some(huge))),
         WeightsError::BadMetadata { .. }
     ));
+    // Valid but far larger than the file: refused before anything is allocated for it.
+    let big = r#"{"width":4096,"depth":32,"activation":"Silu","embedding":{"Sinusoidal":{"dim":32}},"param":"Eps"}"#;
+    assert!(matches!(
+        rejected(&with("config", Some(big))),
+        WeightsError::Invalid { .. }
+    ));
     for (key, value) in [
         ("config", "{not json"),
         ("config", r#"{"width":24}"#),

@@ -70,7 +70,7 @@ struct Target {
 
 enum Score {
     Exact(Oracle),
-    Net(NetModel),
+    Net(Box<NetModel>),
 }
 
 fn target(args: &SampleArgs) -> Result<Target> {
@@ -95,7 +95,7 @@ fn target(args: &SampleArgs) -> Result<Target> {
         source,
     } = load_model(path)?;
     Ok(Target {
-        model: Score::Net(model),
+        model: Score::Net(Box::new(model)),
         schedule,
         t_min,
         source,

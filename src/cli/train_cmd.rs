@@ -53,10 +53,6 @@ pub struct TrainArgs {
     /// uniform | inverse-sigma2 | importance
     #[arg(long, default_value = "uniform")]
     pub weighting: String,
-    /// Anneal the learning rate to zero along a half cosine over the run (a fixed-length run
-    /// ends sharper than one at a constant rate).
-    #[arg(long)]
-    pub lr_decay: bool,
     /// Decay of the EMA of the weights that is saved and sampled.
     #[arg(long, default_value_t = TrainConfig::default().ema_decay)]
     pub ema_decay: f32,
@@ -158,9 +154,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     };
     while trainer.steps_done() < args.steps {
-        if args.lr_decay {
-            trainer.set_lr(cosine_lr(args.lr, trainer.steps_done(), args.steps))?;
-        }
         let chunk = CHUNK_STEPS.min(args.steps - trainer.steps_done());
         match trainer.train(chunk) {
             Ok(points) => record(&mut recent, points),
@@ -198,12 +191,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     println!("final loss {:.5}", mean(&recent));
     Ok(())
-}
-
-/// Half-cosine annealing: lr at step 0, lr/2 half way, 0 at the end.
-fn cosine_lr(lr: f32, step: u64, steps: u64) -> f32 {
-    let progress = step as f32 / steps.max(1) as f32;
-    0.5 * lr * (1.0 + (std::f32::consts::PI * progress).cos())
 }
 
 fn mean(v: &VecDeque<f32>) -> f32 {

@@ -4,7 +4,10 @@
 //! chunks over threads with rayon (`dsm`, `model`). Everything here works in reusable
 //! workspaces: after the first call nothing is allocated.
 //!
-//! Shapes (rows = samples): input `X [rows][in_ld]` holds `[x, emb(t)]`; hidden layer `l` keeps
+//! Shapes (rows = samples): input `X [rows][in_ld]` holds `[x, emb(t)]` (`in_ld = 2 + E`, the
+//! dense inputs; a conditional network's one-hot class is not stored but gathered: row `r`
+//! adds `W₀[class_rows[r]]` to its layer-0 pre-activation, and the backward pass adds `dZ₀[r]`
+//! to that row's gradient); hidden layer `l` keeps
 //! its pre-activation `Z_l` and activation `H_l` (`[rows][ld]`, `ld` = width rounded up to a
 //! GEMM panel, padding columns never written); the raw output `O [rows][2]`.
 //!
@@ -30,7 +33,7 @@ pub(crate) struct CpuNet {
     emb: TimeEmbedding,
     /// Row stride of hidden activations.
     ld: usize,
-    /// Row stride of the input rows.
+    /// Row stride of the input rows: the dense inputs `2 + E`.
     in_ld: usize,
     /// `W_l` packed for `Z_l = H_{l−1}·W_l`, hidden layers `l = 0..depth`.
     fwd: Vec<PackedMatrix>,
@@ -50,7 +53,7 @@ impl CpuNet {
         Self {
             emb: TimeEmbedding::new(config.embedding),
             ld: round_up_panel(config.width),
-            in_ld: config.input_dim(),
+            in_ld: config.feature_dim(),
             fwd: vec![PackedMatrix::default(); config.depth],
             fwd_x: PackedMatrix::default(),
             bwd: Vec::new(),
@@ -74,13 +77,9 @@ impl CpuNet {
         let depth = self.config.depth;
         for (l, packed) in self.fwd.iter_mut().enumerate() {
             let layer = self.layers[l];
-            packed.pack(
-                layer.weight(params),
-                layer.fan_in,
-                layer.fan_out,
-                layer.fan_out,
-                1,
-            );
+            // Layer 0: only the dense rows; the class rows are gathered.
+            let k = if l == 0 { self.in_ld } else { layer.fan_in };
+            packed.pack(layer.weight(params), k, layer.fan_out, layer.fan_out, 1);
         }
         if backward {
             self.bwd.resize(depth - 1, PackedMatrix::default());
@@ -109,20 +108,43 @@ impl CpuNet {
         self.out_b = [b[0], b[1]];
     }
 
-    /// Forward pass for training: `ws.input` rows `0..rows` hold `[x, emb(t)]`; fills `Z_l`,
-    /// `H_l` and `ws.out`.
+    /// Forward pass for training: `ws.input` rows `0..rows` hold `[x, emb(t)]` (and, for a
+    /// conditional network, `ws.class_rows[..rows]` the `W₀` row of each row's class); fills
+    /// `Z_l`, `H_l` and `ws.out`.
     pub(crate) fn forward(&self, params: &[f32], ws: &mut TrainWorkspace, rows: usize) {
         let act = self.config.activation;
+        let conditional = self.config.is_conditional();
         let TrainWorkspace {
             input,
             pre,
             hid,
             out,
+            class_rows,
             ..
         } = ws;
         for (l, pre_l) in pre.iter_mut().enumerate() {
             let bias = self.layers[l].bias(params);
             let (done, rest) = hid.split_at_mut(l);
+            if l == 0 && conditional {
+                // Z₀ = [x, emb]·W₀ without bias, then z += b₀ + W₀[class row], h = act(z).
+                let lhs = Lhs {
+                    data: input,
+                    rs: self.in_ld,
+                    cs: 1,
+                };
+                let z = &mut pre_l[..];
+                gemm::gemm(rows, lhs, Rhs::Packed(&self.fwd[0]), z, self.ld, Epilogue::Store);
+                class_bias_act(
+                    act,
+                    z,
+                    &mut rest[0],
+                    self.ld,
+                    &class_rows[..rows],
+                    self.layers[0].weight(params),
+                    bias,
+                );
+                continue;
+            }
             let lhs = match done.last() {
                 None => Lhs {
                     data: input,
@@ -177,6 +199,7 @@ impl CpuNet {
             hid,
             d_out,
             g_out,
+            class_rows: ws_class_rows,
             ..
         } = ws;
         // Output layer: dW_out, db_out, and dZ_last = (dO·W_outᵀ) ⊙ act′(Z_last).
@@ -209,7 +232,11 @@ impl CpuNet {
         }
         // Hidden layers, top down.
         for l in (0..depth).rev() {
-            let layer = self.layers[l];
+            let mut layer = self.layers[l];
+            if l == 0 {
+                // The dense rows of W₀ by GEMM; the class rows below.
+                layer.fan_in = self.in_ld;
+            }
             let (h_prev, ld_prev) = if l == 0 {
                 (&input[..], self.in_ld)
             } else {
@@ -249,6 +276,22 @@ impl CpuNet {
                 &mut grad[layer.bias_offset..layer.bias_offset + layer.fan_out],
                 accumulate,
             );
+            if l == 0 && self.config.is_conditional() {
+                // dW₀[class row of r] += dZ₀[r] (the one-hot input's only nonzero product).
+                let n = layer.fan_out;
+                let start = layer.weight_offset + self.in_ld * n;
+                let gc = &mut grad[start..start + self.config.class_inputs() * n];
+                if !accumulate {
+                    gc.fill(0.0);
+                }
+                let first = self.in_ld;
+                for (r, &row) in ws_class_rows[..rows].iter().enumerate() {
+                    let dst = &mut gc[(row as usize - first) * n..][..n];
+                    for (g, &d) in dst.iter_mut().zip(&dz[r * self.ld..r * self.ld + n]) {
+                        *g += d;
+                    }
+                }
+            }
             if l > 0 {
                 // dZ_{l−1} = (dZ_l·W_lᵀ) ⊙ act′(Z_{l−1}), in place over Z_{l−1}.
                 let lhs = Lhs {
@@ -285,18 +328,21 @@ impl CpuNet {
         let act = self.config.activation;
         let EvalWorkspace { h, .. } = ws;
         let width = self.config.width;
-        // Layer 0 as a GEMM with k = 2 (x₀, x₁) and the time's offset c₀ as its bias.
-        let lhs = Lhs {
-            data: xs.as_flattened(),
-            rs: 2,
-            cs: 1,
-        };
-        let epi = Epilogue::BiasAct {
-            bias: c0,
-            act,
-            pre: None,
-        };
-        gemm::gemm(rows, lhs, Rhs::Packed(&self.fwd_x), &mut h[0], self.ld, epi);
+        // Layer 0: a rank-2 product (x₀, x₁) with the time's offset c₀ as its bias.
+        let w0 = &self.layers[0].weight(params)[..2 * width];
+        if !gemm::affine2_act(xs, w0, c0, act, &mut h[0], self.ld, None) {
+            let lhs = Lhs {
+                data: xs.as_flattened(),
+                rs: 2,
+                cs: 1,
+            };
+            let epi = Epilogue::BiasAct {
+                bias: c0,
+                act,
+                pre: None,
+            };
+            gemm::gemm(rows, lhs, Rhs::Packed(&self.fwd_x), &mut h[0], self.ld, epi);
+        }
         let mut cur = 0;
         for l in 1..self.config.depth {
             let (a, b) = h.split_at_mut(1);
@@ -355,17 +401,20 @@ impl CpuNet {
         let w0 = self.layers[0].weight(params);
         let [t0, t1] = tan;
         // Layer 0 as in `output_at_time`, keeping Z₀; then T_a = W₀[a] ⊙ act′(Z₀).
-        let lhs = Lhs {
-            data: xs.as_flattened(),
-            rs: 2,
-            cs: 1,
-        };
-        let epi = Epilogue::BiasAct {
-            bias: c0,
-            act,
-            pre: Some(&mut z[..]),
-        };
-        gemm::gemm(rows, lhs, Rhs::Packed(&self.fwd_x), &mut h[0], self.ld, epi);
+        let wx = &w0[..2 * width];
+        if !gemm::affine2_act(xs, wx, c0, act, &mut h[0], self.ld, Some(&mut z[..])) {
+            let lhs = Lhs {
+                data: xs.as_flattened(),
+                rs: 2,
+                cs: 1,
+            };
+            let epi = Epilogue::BiasAct {
+                bias: c0,
+                act,
+                pre: Some(&mut z[..]),
+            };
+            gemm::gemm(rows, lhs, Rhs::Packed(&self.fwd_x), &mut h[0], self.ld, epi);
+        }
         first_layer_tangents(
             act,
             &z[..],
@@ -436,12 +485,13 @@ impl CpuNet {
         }
     }
 
-    /// `c = emb(t)·W₀[2..] + b₀`: the part of layer 0 that is the same for every point at
-    /// one time.
+    /// `c = emb(t)·W₀[2..2+E] + b₀` (`+ W₀[class row]` for a conditional network, `None`
+    /// being ∅): the part of layer 0 that is the same for every point at one time and class.
     pub(crate) fn time_offset(
         &self,
         params: &[f32],
         t: f32,
+        class: Option<u32>,
         c0: &mut Vec<f32>,
         emb: &mut Vec<f32>,
     ) {
@@ -456,6 +506,11 @@ impl CpuNet {
             let row = &w[(2 + e) * width..(3 + e) * width];
             for (c, &wv) in c0.iter_mut().zip(row) {
                 *c += v * wv;
+            }
+        }
+        if let Some(r) = self.config.class_row(class) {
+            for (c, &wv) in c0.iter_mut().zip(&w[r * width..(r + 1) * width]) {
+                *c += wv;
             }
         }
     }
@@ -487,6 +542,8 @@ pub(crate) struct TrainWorkspace {
     hid: Vec<Vec<f32>>,
     /// Raw outputs `[rows][2]`.
     pub out: Vec<f32>,
+    /// Conditional networks: the row of `W₀` of each row's class (see `MlpConfig::class_row`).
+    pub class_rows: Vec<u32>,
     /// ∂L/∂O, `[rows][2]`.
     pub d_out: Vec<f32>,
     /// `dW_out` as `[2][width]` while it is accumulated.
@@ -498,6 +555,9 @@ impl TrainWorkspace {
     pub(crate) fn ensure(&mut self, net: &CpuNet, rows: usize) {
         let depth = net.config.depth;
         grow(&mut self.input, rows * net.in_ld);
+        if self.class_rows.len() < rows {
+            self.class_rows.resize(rows, 0);
+        }
         self.pre.resize_with(depth, Vec::new);
         self.hid.resize_with(depth, Vec::new);
         for b in self.pre.iter_mut().chain(self.hid.iter_mut()) {
@@ -771,6 +831,41 @@ multiversion! {
         for r in 0..rows {
             for (o, &v) in out.iter_mut().zip(&m[r * ld..r * ld + n]) {
                 *o += v;
+            }
+        }
+    }
+}
+
+/// Layer 0 of a conditional network after its GEMM: `z += b + W₀[rows[r]]`, `h = act(z)`
+/// (`z` holds `[x, emb]·W₀` on entry, the pre-activation on return).
+fn class_bias_act(
+    act: super::mlp::Activation,
+    z: &mut [f32],
+    h: &mut [f32],
+    ld: usize,
+    rows: &[u32],
+    w0: &[f32],
+    bias: &[f32],
+) {
+    let n = bias.len();
+    for &row in rows {
+        assert!((row as usize + 1) * n <= w0.len(), "class row out of range");
+    }
+    assert!(rows.is_empty() || (z.len() >= (rows.len() - 1) * ld + n && h.len() >= (rows.len() - 1) * ld + n));
+    dispatch_act!(act, A => class_bias_act_with::<A>(z, h, ld, rows, w0, bias))
+}
+
+multiversion! {
+    fn class_bias_act_with<A: ActFn>(z: &mut [f32], h: &mut [f32], ld: usize, rows: &[u32], w0: &[f32], bias: &[f32]) {
+        let n = bias.len();
+        for (r, &row) in rows.iter().enumerate() {
+            let wc = &w0[row as usize * n..(row as usize + 1) * n];
+            let zr = &mut z[r * ld..r * ld + n];
+            let hr = &mut h[r * ld..r * ld + n];
+            for (((z, h), &b), &c) in zr.iter_mut().zip(hr.iter_mut()).zip(bias).zip(wc) {
+                let v = *z + b + c;
+                *z = v;
+                *h = A::f(v);
             }
         }
     }

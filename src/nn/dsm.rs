@@ -8,6 +8,12 @@
 //! data index `⌊u·n⌋` with `u = uniform(seed, k, i, STREAM_INDEX)`, time from
 //! `uniform(seed, k, i, STREAM_TIME)`, noise `normal2(seed, k, i, STREAM_EPS)`.
 //! The step enters the RNG as `k mod 2³²`.
+//!
+//! **Classes** (classifier-free guidance, Ho & Salimans): a conditional network
+//! (`MlpConfig::num_classes > 0`) trained on labelled data sees sample i's label `labels[index]`,
+//! replaced by the null class ∅ when `uniform(seed, k, i, STREAM_CLASS_DROP) < class_dropout`,
+//! so one network learns both ε̂(x, t | y) and ε̂(x, t | ∅). Without labels every sample is ∅:
+//! the network is then an ordinary unconditional model.
 
 use std::sync::Arc;
 
@@ -22,7 +28,9 @@ use super::model::NetModel;
 use super::simd::multiversion;
 use crate::Point;
 use crate::math::Schedule;
-use crate::math::rng::{STREAM_EPS, STREAM_INDEX, STREAM_TIME, normal2, uniform};
+use crate::math::rng::{
+    STREAM_CLASS_DROP, STREAM_EPS, STREAM_INDEX, STREAM_TIME, normal2, uniform,
+};
 
 /// Rows per chunk of a batch: a chunk's activations (≈ 0.4 MB for width 128) stay in L2, and
 /// batch 256 splits into one chunk per core. The chunking (and the grouping of chunks, see
@@ -84,7 +92,13 @@ pub struct TrainConfig {
     pub weighting: Weighting,
     /// Decay of the weights' moving average (with warm-up, see `adam::Ema`).
     pub ema_decay: f32,
+    /// Probability p ∈ [0, 1] that a sample's class is replaced by the null class ∅ (classifier-
+    /// free guidance's label dropout; used only by conditional networks with labelled data).
+    pub class_dropout: f32,
 }
+
+/// The usual label dropout of classifier-free guidance.
+pub const DEFAULT_CLASS_DROPOUT: f32 = 0.1;
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -97,6 +111,7 @@ impl Default for TrainConfig {
             t_min: 1e-3,
             weighting: Weighting::Uniform,
             ema_decay: 0.999,
+            class_dropout: DEFAULT_CLASS_DROPOUT,
         }
     }
 }
@@ -111,8 +126,42 @@ impl TrainConfig {
         check_batch(self.batch)?;
         check_t_min(self.t_min)?;
         check_ema_decay(self.ema_decay)?;
+        check_class_dropout(self.class_dropout)?;
         Ok(())
     }
+}
+
+fn check_class_dropout(p: f32) -> Result<(), NnError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(NnError::InvalidTraining(format!(
+            "class dropout must be in [0, 1] (got {p})"
+        )))
+    }
+}
+
+/// Labels, if given, must be one per point and below `num_classes` (for a conditional
+/// network; an unconditional one ignores them).
+fn check_labels(labels: Option<&[u32]>, points: usize, num_classes: u32) -> Result<(), NnError> {
+    let Some(labels) = labels else {
+        return Ok(());
+    };
+    if labels.len() != points {
+        return Err(NnError::InvalidLabels(format!(
+            "{} labels for {points} points",
+            labels.len()
+        )));
+    }
+    if num_classes > 0
+        && let Some(index) = labels.iter().position(|&l| l >= num_classes)
+    {
+        return Err(NnError::InvalidLabels(format!(
+            "point {index} has label {}, but the network has {num_classes} classes",
+            labels[index]
+        )));
+    }
+    Ok(())
 }
 
 fn check_lr(lr: f32) -> Result<(), NnError> {
@@ -276,6 +325,9 @@ pub struct DsmSample {
     pub x_t: Point,
     /// The loss weight of this sample (see `Weighting`).
     pub weight: f32,
+    /// The class the network sees: the point's label, or `None` for the null class ∅ (label
+    /// dropped, no labels, or an unconditional network).
+    pub class: Option<u32>,
 }
 
 /// Draws DSM samples; a pure function of its settings and `(step, i)`.
@@ -286,9 +338,13 @@ pub struct DsmSampler {
     t_min: f32,
     weighting: Weighting,
     table: Option<ImportanceTable>,
+    /// Whether samples carry classes (a conditional network), and the label dropout.
+    conditional: bool,
+    class_dropout: f32,
 }
 
 impl DsmSampler {
+    /// A sampler for an unconditional network (every sample's class is `None`).
     pub fn new(seed: u32, schedule: Schedule, t_min: f32, weighting: Weighting) -> Self {
         let table =
             (weighting == Weighting::Importance).then(|| ImportanceTable::new(&schedule, t_min));
@@ -298,7 +354,30 @@ impl DsmSampler {
             t_min,
             weighting,
             table,
+            conditional: false,
+            class_dropout: 0.0,
         }
+    }
+
+    /// The sampler of a training run: as `new`, with classes when `cfg.net` is conditional.
+    pub fn for_config(cfg: &TrainConfig) -> Self {
+        Self::new(cfg.seed, cfg.schedule, cfg.t_min, cfg.weighting)
+            .with_classes(cfg.net.is_conditional(), cfg.class_dropout)
+    }
+
+    /// Samples carry their point's label (`draw_labelled`), dropped to ∅ with probability
+    /// `dropout`; `conditional = false` turns classes off.
+    pub fn with_classes(mut self, conditional: bool, dropout: f32) -> Self {
+        self.conditional = conditional;
+        self.class_dropout = dropout;
+        self
+    }
+
+    /// Whether the label of sample `i` of `step` is dropped (replaced by ∅):
+    /// `uniform(seed, step, i, STREAM_CLASS_DROP) < p`.
+    #[inline]
+    pub fn drops_label(&self, step: u64, i: usize) -> bool {
+        uniform(self.seed, step as u32, i as u32, STREAM_CLASS_DROP) < self.class_dropout
     }
 
     /// The importance table, when the weighting uses one.
@@ -306,9 +385,22 @@ impl DsmSampler {
         self.table.as_ref()
     }
 
-    /// Sample `i` of step `step`.
+    /// Sample `i` of step `step`, without labels (its class is ∅).
     #[inline]
     pub fn draw(&self, data: &[Point], step: u64, i: usize) -> DsmSample {
+        self.draw_labelled(data, None, step, i)
+    }
+
+    /// Sample `i` of step `step`; with `labels` (one per point) and a conditional sampler, its
+    /// class is the drawn point's label unless dropped (`drops_label`).
+    #[inline]
+    pub fn draw_labelled(
+        &self,
+        data: &[Point],
+        labels: Option<&[u32]>,
+        step: u64,
+        i: usize,
+    ) -> DsmSample {
         let (k, i32_) = (step as u32, i as u32);
         let n = data.len();
         let index = ((uniform(self.seed, k, i32_, STREAM_INDEX) * n as f32) as usize).min(n - 1);
@@ -332,6 +424,10 @@ impl DsmSampler {
             alpha * x0[0] + sigma * eps[0],
             alpha * x0[1] + sigma * eps[1],
         ];
+        let class = match labels {
+            Some(labels) if self.conditional && !self.drops_label(step, i) => Some(labels[index]),
+            _ => None,
+        };
         DsmSample {
             index,
             t,
@@ -340,12 +436,26 @@ impl DsmSampler {
             sigma,
             x_t,
             weight,
+            class,
         }
     }
 
     /// The whole batch of a step (for tests and for checking a GPU batch).
     pub fn draw_batch(&self, data: &[Point], step: u64, batch: usize) -> Vec<DsmSample> {
         (0..batch).map(|i| self.draw(data, step, i)).collect()
+    }
+
+    /// The whole batch of a step with labels.
+    pub fn draw_batch_labelled(
+        &self,
+        data: &[Point],
+        labels: Option<&[u32]>,
+        step: u64,
+        batch: usize,
+    ) -> Vec<DsmSample> {
+        (0..batch)
+            .map(|i| self.draw_labelled(data, labels, step, i))
+            .collect()
     }
 }
 
@@ -363,6 +473,7 @@ struct ChunkJob<'a> {
     params: &'a [f32],
     sampler: &'a DsmSampler,
     data: &'a [Point],
+    labels: Option<&'a [u32]>,
     step: u64,
     batch: usize,
 }
@@ -380,8 +491,10 @@ impl ChunkJob<'_> {
     ) -> f64 {
         ws.net.ensure(self.net, rows);
         ws.samples.clear();
-        ws.samples
-            .extend((start..start + rows).map(|i| self.sampler.draw(self.data, self.step, i)));
+        ws.samples.extend(
+            (start..start + rows)
+                .map(|i| self.sampler.draw_labelled(self.data, self.labels, self.step, i)),
+        );
         ws.ts.clear();
         ws.ts.extend(ws.samples.iter().map(|s| s.t));
         let ld = self.net.input_ld();
@@ -391,6 +504,12 @@ impl ChunkJob<'_> {
         self.net
             .embedding()
             .write_rows(&ws.ts, &mut ws.net.input, ld, 2);
+        let config = self.net.config();
+        if config.is_conditional() {
+            for (r, s) in ws.net.class_rows.iter_mut().zip(&ws.samples) {
+                *r = config.class_row(s.class).unwrap_or(0) as u32;
+            }
+        }
         self.net.forward(self.params, &mut ws.net, rows);
         let param = self.net.config().param;
         let scale = 2.0 / self.batch as f32;
@@ -428,6 +547,8 @@ fn loss_and_output_grad(
 pub struct Trainer {
     cfg: TrainConfig,
     data: Arc<[Point]>,
+    /// One label per point, if the data is labelled.
+    labels: Option<Arc<[u32]>>,
     params: Vec<f32>,
     adam: Adam,
     ema: Ema,
@@ -442,18 +563,38 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh run: weights from `cfg.seed`, step 0.
+    /// A fresh run: weights from `cfg.seed`, step 0. Without labels, a conditional network
+    /// trains every sample as the null class ∅.
     pub fn new(cfg: TrainConfig, data: impl Into<Arc<[Point]>>) -> Result<Self, NnError> {
+        Self::new_labelled(cfg, data.into(), None)
+    }
+
+    /// A fresh run on labelled data: `labels[i]` is the class of `data[i]`, each below
+    /// `cfg.net.num_classes` (`NnError::InvalidLabels` otherwise). An unconditional network
+    /// ignores the labels.
+    pub fn with_labels(
+        cfg: TrainConfig,
+        data: impl Into<Arc<[Point]>>,
+        labels: impl Into<Arc<[u32]>>,
+    ) -> Result<Self, NnError> {
+        Self::new_labelled(cfg, data.into(), Some(labels.into()))
+    }
+
+    fn new_labelled(
+        cfg: TrainConfig,
+        data: Arc<[Point]>,
+        labels: Option<Arc<[u32]>>,
+    ) -> Result<Self, NnError> {
         cfg.validate()?;
-        let data = data.into();
         check_data(&data)?;
+        check_labels(labels.as_deref(), data.len(), cfg.net.num_classes)?;
         let params = cfg.net.init_params(cfg.seed);
         let mut net = CpuNet::new(&cfg.net);
         net.load(&params, true);
         Ok(Self {
             adam: Adam::new(params.len()),
             ema: Ema::new(&params, cfg.ema_decay),
-            sampler: DsmSampler::new(cfg.seed, cfg.schedule, cfg.t_min, cfg.weighting),
+            sampler: DsmSampler::for_config(&cfg),
             grad: vec![0.0; params.len()],
             params,
             steps: 0,
@@ -462,6 +603,7 @@ impl Trainer {
             chunk_grads: Vec::new(),
             chunk_losses: Vec::new(),
             data,
+            labels,
             cfg,
         })
     }
@@ -501,6 +643,7 @@ impl Trainer {
             params: &self.params,
             sampler: &self.sampler,
             data: &self.data,
+            labels: self.labels.as_deref(),
             step: self.steps,
             batch,
         };
@@ -564,6 +707,11 @@ impl Trainer {
 
     pub fn data(&self) -> &Arc<[Point]> {
         &self.data
+    }
+
+    /// The labels of the data, if it has them.
+    pub fn labels(&self) -> Option<&Arc<[u32]>> {
+        self.labels.as_ref()
     }
 
     /// The weights being trained.
@@ -630,11 +778,33 @@ impl Trainer {
         Ok(())
     }
 
-    /// Trains on new data from the next step on, keeping the weights.
+    /// Trains on new data from the next step on, keeping the weights. The data has no
+    /// labels (any earlier labels are dropped; see `set_data_with_labels`).
     pub fn set_data(&mut self, data: impl Into<Arc<[Point]>>) -> Result<(), NnError> {
+        self.set_data_with_labels(data, None::<Arc<[u32]>>)
+    }
+
+    /// Trains on new data, labelled or not, from the next step on, keeping the weights. On an
+    /// error nothing changes.
+    pub fn set_data_with_labels<L: Into<Arc<[u32]>>>(
+        &mut self,
+        data: impl Into<Arc<[Point]>>,
+        labels: Option<L>,
+    ) -> Result<(), NnError> {
         let data = data.into();
+        let labels = labels.map(Into::into);
         check_data(&data)?;
+        check_labels(labels.as_deref(), data.len(), self.cfg.net.num_classes)?;
         self.data = data;
+        self.labels = labels;
+        Ok(())
+    }
+
+    /// Changes the label dropout p ∈ [0, 1] from the next step on.
+    pub fn set_class_dropout(&mut self, p: f32) -> Result<(), NnError> {
+        check_class_dropout(p)?;
+        self.cfg.class_dropout = p;
+        self.rebuild_sampler();
         Ok(())
     }
 
@@ -664,8 +834,7 @@ impl Trainer {
     }
 
     fn rebuild_sampler(&mut self) {
-        let c = &self.cfg;
-        self.sampler = DsmSampler::new(c.seed, c.schedule, c.t_min, c.weighting);
+        self.sampler = DsmSampler::for_config(&self.cfg);
     }
 }
 

@@ -162,31 +162,32 @@ pub(crate) mod x86 {
 
     use std::f32::consts::LOG2_E;
 
-    use super::{ActFn, EXP2_POLY, GELU_K1, GELU_K2, ROUND_MAGIC};
+    use super::{ActFn, EXP2_POLY, GELU_K1, GELU_K2};
     use crate::nn::mlp::Activation;
 
     /// σ(y) as the quotient `s/d`, from `y₂ = y·log₂e` (N vectors, computed stage by stage
     /// so that the N independent dependency chains interleave).
     ///
-    /// With `n = round(−y₂)`, `f = −y₂ − n ∈ [−½, ½]`: `e^−y = 2ⁿ·2^f`, so
-    /// `σ = 1/(1 + 2ⁿ 2^f) = s/d` with `s = 2^−n`, `d = s + 2^f`. Working in base 2 moves the
-    /// range reduction off the FMA ports (a subtraction instead of two FMAs) and leaves the
+    /// With `n = round(y₂)`, `f = y₂ − n ∈ [−½, ½]`: `e^−y = 2^−n·2^−f`, so
+    /// `σ = 1/(1 + 2^−n 2^−f) = s/d` with `s = 2ⁿ`, `d = s + 2^−f`. Working in base 2 takes
+    /// the range reduction off the FMA ports (a rounding and a subtraction) and leaves the
     /// caller a division that absorbs its own factor (`z·σ = (z·s)/d`). y₂ is clamped to
     /// [−126, 24]: every `s` is then a normal float, and above 24 `σ` rounds to 1 anyway.
-    /// `max`/`min` take y₂ as second operand, which they return when it is NaN.
+    /// `max`/`min` take y₂ as second operand, which they return when it is NaN (NaN then
+    /// stays NaN through `f`, even though its `s` is garbage).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn sigmoid_parts8<const N: usize>(y2: [__m256; N]) -> ([__m256; N], [__m256; N]) {
         let set = _mm256_set1_ps;
         let c = EXP2_POLY;
-        let (mut t, mut f, mut p) = (y2, y2, y2);
+        let (mut n, mut f, mut p) = (y2, y2, y2);
         for i in 0..N {
             let y = _mm256_min_ps(set(24.0), _mm256_max_ps(set(-126.0), y2[i]));
-            // t = magic − y rounds n = round(−y) into t's low bits; −f = y + n exactly.
-            t[i] = _mm256_sub_ps(set(ROUND_MAGIC), y);
-            f[i] = _mm256_add_ps(y, _mm256_sub_ps(t[i], set(ROUND_MAGIC)));
+            // n = round(y), f = y − n ∈ [−½, ½]: 2^−y = 2^−n · 2^−f.
+            n[i] = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+            f[i] = _mm256_sub_ps(y, n[i]);
         }
-        // 2^f = Σ c_k f^k with f = −(y + n): Horner with fnmadd.
+        // 2^−f = Σ c_k (−f)^k: Horner with fnmadd.
         for i in 0..N {
             p[i] = _mm256_fnmadd_ps(set(c[5]), f[i], set(c[4]));
         }
@@ -195,16 +196,11 @@ pub(crate) mod x86 {
                 p[i] = _mm256_fnmadd_ps(p[i], f[i], set(c[k]));
             }
         }
-        // s = 2^−n: exponent bits (127 − n) << 23 = ((127 + bits(magic)) << 23) − (bits(t) << 23).
-        let top = _mm256_set1_epi32(
-            127i32
-                .wrapping_add(ROUND_MAGIC.to_bits() as i32)
-                .wrapping_shl(23),
-        );
+        // σ = 1/(1 + 2^−n 2^−f) = s/d with s = 2^n (exponent bits (n + 127) << 23), d = s + 2^−f.
         let (mut s, mut d) = (y2, y2);
         for i in 0..N {
-            let bits = _mm256_sub_epi32(top, _mm256_slli_epi32::<23>(_mm256_castps_si256(t[i])));
-            s[i] = _mm256_castsi256_ps(bits);
+            let e = _mm256_add_epi32(_mm256_cvtps_epi32(n[i]), _mm256_set1_epi32(127));
+            s[i] = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e));
             d[i] = _mm256_add_ps(s[i], p[i]);
         }
         (s, d)

@@ -1,7 +1,8 @@
 //! The score network's shape (DESIGN §4) and its one flat parameter buffer.
 //!
-//! The network maps `[x (2), emb(t)]` through `depth` hidden layers of `width` units with one
-//! activation, then a linear layer to 2 outputs:
+//! The network maps `[x (2), emb(t)]` — and, for a class-conditional network
+//! (`num_classes > 0`), a one-hot class `onehot(y)` — through `depth` hidden layers of `width`
+//! units with one activation, then a linear layer to 2 outputs:
 //!
 //! ```text
 //! h₀ = act(in · W₀ + b₀),   h_l = act(h_{l−1} · W_l + b_l),   o = h_{depth−1} · W_depth + b_depth
@@ -17,24 +18,35 @@
 //!    `W` is what input `k` contributes to every output.
 //! 2. `b_l`, `[fan_out]`, right after its `W_l`.
 //!
-//! Layer 0 has `fan_in = 2 + embedding width`, rows 0 and 1 of `W₀` belong to `x`, the rest to
-//! the time embedding. The last layer has `fan_out = 2`. This is the transpose of PyTorch's
-//! `nn.Linear.weight` (`[out][in]`); saved files keep our `[in][out]` shape (see `weights`).
+//! Layer 0 has `fan_in = 2 + E + K`, with E the embedding width and K the class inputs:
+//!
+//! - rows `0, 1` of `W₀` belong to `x`;
+//! - rows `2 .. 2 + E` to the time embedding;
+//! - for a conditional network (`num_classes = C > 0`), `K = C + 1` rows `2 + E + y`, one per
+//!   class `y = 0..C`, and the last one, `2 + E + C`, for the null class ∅ of classifier-free
+//!   guidance ("no label"). An unconditional network has `K = 0` and is laid out exactly as
+//!   before classes existed. Since exactly one class input is 1, a class row is simply added to
+//!   layer 0's pre-activation (`z₀ = [x, emb]·W₀[..2+E] + b₀ + W₀[2 + E + y]`): the backends
+//!   gather it instead of multiplying a one-hot vector.
+//!
+//! The last layer has `fan_out = 2`. This is the transpose of PyTorch's `nn.Linear.weight`
+//! (`[out][in]`); saved files keep our `[in][out]` shape (see `weights`).
 
 use serde::{Deserialize, Serialize};
 
 use super::NnError;
 use crate::math::rng::uniform;
-
-/// A stream of the counter-based RNG for weight initialisation, far from the DSM and sampler
-/// streams of `math::rng` so that none of their draws is reused.
-pub const STREAM_INIT: u32 = 0x494E_4954;
+/// The stream of the counter-based RNG for weight initialisation (defined in `math::rng` with
+/// the others).
+pub use crate::math::rng::STREAM_INIT;
 
 /// Largest width, depth and embedding size accepted: well past anything useful on 2D data,
 /// small enough that a hostile config cannot ask for gigabytes.
 pub const MAX_WIDTH: usize = 4096;
 pub const MAX_DEPTH: usize = 32;
 pub const MAX_EMBEDDING_DIM: usize = 1024;
+/// Most classes of a conditional network (the datasets' limit).
+pub const MAX_CLASSES: u32 = crate::data::MAX_CLASSES;
 
 /// The hidden-layer nonlinearity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -155,6 +167,15 @@ pub struct MlpConfig {
     pub activation: Activation,
     pub embedding: Embedding,
     pub param: Parameterization,
+    /// Classes of a class-conditional network (labels `0..num_classes`, plus the null class ∅
+    /// at index `num_classes`); 0 is an unconditional network. Absent from files written
+    /// before classes existed (and not written when 0), hence the default.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_classes: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Default for MlpConfig {
@@ -165,6 +186,7 @@ impl Default for MlpConfig {
             activation: Activation::Silu,
             embedding: Embedding::default(),
             param: Parameterization::Eps,
+            num_classes: 0,
         }
     }
 }
@@ -204,6 +226,7 @@ impl MlpConfig {
             activation: Activation::Gelu,
             embedding: Embedding::Sinusoidal { dim: 64 },
             param: Parameterization::Eps,
+            num_classes: 0,
         }
     }
 
@@ -229,12 +252,55 @@ impl MlpConfig {
                 "sinusoidal embedding dim must be even and in 2..={MAX_EMBEDDING_DIM} (got {dim})"
             ));
         }
+        if self.num_classes > MAX_CLASSES {
+            return bad(format!(
+                "num_classes must be at most {MAX_CLASSES} (got {})",
+                self.num_classes
+            ));
+        }
         Ok(())
     }
 
-    /// Network inputs: x (2) and the time embedding.
+    /// Inputs of layer 0 (its `fan_in`): x (2), the time embedding and, for a conditional
+    /// network, the `num_classes + 1` one-hot class inputs.
     pub fn input_dim(&self) -> usize {
+        self.feature_dim() + self.class_inputs()
+    }
+
+    /// The dense inputs `[x, emb(t)]` (2 + E): the rows of `W₀` that are multiplied.
+    pub fn feature_dim(&self) -> usize {
         2 + self.embedding.dim()
+    }
+
+    /// Whether the network takes a class (`num_classes > 0`).
+    pub fn is_conditional(&self) -> bool {
+        self.num_classes > 0
+    }
+
+    /// One-hot class inputs: `num_classes + 1` (the classes and ∅), or 0 if unconditional.
+    pub fn class_inputs(&self) -> usize {
+        if self.is_conditional() {
+            self.num_classes as usize + 1
+        } else {
+            0
+        }
+    }
+
+    /// The index of the null class ∅ (`num_classes`).
+    pub fn null_class(&self) -> u32 {
+        self.num_classes
+    }
+
+    /// The row of `W₀` added for `class` (`None`, or a class outside `0..num_classes`, is ∅),
+    /// or `None` for an unconditional network.
+    #[inline]
+    pub fn class_row(&self, class: Option<u32>) -> Option<usize> {
+        self.is_conditional().then(|| {
+            let y = class
+                .filter(|&y| y < self.num_classes)
+                .unwrap_or(self.num_classes);
+            self.feature_dim() + y as usize
+        })
     }
 
     /// The `depth + 1` linear layers and their offsets, in buffer order.
@@ -263,23 +329,26 @@ impl MlpConfig {
             .sum()
     }
 
-    /// Multiply-adds × 2 of one forward pass per sample (the figure the issue quotes).
+    /// Multiply-adds × 2 of one forward pass per sample (the figure the issue quotes). The
+    /// class rows of a conditional network are gathered, not multiplied, so they do not count.
     pub fn forward_flops_per_sample(&self) -> usize {
-        self.layers().iter().map(|l| 2 * l.weight_len()).sum()
+        let class_len = self.class_inputs() * self.width;
+        self.layers().iter().map(|l| 2 * l.weight_len()).sum::<usize>() - 2 * class_len
     }
 
     /// Forward + backward FLOPs per training sample: the backward pass costs two GEMMs per
     /// layer (dW and dX) except dX of the first layer, which nobody needs.
     pub fn train_flops_per_sample(&self) -> usize {
-        let layers = self.layers();
-        3 * self.forward_flops_per_sample() - 2 * layers[0].weight_len()
+        3 * self.forward_flops_per_sample() - 2 * self.feature_dim() * self.width
     }
 
     /// Fresh parameters for `seed`: weights uniform in ±√(3·gain²/fan_in), i.e. variance
     /// gain²/fan_in (LeCun for the smooth activations, gain 1; Kaiming for ReLU, gain √2), so
     /// activations keep their scale through the layers. Biases start at 0. The output layer is
     /// scaled down by 10 so the first predictions are near 0 (the mean of ε), which keeps the
-    /// first Adam steps calm.
+    /// first Adam steps calm. The class rows of `W₀` start at 0 (like biases, which they are:
+    /// one per class), so a fresh conditional network is the fresh unconditional network of
+    /// the same seed for every class, and layer 0's scale uses the dense `fan_in = 2 + E`.
     pub fn init_params(&self, seed: u32) -> Vec<f32> {
         let layers = self.layers();
         let mut params = vec![0.0f32; self.num_params()];
@@ -288,11 +357,17 @@ impl MlpConfig {
             Activation::Silu | Activation::Gelu => 1.0,
         };
         for (l, layer) in layers.iter().enumerate() {
-            let mut bound = gain * (3.0 / layer.fan_in as f32).sqrt();
+            let fan_in = if l == 0 {
+                self.feature_dim()
+            } else {
+                layer.fan_in
+            };
+            let mut bound = gain * (3.0 / fan_in as f32).sqrt();
             if l == self.depth {
                 bound *= 0.1;
             }
-            let w = &mut params[layer.weight_offset..layer.weight_offset + layer.weight_len()];
+            let dense = fan_in * layer.fan_out;
+            let w = &mut params[layer.weight_offset..layer.weight_offset + dense];
             for (i, v) in w.iter_mut().enumerate() {
                 let u = uniform(seed, l as u32, i as u32, STREAM_INIT);
                 *v = bound * (2.0 * u - 1.0);
@@ -387,5 +462,69 @@ mod tests {
         let cfg = MlpConfig::reference();
         let json = serde_json::to_string(&cfg).unwrap();
         assert_eq!(serde_json::from_str::<MlpConfig>(&json).unwrap(), cfg);
+        // An unconditional config is written as before classes existed...
+        assert!(!json.contains("num_classes"), "{json}");
+        // ...and a conditional one keeps its classes.
+        let cond = MlpConfig {
+            num_classes: 3,
+            ..cfg
+        };
+        let json = serde_json::to_string(&cond).unwrap();
+        assert_eq!(serde_json::from_str::<MlpConfig>(&json).unwrap(), cond);
+    }
+
+    #[test]
+    fn class_rows_follow_the_embedding_rows() {
+        let base = MlpConfig {
+            width: 8,
+            depth: 2,
+            embedding: Embedding::Sinusoidal { dim: 4 },
+            ..MlpConfig::default()
+        };
+        let cond = MlpConfig {
+            num_classes: 3,
+            ..base.clone()
+        };
+        assert_eq!(base.class_row(Some(0)), None);
+        assert_eq!((cond.feature_dim(), cond.input_dim()), (6, 10));
+        assert_eq!(cond.class_row(Some(2)), Some(8));
+        assert_eq!(cond.class_row(None), Some(9));
+        assert_eq!(cond.class_row(Some(3)), Some(9), "out of range is ∅");
+        assert_eq!(
+            cond.num_params(),
+            base.num_params() + 4 * 8,
+            "four class rows of W₀"
+        );
+        assert_eq!(
+            cond.forward_flops_per_sample(),
+            base.forward_flops_per_sample()
+        );
+        assert_eq!(cond.train_flops_per_sample(), base.train_flops_per_sample());
+        // Same dense weights as the unconditional net of the seed, zero class rows, and every
+        // later layer shifted by the class rows.
+        let (p, q) = (base.init_params(4), cond.init_params(4));
+        let (lb, lc) = (base.layers(), cond.layers());
+        assert_eq!(&p[..6 * 8], &q[..6 * 8]);
+        assert!(q[6 * 8..10 * 8].iter().all(|&v| v == 0.0));
+        for (a, b) in lb.iter().zip(&lc).skip(1) {
+            assert_eq!(a.weight(&p), b.weight(&q));
+        }
+        assert!(
+            MlpConfig {
+                num_classes: MAX_CLASSES + 1,
+                ..base
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    /// A config saved before `num_classes` existed loads as unconditional.
+    #[test]
+    fn old_configs_load_unconditional() {
+        let old = r#"{"width":24,"depth":2,"activation":"Gelu","embedding":{"Sinusoidal":{"dim":8}},"param":"Eps"}"#;
+        let cfg: MlpConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(cfg.num_classes, 0);
+        assert!(!cfg.is_conditional());
     }
 }

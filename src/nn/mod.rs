@@ -3,7 +3,8 @@
 //! - `mlp`: the config and the flat parameter layout (shared with the WGSL backend);
 //! - `embedding`: the time embedding; `fastmath`: vectorisable exp/sigmoid/sin/cos and the
 //!   activations;
-//! - `gemm`, `cpu` (private): the CPU kernels and the forward/backward passes;
+//! - `gemm` (with `gemm_avx2.rs`), `cpu`, `simd` (private): the CPU kernels, the forward,
+//!   backward and forward-mode passes, and run-time AVX2/FMA dispatch;
 //! - `adam`: Adam and the EMA of the weights; `dsm`: the loss, its batches, the `Trainer`;
 //! - `model`: `NetModel`, the network as a `ScoreModel`; `weights`: safetensors files;
 //! - `bench`: throughput figures for the CLI.
@@ -21,7 +22,9 @@ mod simd;
 pub mod weights;
 
 pub use adam::{Adam, Ema};
-pub use dsm::{DsmSample, DsmSampler, ImportanceTable, TrainConfig, Trainer, Weighting};
+pub use dsm::{
+    DEFAULT_CLASS_DROPOUT, DsmSample, DsmSampler, ImportanceTable, TrainConfig, Trainer, Weighting,
+};
 pub use embedding::TimeEmbedding;
 pub use mlp::{Activation, Embedding, LayerLayout, MlpConfig, Parameterization};
 pub use model::NetModel;
@@ -42,6 +45,8 @@ pub enum NnError {
     EmptyData,
     #[error("training point {index} is NaN or infinite")]
     NonFiniteData { index: usize },
+    #[error("invalid class labels: {0}")]
+    InvalidLabels(String),
     #[error("step {step}: the loss or gradient is NaN or infinite; the update was skipped")]
     NonFinite { step: u64 },
 }

@@ -1,4 +1,10 @@
 //! The trained network as a `ScoreModel`: what the samplers and the likelihood drive.
+//!
+//! A class-conditional network (`MlpConfig::num_classes > 0`) is evaluated for one class at a
+//! time (`eps_class`, `eps_div_class`); its class row of `W₀` is folded into layer 0's
+//! per-time offset, so a conditional evaluation costs what an unconditional one does. The
+//! plain `ScoreModel` methods use the null class ∅ (the unconditional model that
+//! classifier-free guidance needs); `teach::guidance` combines the two.
 
 use rayon::prelude::*;
 
@@ -10,9 +16,10 @@ use super::weights::SavedModel;
 use crate::Point;
 use crate::math::{Schedule, ScoreModel};
 
-/// Particles per parallel task: enough work (~20 µs) to amortise a rayon hand-off, few
-/// enough activations (2 × 128 KB at width 128) to stay in L2.
-pub const EVAL_CHUNK: usize = 256;
+/// Particles per parallel task: enough work (~0.1 ms for the reference net) to amortise a
+/// rayon hand-off, few enough activations (2 × 126 KB at width 128) to stay in L2, and a
+/// multiple of the kernel's 6 rows.
+pub const EVAL_CHUNK: usize = 252;
 
 /// A network (config + flat parameters) under a schedule, evaluated on the CPU.
 ///
@@ -95,20 +102,47 @@ impl NetModel {
         )
     }
 
+    /// The number of classes (0: unconditional).
+    pub fn num_classes(&self) -> u32 {
+        self.config.num_classes
+    }
+
     /// The raw network outputs `o` at a time per point (general path: each row embeds its
-    /// own t). For tests and for comparing backends.
+    /// own t), for the null class ∅. For tests and for comparing backends.
     pub fn raw_output(&self, xs: &[Point], ts: &[f32], out: &mut [Point]) {
+        self.raw_output_with_classes(xs, ts, None, out);
+    }
+
+    /// As `raw_output`, with a class per point (`None` = ∅; all ∅ when `classes` is `None`):
+    /// the training forward pass, which gathers the class rows per row.
+    pub fn raw_output_with_classes(
+        &self,
+        xs: &[Point],
+        ts: &[f32],
+        classes: Option<&[Option<u32>]>,
+        out: &mut [Point],
+    ) {
         assert_eq!(xs.len(), ts.len());
         assert_eq!(xs.len(), out.len());
+        if let Some(c) = classes {
+            assert_eq!(xs.len(), c.len());
+        }
         let mut ws = TrainWorkspace::default();
         let ld = self.net.input_ld();
-        for ((xs, ts), out) in xs
+        for (chunk, ((xs, ts), out)) in xs
             .chunks(EVAL_CHUNK)
             .zip(ts.chunks(EVAL_CHUNK))
             .zip(out.chunks_mut(EVAL_CHUNK))
+            .enumerate()
         {
             let rows = xs.len();
             ws.ensure(&self.net, rows);
+            if self.config.is_conditional() {
+                for (r, row) in ws.class_rows[..rows].iter_mut().enumerate() {
+                    let class = classes.and_then(|c| c[chunk * EVAL_CHUNK + r]);
+                    *row = self.config.class_row(class).unwrap_or(0) as u32;
+                }
+            }
             for (row, x) in ws.input.chunks_exact_mut(ld).zip(xs) {
                 row[..2].copy_from_slice(x);
             }
@@ -127,21 +161,30 @@ impl NetModel {
         }
     }
 
-    /// ε̂ for one chunk at one time.
-    fn eps_chunk(&self, xs: &[Point], t: f32, out: &mut [Point], ws: &mut EvalWorkspace) {
+    /// ε̂ for one chunk at one time and class.
+    fn eps_chunk(
+        &self,
+        xs: &[Point],
+        t: f32,
+        class: Option<u32>,
+        out: &mut [Point],
+        ws: &mut EvalWorkspace,
+    ) {
         let (mut c0, mut emb) = (std::mem::take(&mut ws.c0), std::mem::take(&mut ws.emb));
-        self.net.time_offset(&self.params, t, &mut c0, &mut emb);
+        self.net
+            .time_offset(&self.params, t, class, &mut c0, &mut emb);
         self.net.output_at_time(&self.params, &c0, xs, ws, out);
         (ws.c0, ws.emb) = (c0, emb);
         let (alpha, sigma) = self.alpha_sigma(t);
         to_eps(self.config.param, xs, out, alpha, sigma);
     }
 
-    /// ε̂ and ∇·ε̂ for one chunk at one time.
+    /// ε̂ and ∇·ε̂ for one chunk at one time and class.
     fn eps_div_chunk(
         &self,
         xs: &[Point],
         t: f32,
+        class: Option<u32>,
         out: &mut [Point],
         div: &mut [f32],
         ws: &mut EvalWorkspace,
@@ -149,7 +192,8 @@ impl NetModel {
         let (mut c0, mut emb) = (std::mem::take(&mut ws.c0), std::mem::take(&mut ws.emb));
         let mut jac = std::mem::take(&mut ws.jac);
         jac.resize(xs.len(), [0.0; 2]);
-        self.net.time_offset(&self.params, t, &mut c0, &mut emb);
+        self.net
+            .time_offset(&self.params, t, class, &mut c0, &mut emb);
         self.net
             .output_and_jacobian_diag(&self.params, &c0, xs, ws, out, &mut jac);
         let (alpha, sigma) = self.alpha_sigma(t);
@@ -175,32 +219,58 @@ fn to_eps(param: Parameterization, xs: &[Point], out: &mut [Point], alpha: f32, 
     }
 }
 
-impl ScoreModel for NetModel {
-    fn eps(&self, xs: &[Point], t: f32, out: &mut [Point]) {
+impl NetModel {
+    /// ε̂(x, t | class) for every point: `Some(y)` for class y < `num_classes`, `None` (or a
+    /// class out of range) for the null class ∅. An unconditional network ignores `class`.
+    pub fn eps_class(&self, xs: &[Point], t: f32, class: Option<u32>, out: &mut [Point]) {
         assert_eq!(xs.len(), out.len(), "eps: xs and out differ in length");
         if xs.len() <= EVAL_CHUNK {
-            self.pool.with(|ws| self.eps_chunk(xs, t, out, ws));
+            self.pool.with(|ws| self.eps_chunk(xs, t, class, out, ws));
         } else {
             xs.par_chunks(EVAL_CHUNK)
                 .zip(out.par_chunks_mut(EVAL_CHUNK))
-                .for_each(|(xs, out)| self.pool.with(|ws| self.eps_chunk(xs, t, out, ws)));
+                .for_each(|(xs, out)| {
+                    self.pool
+                        .with(|ws| self.eps_chunk(xs, t, class, out, ws))
+                });
         }
     }
 
-    /// Exact divergence: forward-mode derivatives along x₀ and x₁ through the network (about
-    /// three forward passes), instead of four extra evaluations and a finite-difference error.
-    fn eps_div(&self, xs: &[Point], t: f32, out: &mut [Point], div: &mut [f32]) {
+    /// ε̂ and its exact divergence for `class` (as `eps_class`).
+    pub fn eps_div_class(
+        &self,
+        xs: &[Point],
+        t: f32,
+        class: Option<u32>,
+        out: &mut [Point],
+        div: &mut [f32],
+    ) {
         assert_eq!(xs.len(), out.len(), "eps_div: xs and out differ in length");
         assert_eq!(xs.len(), div.len(), "eps_div: xs and div differ in length");
         if xs.len() <= EVAL_CHUNK {
-            self.pool.with(|ws| self.eps_div_chunk(xs, t, out, div, ws));
+            self.pool
+                .with(|ws| self.eps_div_chunk(xs, t, class, out, div, ws));
         } else {
             xs.par_chunks(EVAL_CHUNK)
                 .zip(out.par_chunks_mut(EVAL_CHUNK))
                 .zip(div.par_chunks_mut(EVAL_CHUNK))
                 .for_each(|((xs, out), div)| {
-                    self.pool.with(|ws| self.eps_div_chunk(xs, t, out, div, ws))
+                    self.pool
+                        .with(|ws| self.eps_div_chunk(xs, t, class, out, div, ws))
                 });
         }
+    }
+}
+
+/// The network for the null class ∅ (for an unconditional network: the network).
+impl ScoreModel for NetModel {
+    fn eps(&self, xs: &[Point], t: f32, out: &mut [Point]) {
+        self.eps_class(xs, t, None, out);
+    }
+
+    /// Exact divergence: forward-mode derivatives along x₀ and x₁ through the network (about
+    /// three forward passes), instead of four extra evaluations and a finite-difference error.
+    fn eps_div(&self, xs: &[Point], t: f32, out: &mut [Point], div: &mut [f32]) {
+        self.eps_div_class(xs, t, None, out, div);
     }
 }

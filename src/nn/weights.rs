@@ -2,9 +2,14 @@
 //!
 //! Tensors: `layers.{l}.weight` (f32, shape `[fan_in, fan_out]`: our row-major layout of
 //! `mlp`, the transpose of PyTorch's `nn.Linear.weight`) and `layers.{l}.bias` (`[fan_out]`),
-//! for `l = 0..=depth`. String metadata: `format` (`FORMAT`), `config` (the `MlpConfig` as
-//! JSON), `schedule` (the `Schedule` as JSON), `t_min`, `dataset`, `normalization`
-//! (`{"mean":[mx,my],"scale":s}`: data = mean + scale · model space), `steps`.
+//! for `l = 0..=depth`. A class-conditional network's class rows are rows `2 + E ..` of
+//! `layers.0.weight` (`fan_in = 2 + E + num_classes + 1`, see `mlp`), so they are saved, loaded
+//! and shape-checked with the rest; its `config` carries `num_classes`, which files written
+//! before classes existed lack (they load as unconditional).
+//!
+//! String metadata: `format` (`FORMAT`), `config` (the `MlpConfig` as JSON), `schedule` (the
+//! `Schedule` as JSON), `t_min`, `dataset`, `normalization` (`{"mean":[mx,my],"scale":s}`:
+//! data = mean + scale · model space), `steps`.
 //!
 //! A loader must not trust the file: every key, dtype, shape and value is checked against the
 //! config it claims, and anything wrong is an error naming the file, never a panic.
@@ -285,6 +290,19 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<SavedModel, WeightsError> 
         .validate()
         .map_err(|e| bad("config", e.to_string()))?;
 
+    // A small file must not make us allocate for a huge config: its tensors must fit in it
+    // (small mismatches get the more telling shape errors below).
+    let needed = config.num_params() as u64 * 4;
+    if needed > (bytes.len() as u64).max(1 << 24) {
+        return Err(WeightsError::Invalid {
+            file: file.to_string(),
+            reason: format!(
+                "the config needs {} parameters, more than the {} bytes of the file hold",
+                config.num_params(),
+                bytes.len()
+            ),
+        });
+    }
     let layers = config.layers();
     let mut expected: HashMap<String, (usize, Vec<usize>)> = HashMap::new();
     for (l, layer) in layers.iter().enumerate() {

@@ -13,9 +13,12 @@
 //! label, combined as `ε̃ = (1 + w) ε̂(x, y) − w ε̂(x, ∅)`. With exact scores it equals
 //! classifier guidance with γ = 1 + w, which the tests check.
 
+use std::sync::Arc;
+
 use super::TeachError;
 use crate::Point;
 use crate::math::ScoreModel;
+use crate::nn::NetModel;
 use crate::math::oracle::{Component, Oracle};
 use crate::math::schedule::Schedule;
 
@@ -222,6 +225,18 @@ impl ConditionalScoreModel for ExactConditional<'_> {
     }
 }
 
+/// The class-conditional network of `nn` (`MlpConfig::num_classes > 0`); `None` is its null
+/// class ∅. An unconditional network has 0 classes and returns ε̂(x, t) for every class.
+impl ConditionalScoreModel for NetModel {
+    fn eps_cond(&self, xs: &[Point], t: f32, class: Option<u32>, out: &mut [Point]) {
+        self.eps_class(xs, t, class, out);
+    }
+
+    fn num_classes(&self) -> u32 {
+        NetModel::num_classes(self)
+    }
+}
+
 /// A conditional model with its class fixed, as a plain `ScoreModel`.
 pub struct WithClass<'a> {
     pub model: &'a dyn ConditionalScoreModel,
@@ -266,6 +281,70 @@ impl ScoreModel for ClassifierFree<'_> {
         let mut un = vec![[0.0f32; 2]; xs.len()];
         self.uncond.eps(xs, t, &mut un);
         let (a, b) = ((1.0 + self.w) as f32, self.w as f32);
+        for (o, u) in out.iter_mut().zip(&un) {
+            o[0] = a * o[0] - b * u[0];
+            o[1] = a * o[1] - b * u[1];
+        }
+    }
+}
+
+/// Classifier-free guidance of one conditional model that owns it (an `Arc`), so it can move
+/// to a sampling thread (`Send + Sync + 'static` when `M` is): with `class = Some(y)`,
+/// `ε̃ = (1 + w) ε̂(x, t | y) − w ε̂(x, t | ∅)`; with `class = None`, the unconditional
+/// ε̂(x, t | ∅) whatever `w`. The app's class picker and guidance slider map onto `class` and
+/// `w` (0…10).
+pub struct Guided<M: ConditionalScoreModel + ?Sized> {
+    model: Arc<M>,
+    class: Option<u32>,
+    w: f32,
+}
+
+impl<M: ConditionalScoreModel + ?Sized> Guided<M> {
+    /// Checks that `class` is one of the model's classes and `w` is finite and ≥ 0.
+    pub fn new(model: Arc<M>, class: Option<u32>, w: f64) -> Result<Self, TeachError> {
+        if let Some(y) = class
+            && y >= model.num_classes()
+        {
+            return Err(TeachError::Invalid(format!(
+                "class {y}: the model has {} classes",
+                model.num_classes()
+            )));
+        }
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(TeachError::Invalid(format!(
+                "guidance weight must be finite and ≥ 0 (got {w})"
+            )));
+        }
+        Ok(Self {
+            model,
+            class,
+            w: w as f32,
+        })
+    }
+
+    pub fn model(&self) -> &Arc<M> {
+        &self.model
+    }
+
+    pub fn class(&self) -> Option<u32> {
+        self.class
+    }
+
+    pub fn weight(&self) -> f64 {
+        self.w as f64
+    }
+}
+
+impl<M: ConditionalScoreModel + Send + ?Sized> ScoreModel for Guided<M> {
+    fn eps(&self, xs: &[Point], t: f32, out: &mut [Point]) {
+        self.model.eps_cond(xs, t, self.class, out);
+        // w = 0 is the conditional model bit for bit; no class means no guidance.
+        if self.w == 0.0 || self.class.is_none() {
+            return;
+        }
+        let mut un = vec![[0.0f32; 2]; xs.len()];
+        self.model.eps_cond(xs, t, None, &mut un);
+        let (a, b) = (1.0 + self.w, self.w);
         for (o, u) in out.iter_mut().zip(&un) {
             o[0] = a * o[0] - b * u[0];
             o[1] = a * o[1] - b * u[1];
