@@ -35,6 +35,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    quiet_headless_vulkan();
     let cli = Cli::parse();
     let result = match &cli.command {
         None => diffusion_playground::app::run(cli.exit_after),
@@ -53,5 +54,16 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", chain.join(": "));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Without a desktop session (no XDG_RUNTIME_DIR: CI, ssh), Mesa's Vulkan device-select layer
+/// tries to reach a Wayland compositor and prints "XDG_RUNTIME_DIR is invalid" twice per
+/// adapter scan. It has nothing to select there, so switch it off; with a session it stays on
+/// (it picks the right GPU on multi-GPU laptops).
+fn quiet_headless_vulkan() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }
