@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diffusion_playground::Point;
+use diffusion_playground::backend::{BackendError, BackendKind, TrainBackend};
 use diffusion_playground::data::BuiltIn;
-use diffusion_playground::math::{Schedule, ScoreModel};
-use diffusion_playground::nn::{MlpConfig, Weighting};
+use diffusion_playground::gpu::LossPoint;
+use diffusion_playground::math::Schedule;
+use diffusion_playground::nn::{MlpConfig, NnError, TrainConfig, Weighting};
 use diffusion_playground::train::{
-    Backend, BackendFactory, Command, Event, SharedModel, TrainHandle, TrainSettings, TrainSetup,
+    BackendFactory, Built, Command, Event, TrainHandle, TrainSettings, TrainSetup,
 };
 
 fn small_setup() -> TrainSetup {
@@ -140,66 +142,105 @@ fn pause_stops_and_resume_continues() {
 struct Faulty {
     steps: u64,
     panic_at: Option<u64>,
+    cfg: TrainConfig,
 }
 
-impl Backend for Faulty {
+impl TrainBackend for Faulty {
     fn name(&self) -> String {
         "faulty".into()
     }
-    fn num_params(&self) -> usize {
-        0
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
     }
-    fn step(&mut self) -> f32 {
-        self.steps += 1;
-        if self.panic_at == Some(self.steps) {
-            panic!("kernel exploded at step {}", self.steps);
+    fn train(&mut self, steps: u64) -> Result<Vec<LossPoint>, BackendError> {
+        let mut out = Vec::new();
+        for _ in 0..steps {
+            self.steps += 1;
+            if self.panic_at == Some(self.steps) {
+                panic!("kernel exploded at step {}", self.steps);
+            }
+            if self.steps > 20 {
+                return Err(NnError::NonFinite { step: self.steps }.into());
+            }
+            out.push(LossPoint {
+                step: self.steps,
+                loss: 1.0,
+            });
         }
-        if self.steps > 20 { f32::NAN } else { 1.0 }
+        Ok(out)
+    }
+    fn flush(&mut self) -> Result<Vec<LossPoint>, BackendError> {
+        Ok(Vec::new())
     }
     fn steps_done(&self) -> u64 {
         self.steps
     }
-    fn batch(&self) -> usize {
-        1
+    fn config(&self) -> &TrainConfig {
+        &self.cfg
     }
-    fn model(&self) -> Result<SharedModel, String> {
-        Err("no model".into())
+    fn paused(&self) -> Option<String> {
+        None
     }
-    fn set_data(&mut self, _: &[Point]) -> Result<(), String> {
+    fn resume(&mut self) {}
+    fn params(&self) -> Result<Vec<f32>, BackendError> {
+        Err(BackendError::Paused("no weights".into()))
+    }
+    fn ema_params(&self) -> Result<Vec<f32>, BackendError> {
+        Err(BackendError::Paused("no weights".into()))
+    }
+    fn set_lr(&mut self, _: f32) -> Result<(), BackendError> {
         Ok(())
     }
-    fn set_schedule(&mut self, _: Schedule) -> Result<(), String> {
+    fn set_batch(&mut self, _: usize) -> Result<(), BackendError> {
         Ok(())
     }
-    fn set_lr(&mut self, _: f32) -> Result<(), String> {
+    fn set_weighting(&mut self, _: Weighting) -> Result<(), BackendError> {
         Ok(())
     }
-    fn set_weighting(&mut self, _: Weighting) -> Result<(), String> {
+    fn set_schedule(&mut self, _: Schedule) -> Result<(), BackendError> {
         Ok(())
     }
-    fn set_batch(&mut self, _: usize) -> Result<(), String> {
+    fn set_t_min(&mut self, _: f32) -> Result<(), BackendError> {
         Ok(())
     }
-    fn reset(&mut self, _: u32) -> Result<(), String> {
+    fn set_ema_decay(&mut self, _: f32) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn set_data(&mut self, _: &[Point]) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn reset(&mut self, _: u32) -> Result<(), BackendError> {
         self.steps = 0;
         Ok(())
-    }
-    fn save(
-        &self,
-        _: &std::path::Path,
-        _: &str,
-        _: diffusion_playground::data::Normalization,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-    fn load(&mut self, _: &std::path::Path) -> Result<MlpConfig, String> {
-        Err("no".into())
     }
 }
 
 fn faulty(panic_at: Option<u64>) -> BackendFactory {
     Arc::new(move |_: &TrainSettings, _: Schedule, _: &[Point]| {
-        Ok(Box::new(Faulty { steps: 0, panic_at }) as Box<dyn Backend>)
+        Ok(Built {
+            trainer: Box::new(Faulty {
+                steps: 0,
+                panic_at,
+                cfg: TrainConfig::default(),
+            }),
+            why: "a test backend".into(),
+        })
+    })
+}
+
+/// Backends of which only the first panics (at step 3).
+fn faulty_once() -> BackendFactory {
+    let built = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Arc::new(move |_: &TrainSettings, _: Schedule, _: &[Point]| {
+        let first = built.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        Ok(Built {
+            trainer: Box::new(Faulty {
+                steps: 0,
+                panic_at: first.then_some(3),
+                cfg: TrainConfig::default(),
+            }),
+            why: "a test backend".into(),
+        })
     })
 }
 
@@ -212,7 +253,10 @@ fn a_nan_loss_pauses_with_a_reason() {
         Event::Paused { reason } => Some(reason.clone()),
         _ => None,
     });
-    assert!(reason.is_some_and(|r| r.contains("NaN")));
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("NaN")),
+        "reason: {reason:?}"
+    );
 }
 
 #[test]
@@ -232,4 +276,65 @@ fn a_panic_is_reported_and_the_handle_survives() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(handle.is_finished());
+}
+
+#[test]
+fn save_writes_weights_the_cli_can_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("app.safetensors");
+    let mut handle = TrainHandle::spawn(small_setup(), || {}).expect("spawn");
+    let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 20));
+    assert!(ok);
+    handle.send(Command::Save {
+        path: path.clone(),
+        dataset: "swiss-roll".into(),
+        normalization: Default::default(),
+    });
+    let (events, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Saved(_)));
+    assert!(ok, "{events:?}");
+    let saved = diffusion_playground::nn::weights::load(&path).expect("loads");
+    assert_eq!(saved.config.width, 32);
+    assert_eq!(saved.dataset, "swiss-roll");
+    assert!(saved.steps > 20);
+}
+
+/// The window survives a crashed training thread: the message shows, and the restart button
+/// brings a new thread.
+#[test]
+fn the_app_shows_a_crash_and_restarts_training() {
+    use diffusion_playground::app::{App, Settings};
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    let settings = Settings {
+        particles: 500,
+        ..Settings::default()
+    };
+    // The first backend panics at its third step; the restarted one does not.
+    let mut h = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| App::with_backends(settings, &cc.egui_ctx, faulty_once()));
+    let start = Instant::now();
+    while h.state().train.crashed.is_none() && start.elapsed() < Duration::from_secs(10) {
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let message = h
+        .state()
+        .train
+        .crashed
+        .clone()
+        .expect("the crash is reported");
+    assert!(message.contains("kernel exploded"), "{message}");
+    h.run_steps(1);
+    assert!(h.query_by_label_contains("Training crashed").is_some());
+    h.get_by_label("Restart training").click();
+    h.run_steps(2);
+    let start = Instant::now();
+    while h.state().train.backend.is_none() && start.elapsed() < Duration::from_secs(10) {
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.state().train.crashed.is_none(), "restarted");
+    assert_eq!(h.state().train.backend.as_deref(), Some("faulty"));
 }

@@ -233,3 +233,37 @@ fn particles_are_drawn_by_the_wgpu_callback() {
         .count();
     assert!(coloured > 2000, "only {coloured} particle pixels");
 }
+
+/// Runs frames until `done` holds (background work finishes in real time), at most `secs`.
+fn run_until(h: &mut Harness<'_, App>, secs: f64, done: impl Fn(&App) -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        h.run_steps(1);
+        if done(h.state()) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_schedule_that_stops_too_early_fails_the_noise_check() {
+    let mut h = harness(test_settings());
+    assert!(run_until(&mut h, 20.0, |a| a
+        .player
+        .noise_check()
+        .is_some()));
+    let check = h.state().player.noise_check().expect("checked");
+    assert!(check.reached_noise(), "β_max = 20 reaches noise: {check:?}");
+    assert!(h.query_by_label_contains("x₁ ≈ N(0, I)").is_some());
+
+    h.get_by_role_and_label(Role::Slider, "β_max")
+        .set_value_accesskit(2.0);
+    assert!(run_until(&mut h, 20.0, |a| {
+        a.player.noise_check().is_some_and(|c| c.alpha_end > 0.5)
+    }));
+    let check = h.state().player.noise_check().expect("checked");
+    assert!(!check.reached_noise(), "β_max = 2 stops early: {check:?}");
+    assert!(h.query_by_label_contains("x₁ is NOT N(0, I)").is_some());
+}

@@ -19,6 +19,8 @@ use super::settings::{Arrows, ScoreSource};
 const HALF_EXTENT: f32 = 3.2;
 /// Particles drawn as egui circles when there is no wgpu renderer (tests, GL).
 const FALLBACK_PARTICLES: usize = 3000;
+/// World units between the centres of drawn points along a stroke.
+const STROKE_SPACING: f32 = 0.04;
 /// Data points drawn faintly under the particles.
 const DATA_BACKDROP: usize = 4000;
 /// Arrows per row of the score field.
@@ -31,6 +33,8 @@ pub struct CanvasState {
     arrows: Option<(ArrowKey, ArrowField, ArrowField)>,
     /// Counter for the jitter of drawn points.
     drawn_counter: u32,
+    /// Where the stroke being drawn was last frame (world units).
+    last_stroke: Option<Point>,
 }
 
 /// Arrows as (base point, vector) in world units.
@@ -211,13 +215,27 @@ fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
         if (response.dragged() || response.clicked())
             && let Some(pos) = response.interact_pointer_pos()
         {
-            // A few jittered points per frame make a stroke of some thickness.
-            let centre = view.to_world(pos);
-            for _ in 0..3 {
-                app.canvas.drawn_counter += 1;
-                let z = normal2(0xD4A7, 0, app.canvas.drawn_counter, STREAM_PROBE);
-                points.push([centre[0] + 0.04 * z[0], centre[1] + 0.04 * z[1]]);
+            // Fill the segment since the last frame (the pointer moves far between frames
+            // when rendering is slow), with jittered points for a stroke of some thickness.
+            let to = view.to_world(pos);
+            let from = app.canvas.last_stroke.unwrap_or(to);
+            let length = (to[0] - from[0]).hypot(to[1] - from[1]);
+            let n = ((length / STROKE_SPACING) as usize).clamp(1, 200);
+            for k in 1..=n {
+                let f = k as f32 / n as f32;
+                let c = [
+                    from[0] + f * (to[0] - from[0]),
+                    from[1] + f * (to[1] - from[1]),
+                ];
+                for _ in 0..2 {
+                    app.canvas.drawn_counter += 1;
+                    let z = normal2(0xD4A7, 0, app.canvas.drawn_counter, STREAM_PROBE);
+                    points.push([c[0] + 0.03 * z[0], c[1] + 0.03 * z[1]]);
+                }
             }
+            app.canvas.last_stroke = Some(to);
+        } else {
+            app.canvas.last_stroke = None;
         }
         return;
     }
@@ -294,9 +312,18 @@ fn particles_layer(
     } else {
         Vec::new()
     };
+    // The pastel colours read on a dark canvas; on a light one they need to be deeper.
+    let deepen = |[r, g, b, a]: [u8; 4]| {
+        if dark {
+            [r, g, b, a]
+        } else {
+            let d = |v: u8| (v as f32 * 0.72) as u8;
+            [d(r), d(g), d(b), a]
+        }
+    };
     let color_of = |i: usize| match colors {
-        Colors::PerParticle(c) => c.get(i).copied().unwrap_or([255; 4]),
-        Colors::Uniform(c) => *c,
+        Colors::PerParticle(c) => deepen(c.get(i).copied().unwrap_or([255; 4])),
+        Colors::Uniform(c) => deepen(*c),
     };
     let ppp = ui.ctx().pixels_per_point();
     let presentation = app.settings.presentation;
@@ -342,30 +369,46 @@ fn particles_layer(
 }
 
 fn trails_layer(painter: &egui::Painter, view: &View, frame: &super::player::Frame, dark: bool) {
-    // Reverse SDE paths jump by √(β dt) per step: fewer of them keep the picture readable.
-    let jagged = matches!(frame.colors, Colors::Uniform(_)) && frame.jagged;
+    // Stochastic paths jump by √(β dt) per step: fewer of them, and tails that fade fast
+    // (comet-like), keep the particles readable; smooth paths fade gently.
+    let jagged = frame.jagged;
     let every = if jagged { 2 } else { 1 };
+    let fade = if jagged { 3.0 } else { 1.0 };
+    let mut shapes = Vec::new();
     for (i, trail) in frame.trails.iter().enumerate().step_by(every) {
         if trail.len() < 2 {
             continue;
         }
-        let color = match &frame.colors {
+        let [r, g, b, a] = match &frame.colors {
             Colors::PerParticle(c) => {
                 let c = c.get(i).copied().unwrap_or([255; 4]);
-                Color32::from_rgba_unmultiplied(c[0], c[1], c[2], 200)
+                [c[0], c[1], c[2], 220]
             }
-            Colors::Uniform(_) if dark => Color32::from_rgba_unmultiplied(255, 240, 200, 130),
-            Colors::Uniform(_) => Color32::from_rgba_unmultiplied(120, 60, 0, 130),
+            Colors::Uniform(_) if dark => [255, 240, 200, 190],
+            Colors::Uniform(_) => [120, 60, 0, 190],
         };
         let line: Vec<Pos2> = trail.iter().map(|p| view.to_screen(*p)).collect();
-        if let Some(end) = line.last() {
-            painter.circle_stroke(*end, 3.5, Stroke::new(1.5, color));
+        let n = line.len() as f32;
+        for (k, pair) in line.windows(2).enumerate() {
+            let recency = ((k + 1) as f32 / n).powf(fade);
+            let alpha = (a as f32 * (0.12 + 0.88 * recency)) as u8;
+            shapes.push(Shape::line_segment(
+                [pair[0], pair[1]],
+                Stroke::new(
+                    if jagged { 1.0 } else { 1.3 },
+                    Color32::from_rgba_unmultiplied(r, g, b, alpha),
+                ),
+            ));
         }
-        painter.add(Shape::line(
-            line,
-            Stroke::new(if jagged { 1.0 } else { 1.3 }, color),
-        ));
+        if let Some(end) = line.last() {
+            shapes.push(Shape::circle_stroke(
+                *end,
+                3.5,
+                Stroke::new(1.5, Color32::from_rgba_unmultiplied(r, g, b, a)),
+            ));
+        }
     }
+    painter.extend(shapes);
 }
 
 fn arrows_layer(app: &mut App, painter: &egui::Painter, view: &View, t: f64) {
@@ -421,20 +464,29 @@ fn arrows_layer(app: &mut App, painter: &egui::Painter, view: &View, t: f64) {
     let Some((_, learned, exact)) = &app.canvas.arrows else {
         return;
     };
+    // Half a cell per unit of ε, at most a cell: arrows never run into each other.
     let scale = 0.45 * cell;
-    let draw = |field: &[(Point, Point)], color: Color32| {
+    let draw = |field: &[(Point, Point)], width: f32, color: Color32| {
         for (p, v) in field {
+            let norm = v[0].hypot(v[1]);
+            let shrink = if norm > 2.0 { 2.0 / norm } else { 1.0 };
             let from = view.to_screen(*p);
-            let to = view.to_screen([p[0] + scale * v[0], p[1] + scale * v[1]]);
-            painter.arrow(from, to - from, Stroke::new(1.4, color));
+            let to = view.to_screen([p[0] + scale * shrink * v[0], p[1] + scale * shrink * v[1]]);
+            painter.arrow(from, to - from, Stroke::new(width, color));
         }
     };
+    // Exact wide underneath, learned thin on top: where they agree, orange lies on blue.
     let show = app.settings.arrows;
     if matches!(show, Arrows::Exact | Arrows::Both) {
-        draw(exact, Color32::from_rgb(110, 180, 255));
+        let width = if show == Arrows::Both { 3.5 } else { 1.5 };
+        draw(
+            exact,
+            width,
+            Color32::from_rgba_unmultiplied(90, 160, 255, 200),
+        );
     }
     if matches!(show, Arrows::Learned | Arrows::Both) {
-        draw(learned, Color32::from_rgb(255, 150, 60));
+        draw(learned, 1.4, Color32::from_rgb(255, 140, 40));
     }
 }
 
@@ -469,17 +521,42 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::playe
         FontId::monospace(15.0 * scale),
         weak,
     );
+    if app.settings.arrows != Arrows::Off {
+        let which = match app.settings.arrows {
+            Arrows::Learned => "orange: learned",
+            Arrows::Exact => "blue: exact",
+            _ => "orange: learned, blue: exact",
+        };
+        painter.text(
+            rect.left_top() + pad + Vec2::new(0.0, 56.0 * scale),
+            Align2::LEFT_TOP,
+            format!("arrows σ·∇log p_t ({which})"),
+            FontId::proportional(13.0 * scale),
+            weak,
+        );
+    }
+    // Presentation: large text, so only the caption's first parts.
+    let caption = if app.settings.presentation {
+        frame
+            .caption
+            .split(" · ")
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" · ")
+    } else {
+        frame.caption.clone()
+    };
     painter.text(
         rect.left_bottom() + Vec2::new(pad.x, -pad.y),
         Align2::LEFT_BOTTOM,
-        &frame.caption,
+        caption,
         FontId::proportional(13.0 * scale),
         weak,
     );
     if let Some(waiting) = &frame.waiting {
         painter.text(
-            rect.center_top() + Vec2::new(0.0, 14.0),
-            Align2::CENTER_TOP,
+            rect.center_bottom() - Vec2::new(0.0, 30.0 * scale + pad.y),
+            Align2::CENTER_BOTTOM,
             waiting,
             FontId::proportional(15.0 * scale),
             Color32::from_rgb(255, 190, 90),
@@ -492,16 +569,19 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::playe
         let (msg, color) = if check.reached_noise() {
             (
                 format!(
-                    "x at t = 1 ≈ N(0, I)  (sw2 {:.3}, floor {:.3})",
-                    check.sw2, check.floor
+                    "x at t = 1 ≈ N(0, I)  (SNR(1) = {:.0e}, sw2 = {:.1} × floor)",
+                    check.snr_end,
+                    check.ratio()
                 ),
                 Color32::from_rgb(110, 200, 110),
             )
         } else {
             (
                 format!(
-                    "x at t = 1 is NOT N(0, I)  (sw2 {:.3}, floor {:.3}; α(1) = {:.2})",
-                    check.sw2, check.floor, check.alpha_end
+                    "x at t = 1 is NOT N(0, I): α(1) = {:.2}, SNR(1) = {:.2}, sw2 = {:.1} × floor",
+                    check.alpha_end,
+                    check.snr_end,
+                    check.ratio()
                 ),
                 Color32::from_rgb(255, 110, 100),
             )
@@ -526,11 +606,13 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::playe
             weak,
         );
     }
-    painter.text(
-        rect.right_bottom() - pad,
-        Align2::RIGHT_BOTTOM,
-        format!("{} particles", frame.points.len()),
-        FontId::proportional(12.0 * scale),
-        weak,
-    );
+    if !app.settings.presentation {
+        painter.text(
+            rect.right_bottom() - pad,
+            Align2::RIGHT_BOTTOM,
+            format!("{} particles", frame.points.len()),
+            FontId::proportional(12.0),
+            weak,
+        );
+    }
 }

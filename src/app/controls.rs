@@ -6,7 +6,7 @@ use egui::{Color32, ComboBox, RichText, Slider, Ui};
 use crate::math::solvers::SamplerKind;
 use crate::nn::Weighting;
 use crate::nn::{Activation, Embedding};
-use crate::train::{Command, weighting_label};
+use crate::train::{BackendPref, Command, weighting_label};
 
 use super::datasets::{MIN_DRAWN, builtin_names};
 use super::player::Mode;
@@ -66,9 +66,11 @@ fn presentation_controls_ui(app: &mut App, ui: &mut Ui) {
     ui.separator();
     beta_max_ui(app, ui);
     ui.separator();
+    score_source_ui(app, ui);
     sampler_picker_ui(app, ui);
     steps_ui(&mut app.settings, ui);
     ui.separator();
+    crash_ui(app, ui);
     if ui
         .button("Leave presentation")
         .on_hover_text("Shortcut: P")
@@ -221,24 +223,28 @@ fn noise_check_ui(app: &App, ui: &mut Ui) {
     let (text, color) = if check.reached_noise() {
         (
             format!(
-                "x₁ ≈ N(0, I): sw2 {:.3} (floor {:.3})",
-                check.sw2, check.floor
+                "x₁ ≈ N(0, I): SNR(1) = {:.0e}, sw2 = {:.1} × floor",
+                check.snr_end,
+                check.ratio()
             ),
             Color32::from_rgb(110, 200, 110),
         )
     } else {
         (
             format!(
-                "x₁ is NOT N(0, I): sw2 {:.3} (floor {:.3}), α(1) = {:.2}",
-                check.sw2, check.floor, check.alpha_end
+                "x₁ is NOT N(0, I): α(1) = {:.2}, SNR(1) = {:.2}, sw2 = {:.1} × floor",
+                check.alpha_end,
+                check.snr_end,
+                check.ratio()
             ),
             ui.visuals().error_fg_color,
         )
     };
     ui.label(RichText::new(text).color(color)).on_hover_text(
-        "Sliced W₂ between x at t = 1 and a fresh N(0, I) draw, next to the same distance \
-             between two N(0, I) draws. Reverse sampling starts from N(0, I): if the forward \
-             process does not end there, samples come out wrong.",
+        "Reverse sampling starts from N(0, I), so the forward process must end there. SNR(1) = \
+         α(1)²/σ(1)² is the share of the data left in x at t = 1 (it must be below 0.01); sw2 \
+         is the sliced W₂ between x₁ (20 000 points) and a fresh N(0, I) draw, as a multiple of \
+         the same distance between two N(0, I) draws.",
     );
 }
 
@@ -333,7 +339,7 @@ fn steps_ui(settings: &mut Settings, ui: &mut Ui) {
     .on_hover_text("Sampler steps from t = 1 to t_min");
 }
 
-fn sampling_ui(app: &mut App, ui: &mut Ui) {
+fn score_source_ui(app: &mut App, ui: &mut Ui) {
     ui.horizontal(|ui| {
         ui.label("Score");
         ui.selectable_value(
@@ -348,6 +354,10 @@ fn sampling_ui(app: &mut App, ui: &mut Ui) {
                  the training points themselves (memorisation).",
             );
     });
+}
+
+fn sampling_ui(app: &mut App, ui: &mut Ui) {
+    score_source_ui(app, ui);
     sampler_picker_ui(app, ui);
     steps_ui(&mut app.settings, ui);
     ui.horizontal(|ui| {
@@ -436,6 +446,23 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
         train.batch = batch;
         app.training.send(Command::SetBatch(batch));
     }
+    let mut backend = train.backend;
+    ComboBox::new("backend", "Trains on")
+        .selected_text(backend.label())
+        .show_ui(ui, |ui| {
+            for b in BackendPref::ALL {
+                ui.selectable_value(&mut backend, b, b.label());
+            }
+        })
+        .response
+        .on_hover_text(
+            "auto: the GPU when it is a real one; a software adapter such as lavapipe is \
+             slower than the CPU backend. Changing it starts over.",
+        );
+    if backend != train.backend {
+        train.backend = backend;
+        rebuild = true;
+    }
     let mut weighting = train.weighting;
     ComboBox::new("weighting", "Loss weighting")
         .selected_text(weighting_label(weighting))
@@ -500,13 +527,20 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
             app.train.error = None;
         }
     }
-    if let Some(message) = app.train.crashed.clone() {
-        error_ui(ui, &format!("Training crashed: {message}"));
-        if ui.button("Restart training").clicked() {
-            let ctx = ui.ctx().clone();
-            app.restart_training(&ctx);
+    crash_ui(app, ui);
+    ui.horizontal(|ui| {
+        let label = ui.label("Save to");
+        ui.add(egui::TextEdit::singleline(&mut app.settings.weights_path).desired_width(130.0))
+            .labelled_by(label.id)
+            .on_hover_text("safetensors file; `diffusion-playground sample --model` reads it");
+        if ui.button("Save weights").clicked() {
+            app.training.send(Command::Save {
+                path: app.settings.weights_path.clone().into(),
+                dataset: app.data.label.clone(),
+                normalization: app.data.normalization,
+            });
         }
-    }
+    });
     ui.label(
         RichText::new(format!(
             "{} parameters · EMA weights drive sampling",
@@ -515,6 +549,17 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
         .small()
         .weak(),
     );
+}
+
+/// A crashed training thread: its message and a way back (shown in every mode).
+fn crash_ui(app: &mut App, ui: &mut Ui) {
+    if let Some(message) = app.train.crashed.clone() {
+        error_ui(ui, &format!("Training crashed: {message}"));
+        if ui.button("Restart training").clicked() {
+            let ctx = ui.ctx().clone();
+            app.restart_training(&ctx);
+        }
+    }
 }
 
 fn embedding_label(e: Embedding) -> String {

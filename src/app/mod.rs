@@ -27,8 +27,9 @@ pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings};
 pub use style::body_size;
 
 use crate::Point;
+use crate::gpu::GpuContext;
 use crate::math::Schedule;
-use crate::train::{Command, TrainHandle, TrainSetup};
+use crate::train::{self, BackendFactory, Command, TrainHandle, TrainSetup};
 
 use player::Player;
 use training::TrainState;
@@ -111,6 +112,8 @@ pub struct App {
     applied_look: Option<style::Look>,
     /// The schedule the trainer last heard of.
     sent_schedule: Schedule,
+    /// Builds training backends (sharing the renderer's device); kept for restarts.
+    factory: BackendFactory,
 }
 
 impl App {
@@ -128,7 +131,11 @@ impl App {
     /// An app inside an eframe (or egui_kittest) context: installs the particle renderer
     /// when wgpu is there. `train: false` records commands without a training thread.
     pub fn create(cc: &eframe::CreationContext<'_>, settings: Settings, train: bool) -> Self {
-        let mut app = Self::with_settings(settings, train, &cc.egui_ctx);
+        // The renderer's device, for the WGSL trainer to share (DESIGN §1).
+        let shared = cc.wgpu_render_state.as_ref().map(|rs| {
+            GpuContext::from_shared(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
+        });
+        let mut app = Self::build(settings, train, &cc.egui_ctx, train::factory(shared));
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             app.install_gpu(rs);
         }
@@ -149,7 +156,22 @@ impl App {
 
     /// An app with these settings. `train` starts the training thread; without it commands
     /// are only recorded (UI tests inspect them with `training.sent()`).
-    pub fn with_settings(mut settings: Settings, train: bool, ctx: &egui::Context) -> Self {
+    pub fn with_settings(settings: Settings, train: bool, ctx: &egui::Context) -> Self {
+        Self::build(settings, train, ctx, train::factory(None))
+    }
+
+    /// An app whose training thread builds its backends with `factory` (another backend; a
+    /// failing one in tests).
+    pub fn with_backends(settings: Settings, ctx: &egui::Context, factory: BackendFactory) -> Self {
+        Self::build(settings, true, ctx, factory)
+    }
+
+    fn build(
+        mut settings: Settings,
+        train: bool,
+        ctx: &egui::Context,
+        factory: BackendFactory,
+    ) -> Self {
         style::install_fonts(ctx);
         let (data, data_error) = match LoadedData::load(&settings.data) {
             Ok(d) => (d, None),
@@ -180,7 +202,10 @@ impl App {
                 paused: false,
             };
             let repaint_ctx = ctx.clone();
-            match TrainHandle::spawn(setup, move || repaint_ctx.request_repaint()) {
+            let spawned = TrainHandle::spawn_with(setup, Arc::clone(&factory), move || {
+                repaint_ctx.request_repaint()
+            });
+            match spawned {
                 Ok(h) => h,
                 Err(e) => {
                     state.crashed = Some(format!("cannot start the training thread: {e}"));
@@ -205,6 +230,7 @@ impl App {
             started: Instant::now(),
             applied_look: None,
             sent_schedule: schedule,
+            factory,
         }
     }
 
@@ -242,7 +268,10 @@ impl App {
         };
         let repaint_ctx = ctx.clone();
         self.train = TrainState::default();
-        match TrainHandle::spawn(setup, move || repaint_ctx.request_repaint()) {
+        let spawned = TrainHandle::spawn_with(setup, Arc::clone(&self.factory), move || {
+            repaint_ctx.request_repaint()
+        });
+        match spawned {
             Ok(h) => self.training = h,
             Err(e) => self.train.crashed = Some(format!("cannot start the training thread: {e}")),
         }
@@ -327,14 +356,7 @@ impl App {
         // otherwise take every core from training); otherwise training's events wake us.
         if self.player.playing || !self.train.paused {
             let cpu_renders = self.gpu.as_ref().is_some_and(|g| g.is_cpu);
-            let interval_ms = if cpu_renders {
-                std::env::var("DP_MS")
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(32)
-            } else {
-                15
-            };
+            let interval_ms = if cpu_renders { 32 } else { 15 };
             ctx.request_repaint_after(std::time::Duration::from_millis(interval_ms));
         }
     }

@@ -31,8 +31,8 @@ struct Uniforms {
 
 const _: () = assert!(std::mem::size_of::<Uniforms>() == 32);
 
-/// The WGSL source, also validated by naga in `tests/app_shaders.rs`.
-pub const SHADER: &str = include_str!("particles.wgsl");
+/// The WGSL source (validated by naga with every other shader in `tests/shaders.rs`).
+pub const SHADER: &str = include_str!("../../shaders/particles.wgsl");
 
 /// GPU objects of the particle layer, kept in egui-wgpu's `CallbackResources` (never in the
 /// app's saved state).

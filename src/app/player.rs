@@ -6,6 +6,7 @@
 //! without anyone touching anything. Reverse runs use the newest weights at the start of
 //! each loop, so the samples visibly improve as training goes on.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::Point;
@@ -29,8 +30,11 @@ const HOLD_NOISE_SECS: f64 = 1.0;
 const HOLD_DATA_SECS: f64 = 2.0;
 /// Data points behind the exact score ("ideal denoiser"); its cost grows with them.
 const ORACLE_POINTS: usize = 500;
-/// Points in the "reached N(0, I)?" check.
-const CHECK_POINTS: usize = 4000;
+/// Points in the "reached N(0, I)?" check: enough that the floor (the sw2 of two N(0, I)
+/// draws, ~1/√n) is small next to what a schedule stopping at α(1) ≈ 0.3 leaves.
+const CHECK_POINTS: usize = 20_000;
+/// How long the schedule must rest before it is checked.
+const CHECK_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 /// Seed of the per-particle forward noise ε.
 const EPS_SEED: u32 = 0xF0A7;
 /// Training steps before the loop plays reverse with the learned score: an untrained score
@@ -61,7 +65,7 @@ pub struct Frame {
     pub trails: Vec<Vec<Point>>,
     /// The time the particles are at.
     pub t: f64,
-    /// One line saying what is shown.
+    /// One line saying what is shown, most important parts first (separated by " · ").
     pub caption: String,
     /// Whether the paths are noisy (a stochastic sampler).
     pub jagged: bool,
@@ -110,12 +114,24 @@ pub struct NoiseCheck {
     pub floor: f64,
     /// α(1): how much of the data survives at t = 1.
     pub alpha_end: f64,
+    /// SNR(1) = α²/σ² at t = 1.
+    pub snr_end: f64,
 }
+
+/// Largest SNR(1) that counts as "the data is gone": under it the data carries less than
+/// 1 % of x₁'s variance. (Standardised data has the prior's variance, so the sw2 of x₁ to
+/// N(0, I) barely moves until α(1) is large; the SNR is the sharper test.)
+pub const MAX_END_SNR: f64 = 0.01;
 
 impl NoiseCheck {
     /// Whether x₁ is indistinguishable from noise at this sample size.
     pub fn reached_noise(&self) -> bool {
-        self.sw2 <= 1.5 * self.floor + 0.01
+        self.snr_end <= MAX_END_SNR && self.ratio() <= 1.5
+    }
+
+    /// sw2 as a multiple of its floor.
+    pub fn ratio(&self) -> f64 {
+        self.sw2 / self.floor.max(1e-12)
     }
 }
 
@@ -144,6 +160,8 @@ pub struct Player {
     exact: Option<((Schedule, usize), SharedModel)>,
     check: CheckSlot,
     check_key: Option<(Schedule, usize)>,
+    /// Counts requested checks, so a superseded one stops early.
+    check_generation: Arc<AtomicU64>,
 }
 
 impl Default for Player {
@@ -166,6 +184,7 @@ impl Default for Player {
             exact: None,
             check: Arc::default(),
             check_key: None,
+            check_generation: Arc::default(),
         }
     }
 }
@@ -452,11 +471,18 @@ impl Player {
         self.check_key = Some(key);
         let slot = Arc::clone(&self.check);
         let points = Arc::clone(&data.points);
-        // A few tens of milliseconds of sorting: off the UI thread, newest wins.
+        let generation = Arc::clone(&self.check_generation);
+        let mine = generation.fetch_add(1, Ordering::Relaxed) + 1;
+        // Half a second of sorting, off the UI thread; while a slider moves, only the
+        // schedule it rests on is measured.
         let _ = std::thread::Builder::new()
             .name("noise check".into())
             .spawn(move || {
                 crate::train::lower_priority();
+                std::thread::sleep(CHECK_DEBOUNCE);
+                if generation.load(Ordering::Relaxed) != mine {
+                    return;
+                }
                 let n = CHECK_POINTS;
                 let x0: Vec<Point> = (0..n).map(|i| points[i % points.len()]).collect();
                 let mut x1 = vec![[0.0; 2]; n];
@@ -466,6 +492,7 @@ impl Player {
                     sw2: sliced_w2(&x1, &gauss),
                     floor: sliced_w2(&prior(n, 0xFACE), &gauss),
                     alpha_end: schedule.alpha(1.0),
+                    snr_end: schedule.snr(1.0),
                 };
                 if let Ok(mut s) = slot.lock() {
                     *s = Some((key, check));
@@ -585,7 +612,7 @@ impl Player {
                 trails,
                 t,
                 caption: format!(
-                    "reverse · {label} · {source} · step {step}/{total} · NFE {nfe}{}",
+                    "reverse · {label} · step {step}/{total} · {source} · NFE {nfe}{}",
                     if key.model_version > 0 {
                         format!(" · weights v{}", key.model_version)
                     } else {

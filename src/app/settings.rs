@@ -209,6 +209,8 @@ pub struct Settings {
     pub dark: bool,
     /// Canvas zoom (1 shows about [-3.2, 3.2]²).
     pub zoom: f32,
+    /// Where "Save weights" writes.
+    pub weights_path: String,
 }
 
 impl Default for Settings {
@@ -230,6 +232,7 @@ impl Default for Settings {
             presentation: false,
             dark: true,
             zoom: 1.0,
+            weights_path: "playground.safetensors".to_owned(),
         }
     }
 }

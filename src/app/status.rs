@@ -9,6 +9,10 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
         .frame(style::unfilled(egui::Frame::side_top_panel(ui.style())))
         .show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
+                if app.settings.presentation {
+                    // Large text everywhere else; the status line stays one line.
+                    ui.style_mut().override_text_style = Some(egui::TextStyle::Small);
+                }
                 let render = app.gpu.as_ref().map_or("render: no wgpu".to_owned(), |g| {
                     format!("render: wgpu {} · {}", g.backend, g.adapter)
                 });
@@ -26,7 +30,8 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                     "train: {} · step {} · {state}",
                     train.backend.as_deref().unwrap_or("starting…"),
                     train.step,
-                ));
+                ))
+                .on_hover_text(train.backend_why.as_deref().unwrap_or("starting"));
                 ui.separator();
                 let fps = app.frame_stats.fps();
                 ui.label(format!(
@@ -38,16 +43,6 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                     1e3 * app.frame_stats.work_secs,
                     1e3 * app.frame_stats.ui_secs
                 ));
-                if !app.settings.presentation {
-                    ui.label(
-                        RichText::new(format!(
-                            "work {:.0} ms · ui {:.0} ms",
-                            1e3 * app.frame_stats.work_secs,
-                            1e3 * app.frame_stats.ui_secs
-                        ))
-                        .weak(),
-                    );
-                }
                 ui.separator();
                 ui.label(format!("{} particles", app.settings.particles));
                 if let Some(message) = &app.train.last_message {

@@ -9,6 +9,8 @@ const CURVE_POINTS: usize = 4000;
 #[derive(Default)]
 pub struct TrainState {
     pub backend: Option<String>,
+    /// Why that backend trains (e.g. "backend: cpu (adapter llvmpipe … is a CPU)").
+    pub backend_why: Option<String>,
     pub params: usize,
     pub step: u64,
     pub samples_per_sec: f64,
@@ -35,8 +37,13 @@ impl TrainState {
     /// Applies one event.
     pub fn apply(&mut self, event: Event) {
         match event {
-            Event::Started { backend, params } => {
+            Event::Started {
+                backend,
+                params,
+                why,
+            } => {
                 self.backend = Some(backend);
+                self.backend_why = Some(why);
                 self.params = params;
                 self.crashed = None;
                 self.error = None;
@@ -59,6 +66,7 @@ impl TrainState {
                 self.paused_reason = Some(reason);
             }
             Event::Error(message) => self.error = Some(message),
+            Event::Notice(message) => self.last_message = Some(message),
             Event::Crashed(message) => self.crashed = Some(message),
             Event::Restarted => {
                 self.loss.clear();

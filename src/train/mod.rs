@@ -28,7 +28,8 @@ use crate::data::Normalization;
 use crate::math::{Schedule, ScoreModel};
 use crate::nn::{Activation, Embedding, MlpConfig, Weighting};
 
-pub use backend::{Backend, BackendKind, make_backend};
+pub use crate::backend::TrainBackend;
+pub use backend::{BackendPref, Built, factory, train_config};
 
 /// A network (or any ε̂ model) the sampler can run from another thread.
 pub type SharedModel = Arc<dyn ScoreModel + Send + Sync>;
@@ -51,8 +52,8 @@ pub struct TrainSettings {
     pub batch: usize,
     pub weighting: Weighting,
     pub seed: u32,
-    /// Which backend trains; `None` picks one for the machine (DESIGN §1).
-    pub backend: Option<BackendKind>,
+    /// Which backend trains; `Auto` picks one for the machine (DESIGN §1).
+    pub backend: BackendPref,
 }
 
 impl Default for TrainSettings {
@@ -72,7 +73,7 @@ impl Default for TrainSettings {
             batch: 512,
             weighting: Weighting::Uniform,
             seed: 0,
-            backend: None,
+            backend: BackendPref::Auto,
         }
     }
 }
@@ -103,8 +104,6 @@ pub enum Command {
         dataset: String,
         normalization: Normalization,
     },
-    /// Load weights (safetensors); the file's own network shape replaces the current one.
-    Load(PathBuf),
     /// End the thread.
     Shutdown,
 }
@@ -112,11 +111,16 @@ pub enum Command {
 /// News from the training thread.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// The backend is ready (once per start or rebuild).
+    /// The backend is ready (once per start or rebuild): its name, its parameter count, and
+    /// why it was chosen.
     Started {
         backend: String,
         params: usize,
+        why: String,
     },
+    /// Something the user should know that is not an error (the GPU failed and the CPU
+    /// took over, say).
+    Notice(String),
     Progress(Progress),
     /// Sample quality of the EMA weights: sliced W₂ of a small sample to held-out data.
     Quality {
@@ -132,7 +136,7 @@ pub enum Event {
     Error(String),
     /// The thread panicked; it is gone until restarted.
     Crashed(String),
-    /// Weights were reset, rebuilt or loaded: curves start over.
+    /// Weights were reset or rebuilt: curves start over.
     Restarted,
     Saved(PathBuf),
 }
@@ -155,9 +159,8 @@ pub struct Snapshot {
 pub type SnapshotSlot = Arc<Mutex<Option<Snapshot>>>;
 
 /// Builds a backend from the settings, schedule and data (at start, rebuild and restart).
-pub type BackendFactory = Arc<
-    dyn Fn(&TrainSettings, Schedule, &[Point]) -> Result<Box<dyn Backend>, String> + Send + Sync,
->;
+pub type BackendFactory =
+    Arc<dyn Fn(&TrainSettings, Schedule, &[Point]) -> Result<Built, String> + Send + Sync>;
 
 /// What a (re)started thread begins with.
 #[derive(Clone, Debug)]
@@ -203,7 +206,7 @@ impl TrainHandle {
         setup: TrainSetup,
         repaint: impl Fn() + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
-        Self::spawn_with(setup, Arc::new(make_backend), repaint)
+        Self::spawn_with(setup, factory(None), repaint)
     }
 
     /// Starts the training thread with backends from `factory` (another backend, or a

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
-use super::BackendFactory;
-use super::backend::Backend;
 use super::quality::QualityThread;
-use super::{Command, Event, Progress, Snapshot, SnapshotSlot, TrainSetup};
+use super::{BackendFactory, TrainBackend, backend};
+use super::{Command, Event, Progress, SharedModel, Snapshot, SnapshotSlot, TrainSetup};
+use crate::backend::{BackendError, BackendKind};
 
 /// How long one batch of steps runs before the thread looks at its commands again.
 const SLICE: Duration = Duration::from_millis(25);
@@ -58,6 +58,10 @@ pub(super) fn spawn(
         })
 }
 
+fn message(e: BackendError) -> String {
+    e.to_string()
+}
+
 /// The text of a panic payload (`panic!` gives a `&str` or a `String`).
 pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -72,7 +76,7 @@ pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
 struct Trainer<'a> {
     setup: TrainSetup,
     factory: BackendFactory,
-    backend: Option<Box<dyn Backend>>,
+    backend: Option<Box<dyn TrainBackend>>,
     events: &'a Events,
     snapshot: SnapshotSlot,
     quality: QualityThread,
@@ -115,12 +119,14 @@ impl<'a> Trainer<'a> {
     fn build(&mut self) {
         self.backend = None;
         match (self.factory)(&self.setup.settings, self.setup.schedule, &self.setup.data) {
-            Ok(backend) => {
+            Ok(built) => {
+                let trainer = built.trainer;
                 self.events.send(Event::Started {
-                    backend: backend.name(),
-                    params: backend.num_params(),
+                    backend: trainer.name(),
+                    params: trainer.config().net.num_params(),
+                    why: built.why,
                 });
-                self.backend = Some(backend);
+                self.backend = Some(trainer);
                 self.restarted();
             }
             Err(e) => self.events.send(Event::Error(e)),
@@ -174,7 +180,10 @@ impl<'a> Trainer<'a> {
                 self.paused = true;
                 Ok(())
             }
-            (Command::Resume, _) => {
+            (Command::Resume, backend) => {
+                if let Some(b) = backend {
+                    b.resume();
+                }
                 self.paused = false;
                 self.last_progress = Instant::now();
                 self.samples_since = 0;
@@ -188,28 +197,28 @@ impl<'a> Trainer<'a> {
             (Command::SetData(data), backend) => {
                 self.setup.data = data;
                 self.quality.reset();
-                backend.map_or(Ok(()), |b| b.set_data(&self.setup.data))
+                backend.map_or(Ok(()), |b| b.set_data(&self.setup.data).map_err(message))
             }
             (Command::SetSchedule(schedule), backend) => {
                 self.setup.schedule = schedule;
-                backend.map_or(Ok(()), |b| b.set_schedule(schedule))
+                backend.map_or(Ok(()), |b| b.set_schedule(schedule).map_err(message))
             }
             (Command::SetLr(lr), backend) => {
                 self.setup.settings.lr = lr;
-                backend.map_or(Ok(()), |b| b.set_lr(lr))
+                backend.map_or(Ok(()), |b| b.set_lr(lr).map_err(message))
             }
             (Command::SetWeighting(w), backend) => {
                 self.setup.settings.weighting = w;
-                backend.map_or(Ok(()), |b| b.set_weighting(w))
+                backend.map_or(Ok(()), |b| b.set_weighting(w).map_err(message))
             }
             (Command::SetBatch(batch), backend) => {
                 self.setup.settings.batch = batch;
-                backend.map_or(Ok(()), |b| b.set_batch(batch))
+                backend.map_or(Ok(()), |b| b.set_batch(batch).map_err(message))
             }
             (Command::Reset { seed }, backend) => {
                 self.setup.settings.seed = seed;
                 match backend {
-                    Some(b) => b.reset(seed).map(|()| self.restarted()),
+                    Some(b) => b.reset(seed).map_err(message).map(|()| self.restarted()),
                     None => {
                         self.build();
                         Ok(())
@@ -223,15 +232,10 @@ impl<'a> Trainer<'a> {
                     normalization,
                 },
                 Some(b),
-            ) => b
-                .save(&path, &dataset, normalization)
+            ) => backend::save(b.as_ref(), &path, &dataset, normalization)
                 .map(|()| self.events.send(Event::Saved(path))),
-            (Command::Load(path), Some(b)) => b.load(&path).map(|net| {
-                self.setup.settings.net = net;
-                self.restarted();
-            }),
-            (Command::Save { .. } | Command::Load(_), None) => {
-                Err("no network to save or load into: fix the settings first".to_owned())
+            (Command::Save { .. }, None) => {
+                Err("no network to save: fix the settings first".to_owned())
             }
             (Command::Shutdown, _) => Ok(()),
         };
@@ -244,23 +248,39 @@ impl<'a> Trainer<'a> {
         let Some(backend) = self.backend.as_mut() else {
             return;
         };
+        // The GPU queues several steps per call and reports their losses a little later.
+        let per_call = match backend.kind() {
+            BackendKind::Cpu => 1,
+            BackendKind::Wgpu => 8,
+        };
+        let batch = backend.config().batch as u64;
         let start = Instant::now();
         while start.elapsed() < SLICE {
-            let loss = backend.step();
-            if !loss.is_finite() {
-                self.paused = true;
-                self.events.send(Event::Paused {
-                    reason: format!(
-                        "the loss became {loss} at step {}: lower the learning rate, then \
-                         resume or reset",
-                        backend.steps_done()
-                    ),
-                });
-                return;
+            match backend.train(per_call) {
+                Ok(losses) => {
+                    for point in losses {
+                        self.loss_sum += point.loss as f64;
+                        self.loss_count += 1;
+                    }
+                    self.samples_since += per_call * batch;
+                }
+                Err(e) => {
+                    self.paused = true;
+                    let reason = if e.is_non_finite() {
+                        format!(
+                            "{e}; at step {}: lower the learning rate, then resume or reset",
+                            backend.steps_done()
+                        )
+                    } else {
+                        message(e)
+                    };
+                    self.events.send(Event::Paused { reason });
+                    return;
+                }
             }
-            self.loss_sum += loss as f64;
-            self.loss_count += 1;
-            self.samples_since += backend.batch() as u64;
+        }
+        if let Some(notice) = backend.notice() {
+            self.events.send(Event::Notice(notice));
         }
         let since = self.last_progress.elapsed();
         if since >= PROGRESS_EVERY && self.loss_count > 0 {
@@ -288,8 +308,8 @@ impl<'a> Trainer<'a> {
             return;
         };
         self.last_snapshot = Some(Instant::now());
-        let model = match backend.model() {
-            Ok(model) => model,
+        let model: SharedModel = match backend.ema_model() {
+            Ok(model) => Arc::new(model),
             Err(e) => {
                 self.events
                     .send(Event::Error(format!("cannot snapshot the weights: {e}")));
