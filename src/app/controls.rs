@@ -38,6 +38,8 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
     .show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.add_space(4.0);
+            super::teach_bar::teach_toggles_ui(app, ui);
+            ui.separator();
             if presentation {
                 presentation_controls_ui(app, ui);
             } else {
@@ -56,6 +58,9 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
                 egui::CollapsingHeader::new("View")
                     .default_open(true)
                     .show(ui, |ui| view_ui(app, ui));
+                egui::CollapsingHeader::new("Export")
+                    .default_open(false)
+                    .show(ui, |ui| super::export::export_ui(app, ui));
             }
         });
     });
@@ -528,19 +533,7 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
         }
     }
     crash_ui(app, ui);
-    ui.horizontal(|ui| {
-        let label = ui.label("Save to");
-        ui.add(egui::TextEdit::singleline(&mut app.settings.weights_path).desired_width(130.0))
-            .labelled_by(label.id)
-            .on_hover_text("safetensors file; `diffusion-playground sample --model` reads it");
-        if ui.button("Save weights").clicked() {
-            app.training.send(Command::Save {
-                path: app.settings.weights_path.clone().into(),
-                dataset: app.data.label.clone(),
-                normalization: app.data.normalization,
-            });
-        }
-    });
+    super::export::weights_ui(app, ui);
     ui.label(
         RichText::new(format!(
             "{} parameters · EMA weights drive sampling",

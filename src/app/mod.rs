@@ -7,6 +7,11 @@
 mod canvas;
 mod controls;
 mod datasets;
+mod explore;
+mod export;
+mod formulas;
+mod jobs;
+mod lessons;
 mod particles;
 mod player;
 mod plots;
@@ -14,6 +19,7 @@ pub mod render;
 mod settings;
 mod status;
 mod style;
+mod teach_bar;
 mod training;
 mod trajectory;
 
@@ -21,9 +27,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use datasets::LoadedData;
+pub use explore::ExploreTab;
 pub use particles::SHADER as PARTICLE_SHADER;
 pub use player::{Mode, NoiseCheck, ReverseKey};
-pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings};
+pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings, TeachSettings};
 pub use style::body_size;
 
 use crate::Point;
@@ -114,6 +121,10 @@ pub struct App {
     sent_schedule: Schedule,
     /// Builds training backends (sharing the renderer's device); kept for restarts.
     factory: BackendFactory,
+    /// The teaching views' state and results.
+    pub explore: explore::Explore,
+    /// The last export or weights load, and the export in progress.
+    pub export: export::ExportState,
 }
 
 impl App {
@@ -231,6 +242,8 @@ impl App {
             applied_look: None,
             sent_schedule: schedule,
             factory,
+            explore: explore::Explore::default(),
+            export: export::ExportState::default(),
         }
     }
 
@@ -247,6 +260,29 @@ impl App {
             }
             Err(e) => self.data_error = Some(e),
         }
+    }
+
+    /// Trains on a subset of the current data (the memorisation view's small training sets).
+    pub fn train_on_subset(&mut self, points: Arc<Vec<Point>>) {
+        self.data = LoadedData {
+            label: format!("{} ({} points)", self.data.label, points.len()),
+            points,
+            normalization: self.data.normalization,
+        };
+        self.player.invalidate();
+        self.training
+            .send(Command::SetData(Arc::clone(&self.data.points)));
+    }
+
+    /// Reads the weights file named in the settings and, if it is good, hands it to the
+    /// trainer; a bad file is refused with its reason (`export.message`).
+    pub fn load_weights(&mut self) {
+        export::load_weights(self);
+    }
+
+    /// Shows the current lesson's preset (tests and the lessons panel).
+    pub fn apply_lesson(&mut self) {
+        lessons::apply_current(self);
     }
 
     /// Tells the trainer about a schedule change (called every frame; sends on change).
@@ -339,6 +375,12 @@ impl App {
         self.shortcuts(&ctx);
 
         status::status_ui(self, ui);
+        if self.settings.teach.formulas {
+            formulas::formulas_ui(self, ui);
+        }
+        if self.settings.teach.lessons {
+            lessons::lessons_ui(self, ui);
+        }
         controls::controls_ui(self, ui);
         if !self.settings.presentation {
             plots::plots_ui(self, ui);
@@ -346,6 +388,7 @@ impl App {
         egui::CentralPanel::default()
             .frame(style::unfilled(egui::Frame::central_panel(ui.style())))
             .show(ui, |ui| canvas::canvas_ui(self, ui));
+        explore::explore_ui(self, &ctx);
 
         self.sync_schedule();
         if self.drawing.is_none() {

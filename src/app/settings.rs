@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::Point;
 use crate::math::Schedule;
 use crate::math::solvers::SamplerKind;
+use crate::teach::lessons::LessonCursor;
 use crate::train::TrainSettings;
+
+use super::explore::ExploreTab;
 
 /// Which data the model learns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,6 +214,8 @@ pub struct Settings {
     pub zoom: f32,
     /// Where "Save weights" writes.
     pub weights_path: String,
+    /// The teaching panels: formulas, lessons, the Explore window, export.
+    pub teach: TeachSettings,
 }
 
 impl Default for Settings {
@@ -233,6 +238,7 @@ impl Default for Settings {
             dark: true,
             zoom: 1.0,
             weights_path: "playground.safetensors".to_owned(),
+            teach: TeachSettings::default(),
         }
     }
 }
@@ -241,3 +247,29 @@ impl Default for Settings {
 pub const MAX_PARTICLES: usize = 100_000;
 /// Largest sampler step count.
 pub const MAX_STEPS: usize = 1000;
+
+/// Which teaching panels are open and where the tour is (saved between runs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TeachSettings {
+    pub formulas: bool,
+    pub lessons: bool,
+    pub lesson: LessonCursor,
+    pub explore: bool,
+    pub tab: ExploreTab,
+    /// Where exports (PNG, GIF, CSV) are written.
+    pub export_dir: String,
+}
+
+impl Default for TeachSettings {
+    fn default() -> Self {
+        Self {
+            formulas: false,
+            lessons: false,
+            lesson: LessonCursor::default(),
+            explore: false,
+            tab: ExploreTab::default(),
+            export_dir: "exports".to_owned(),
+        }
+    }
+}

@@ -43,6 +43,19 @@ pub fn install_fonts(ctx: &egui::Context) {
     {
         list.push("Hack".to_owned());
     }
+    // DejaVu Sans fills the gaps of the default fonts in the formulas and lessons
+    // (subscripts ₜ ₓ, ∇, combining accents): a fallback after them, in both families.
+    fonts.font_data.insert(
+        "DejaVuSans".to_owned(),
+        std::sync::Arc::new(egui::FontData::from_static(include_bytes!(
+            "../../assets/fonts/DejaVuSans.ttf"
+        ))),
+    );
+    for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
+        if let Some(list) = fonts.families.get_mut(&family) {
+            list.push("DejaVuSans".to_owned());
+        }
+    }
     ctx.set_fonts(fonts);
 }
 

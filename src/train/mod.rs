@@ -105,6 +105,11 @@ pub enum Command {
         normalization: Normalization,
     },
     /// End the thread.
+    /// Continue from these weights (a file the UI has already read and checked).
+    LoadParams {
+        path: PathBuf,
+        params: Arc<Vec<f32>>,
+    },
     Shutdown,
 }
 

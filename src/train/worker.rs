@@ -237,6 +237,18 @@ impl<'a> Trainer<'a> {
             (Command::Save { .. }, None) => {
                 Err("no network to save: fix the settings first".to_owned())
             }
+            (Command::LoadParams { path, params }, Some(b)) => b
+                .set_params(&params)
+                .map_err(|e| format!("{}: not loaded: {e}", path.display()))
+                .map(|()| {
+                    self.events
+                        .send(Event::Notice(format!("loaded {}", path.display())));
+                    // Show the loaded weights at once rather than at the next snapshot.
+                    self.publish();
+                }),
+            (Command::LoadParams { .. }, None) => {
+                Err("no network to load into: fix the settings first".to_owned())
+            }
             (Command::Shutdown, _) => Ok(()),
         };
         if let Err(e) = result {

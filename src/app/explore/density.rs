@@ -1,0 +1,217 @@
+//! Density: the forward density p_t following the time scrubber (exact: the training points
+//! noised to time t are a Gaussian mixture), and the model's log-density along the PF-ODE
+//! beside the exact one, with the held-out NLL in nats.
+
+use egui::{RichText, Ui};
+
+use super::{Inputs, VIEW_HALF, canvas_side, heatmap_texture, note_ui, texture_ui};
+use crate::Point;
+use crate::app::jobs::Task;
+use crate::math::likelihood::LikelihoodConfig;
+use crate::math::oracle::Oracle;
+use crate::teach::density::{
+    Grid, Heatmap, Nll, exact_log_density, forward_density, held_out_nll, model_log_density,
+};
+
+/// Nats of log-density the colour map spans below the peak.
+const DEPTH: f64 = 10.0;
+/// Training points the exact forward density is built from (its cost is cells × points).
+const FORWARD_POINTS: usize = 1500;
+
+struct Comparison {
+    model: Heatmap,
+    exact: Heatmap,
+    exact_is_mixture: bool,
+    nll: Nll,
+    /// The exact NLL of the same held-out points, where the data is a known mixture.
+    exact_nll: Option<f64>,
+    model_label: &'static str,
+}
+
+pub struct DensityView {
+    forward: Task<Heatmap>,
+    forward_texture: Option<egui::TextureHandle>,
+    /// The time (and schedule) the forward heatmap is for.
+    forward_key: Option<(f64, String)>,
+    compare_t: f64,
+    cells: usize,
+    compare: Task<Comparison>,
+    textures: Option<[egui::TextureHandle; 2]>,
+}
+
+impl Default for DensityView {
+    fn default() -> Self {
+        Self {
+            forward: Task::default(),
+            forward_texture: None,
+            forward_key: None,
+            compare_t: 0.01,
+            cells: 48,
+            compare: Task::default(),
+            textures: None,
+        }
+    }
+}
+
+impl DensityView {
+    pub fn ui(&mut self, ui: &mut Ui, inputs: &Inputs) {
+        let ctx = ui.ctx().clone();
+        if self.forward.poll(&ctx)
+            && let Some(map) = &self.forward.result
+        {
+            self.forward_texture = Some(heatmap_texture(&ctx, "forward density", map, None, DEPTH));
+        }
+        if self.compare.poll(&ctx)
+            && let Some(c) = &self.compare.result
+        {
+            // One colour scale for both: the exact map's peak.
+            let top = c.exact.range().map(|r| r.1);
+            self.textures = Some([
+                heatmap_texture(&ctx, "model density", &c.model, top, DEPTH),
+                heatmap_texture(&ctx, "exact density", &c.exact, top, DEPTH),
+            ]);
+        }
+        self.follow_scrubber(&ctx, inputs);
+
+        let side = canvas_side(ui, 3);
+        ui.horizontal_top(|ui| {
+            let shown_t = self.forward.result.as_ref().map_or(inputs.t, |m| m.t);
+            texture_ui(
+                ui,
+                &format!("p_t at t = {shown_t:.3} (exact)"),
+                side,
+                self.forward_texture.as_ref(),
+            );
+            if let (Some([model, exact]), Some(c)) = (&self.textures, &self.compare.result) {
+                texture_ui(
+                    ui,
+                    &format!("model log p_t, t = {:.3}", c.model.t),
+                    side,
+                    Some(model),
+                );
+                let what = if c.exact_is_mixture {
+                    "mixture"
+                } else {
+                    "training points"
+                };
+                texture_ui(ui, &format!("exact ({what})"), side, Some(exact));
+            }
+        });
+        note_ui(
+            ui,
+            "Left: the Fokker–Planck picture. The density of x_t follows the time scrubber: \
+             the data blurs and shrinks toward N(0, I) as t grows. Colours span the top 10 nats.",
+        );
+        ui.separator();
+        ui.horizontal_wrapped(|ui| {
+            ui.add(
+                egui::Slider::new(&mut self.compare_t, 1e-3..=0.5)
+                    .logarithmic(true)
+                    .text("compare at t"),
+            );
+            egui::ComboBox::new("density cells", "grid")
+                .selected_text(format!("{0}×{0}", self.cells))
+                .show_ui(ui, |ui| {
+                    for n in [32, 48, 64, 96] {
+                        ui.selectable_value(&mut self.cells, n, format!("{n}×{n}"));
+                    }
+                });
+        });
+        if self
+            .compare
+            .controls_ui(ui, "Compute model density and NLL")
+        {
+            self.start_compare(&ctx, inputs);
+        }
+        if let Some(c) = &self.compare.result {
+            let exact = c
+                .exact_nll
+                .map_or(String::new(), |e| format!("   exact: {e:.3} nats"));
+            ui.label(
+                RichText::new(format!(
+                    "held-out NLL ({}): {:.3} ± {:.3} nats over {} points, {} evaluations each{exact}",
+                    c.model_label, c.nll.nats, c.nll.std_error, c.nll.n, c.nll.nfe
+                ))
+                .strong(),
+            );
+        }
+        note_ui(
+            ui,
+            "The model's log-density comes from carrying each grid cell along the probability-flow \
+             ODE to t = 1 and adding up the exact 2D divergence of the drift on the way.",
+        );
+    }
+
+    /// Recomputes p_t when the scrubbed time or the schedule moved (one run at a time).
+    fn follow_scrubber(&mut self, ctx: &egui::Context, inputs: &Inputs) {
+        let t = inputs.t.clamp(1e-3, 1.0);
+        let key = (t, format!("{:?}{}", inputs.schedule, inputs.data_label));
+        let stale = self
+            .forward_key
+            .as_ref()
+            .is_none_or(|(t0, s)| (t0 - t).abs() > 2e-3 || *s != key.1);
+        if !stale || self.forward.is_running() {
+            return;
+        }
+        let schedule = inputs.schedule;
+        let stride = (inputs.data.len() / FORWARD_POINTS).max(1);
+        let points: Vec<Point> = inputs.data.iter().step_by(stride).copied().collect();
+        self.forward_key = Some(key);
+        self.forward.start(ctx, move |progress| {
+            progress.tick(0.0)?;
+            let grid = Grid::square(VIEW_HALF, 96)?;
+            forward_density(&points, schedule, &grid, t)
+        });
+    }
+
+    fn start_compare(&mut self, ctx: &egui::Context, inputs: &Inputs) {
+        let (model, model_label) = inputs.model();
+        let schedule = inputs.schedule;
+        let t = self.compare_t;
+        let cells = self.cells;
+        let mixture = inputs.builtin.and_then(|b| b.mixture());
+        let held_out = inputs.held_out(500, 0);
+        let stride = (inputs.data.len() / FORWARD_POINTS).max(1);
+        let points: Vec<Point> = inputs.data.iter().step_by(stride).copied().collect();
+        self.compare.start(ctx, move |progress| {
+            let grid = Grid::square(VIEW_HALF, cells)?;
+            let cfg = LikelihoodConfig {
+                steps: 50,
+                ..LikelihoodConfig::default()
+            };
+            let map = model_log_density(
+                model.as_ref(),
+                schedule,
+                &grid,
+                t,
+                &cfg,
+                progress.sub(0.0, 0.6),
+            )?;
+            let exact_is_mixture = mixture.is_some();
+            let oracle = match mixture {
+                Some(components) => Oracle::new(components, schedule),
+                None => Oracle::empirical(&points, schedule),
+            };
+            let exact = exact_log_density(&oracle, &grid, t)?;
+            let nll = held_out_nll(
+                model.as_ref(),
+                schedule,
+                &held_out,
+                &cfg,
+                progress.sub(0.6, 0.4),
+            )?;
+            let exact_nll = exact_is_mixture.then(|| {
+                let ll = oracle.log_density(&held_out, cfg.t_min);
+                -ll.iter().sum::<f64>() / ll.len().max(1) as f64
+            });
+            Ok(Comparison {
+                model: map,
+                exact,
+                exact_is_mixture,
+                nll,
+                exact_nll,
+                model_label,
+            })
+        });
+    }
+}

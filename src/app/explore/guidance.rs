@@ -1,0 +1,192 @@
+//! Guidance: classifier guidance with the exact Bayes classifier of a labelled dataset,
+//! s̃ = s + γ ∇log p_t(y|x). Moving the class or the scale resamples at once.
+
+use egui::{Color32, RichText, Ui};
+
+use super::{Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
+use crate::Point;
+use crate::app::jobs::Task;
+use crate::app::settings::SamplerSettings;
+use crate::data::BuiltIn;
+use crate::math::solvers::SamplerConfig;
+use crate::teach::guidance::{ClassifierGuidance, ExactClassifier, class_accuracy, nearest_labels};
+use crate::teach::lessons::MAX_GUIDANCE;
+use crate::teach::sample_with_progress;
+
+/// Labelled points the exact classifier is built from when the data is not a mixture.
+const CLASSIFIER_POINTS: usize = 1000;
+const PARTICLES: usize = 1000;
+
+struct Guided {
+    samples: Vec<Point>,
+    /// The nearest labelled point's class, per sample (the colours).
+    labels: Vec<u32>,
+    accuracy: f64,
+    class: u32,
+    scale: f64,
+    model_label: &'static str,
+}
+
+pub struct GuidanceView {
+    pub class: u32,
+    pub scale: f64,
+    /// The (class, scale, dataset) the shown samples are for.
+    shown: Option<(u32, u64, String)>,
+    task: Task<Guided>,
+}
+
+impl Default for GuidanceView {
+    fn default() -> Self {
+        Self {
+            class: 0,
+            scale: 1.0,
+            shown: None,
+            task: Task::default(),
+        }
+    }
+}
+
+/// A dataset's labelled points (the app trains on seed 0 of the same draw).
+fn labelled(builtin: BuiltIn) -> Option<(Vec<Point>, Vec<u32>)> {
+    let d = builtin.sample(CLASSIFIER_POINTS, 0);
+    d.labels.map(|l| (d.points, l))
+}
+
+impl GuidanceView {
+    pub fn ui(&mut self, ui: &mut Ui, inputs: &Inputs, sampler: &SamplerSettings) {
+        self.task.poll(ui.ctx());
+        note_ui(
+            ui,
+            "Bayes' rule: ∇log p_t(x|y) = ∇log p_t(x) + ∇log p_t(y|x). The classifier here is \
+             exact (the labelled data noised to time t); the scale γ multiplies its gradient: \
+             0 is the unconditional model, 1 the true class-conditional, above 1 sharper.",
+        );
+        let Some(builtin) = inputs.builtin.filter(|b| b.num_classes() > 0) else {
+            ui.label(
+                RichText::new(
+                    "Guidance needs labelled data: pick 8 gaussians, 25 gaussians, moons, \
+                     pinwheel or another dataset with classes.",
+                )
+                .color(Color32::from_rgb(255, 190, 90)),
+            );
+            return;
+        };
+        let classes = builtin.num_classes();
+        self.class = self.class.min(classes - 1);
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::new("guidance class", "class")
+                .selected_text(self.class.to_string())
+                .show_ui(ui, |ui| {
+                    for c in 0..classes {
+                        ui.selectable_value(&mut self.class, c, c.to_string());
+                    }
+                });
+            ui.add(egui::Slider::new(&mut self.scale, 0.0..=MAX_GUIDANCE).text("guidance scale γ"));
+        });
+        let key = (self.class, self.scale.to_bits(), inputs.data_label.clone());
+        let mut start = self.task.controls_ui(ui, "Sample with guidance");
+        start |= self.shown.as_ref() != Some(&key) && !self.task.is_running();
+        if start {
+            self.shown = Some(key);
+            self.start(ui.ctx(), inputs, builtin, sampler);
+        }
+        if let Some(g) = &self.task.result {
+            let side = canvas_side(ui, 2).min(380.0);
+            ui.horizontal_top(|ui| {
+                let (points, labels) = labelled(builtin).unwrap_or_default();
+                let by_class: Vec<(Vec<Point>, Color32)> = (0..classes)
+                    .map(|c| (pick(&points, &labels, c), colour(c)))
+                    .collect();
+                let layers: Vec<(&[Point], Color32)> =
+                    by_class.iter().map(|(p, c)| (p.as_slice(), *c)).collect();
+                cloud_ui(ui, "labelled data", side, &layers);
+                let guided: Vec<(Vec<Point>, Color32)> = (0..classes)
+                    .map(|c| (pick(&g.samples, &g.labels, c), colour(c)))
+                    .collect();
+                let layers: Vec<(&[Point], Color32)> =
+                    guided.iter().map(|(p, c)| (p.as_slice(), *c)).collect();
+                cloud_ui(
+                    ui,
+                    &format!("class {} · γ = {:.1} · {}", g.class, g.scale, g.model_label),
+                    side,
+                    &layers,
+                );
+            });
+            ui.label(
+                RichText::new(format!(
+                    "{:.0} % of the samples are nearest to class {}",
+                    100.0 * g.accuracy,
+                    g.class
+                ))
+                .strong(),
+            );
+        }
+        ui.separator();
+        ui.label(
+            RichText::new(
+                "Classifier-free guidance (ε̃ = (1 + w) ε̂(x, y) − w ε̂(x, ∅)): pending. The \
+                 library has it; the app's trainer does not yet train a class-conditional \
+                 network with label dropout.",
+            )
+            .italics()
+            .weak(),
+        );
+    }
+
+    fn start(
+        &mut self,
+        ctx: &egui::Context,
+        inputs: &Inputs,
+        builtin: BuiltIn,
+        sampler: &SamplerSettings,
+    ) {
+        let (class, scale, schedule) = (self.class, self.scale, inputs.schedule);
+        let learned = inputs.learned.clone();
+        let cfg = SamplerConfig {
+            kind: sampler.kind,
+            steps: sampler.steps.min(200),
+            eta: sampler.eta,
+            seed: sampler.seed,
+            ..SamplerConfig::default()
+        };
+        self.task.start(ctx, move |progress| {
+            let (points, labels) = labelled(builtin).ok_or_else(|| {
+                crate::teach::TeachError::Invalid(format!("{builtin} has no labels"))
+            })?;
+            let classifier = match builtin.mixture() {
+                Some(components) => {
+                    let ids: Vec<u32> = (0..components.len() as u32).collect();
+                    ExactClassifier::new(components, &ids, schedule)?
+                }
+                None => ExactClassifier::from_points(&points, &labels, schedule)?,
+            };
+            let (base, model_label): (&dyn crate::math::ScoreModel, _) = match &learned {
+                Some(m) => (m.as_ref(), "learned + exact classifier"),
+                None => (classifier.full(), "exact score + classifier"),
+            };
+            let guided = ClassifierGuidance::new(base, &classifier, class, scale)?;
+            let (samples, _) = sample_with_progress(&guided, schedule, cfg, PARTICLES, progress)?;
+            Ok(Guided {
+                labels: nearest_labels(&samples, &points, &labels),
+                accuracy: class_accuracy(&samples, &points, &labels, class),
+                samples,
+                class,
+                scale,
+                model_label,
+            })
+        });
+    }
+}
+
+fn pick(points: &[Point], labels: &[u32], class: u32) -> Vec<Point> {
+    points
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| **l == class)
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+fn colour(class: u32) -> Color32 {
+    PALETTE[class as usize % PALETTE.len()]
+}

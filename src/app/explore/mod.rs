@@ -1,0 +1,273 @@
+//! The Explore window: one tab per teaching view (issue 5). Each view owns its settings and
+//! a background [`Task`](super::jobs::Task); this module holds what they share: the models,
+//! held-out data, and small drawings (point clouds, heatmap textures).
+
+mod ablation;
+mod density;
+mod guidance;
+mod memorise;
+mod quality;
+mod why_score;
+
+use std::sync::Arc;
+
+use egui::{Color32, Rect, RichText, Sense, Ui, Vec2};
+use serde::{Deserialize, Serialize};
+
+use super::App;
+use super::settings::DataChoice;
+use crate::Point;
+use crate::data::BuiltIn;
+use crate::math::Schedule;
+use crate::teach::density::{Heatmap, viridis};
+use crate::train::SharedModel;
+
+pub use guidance::GuidanceView;
+
+/// Half-width of the square the small canvases and heatmaps show (standardised units).
+pub const VIEW_HALF: f32 = 3.0;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExploreTab {
+    #[default]
+    Quality,
+    Density,
+    Memorisation,
+    Guidance,
+    WhyScore,
+    Ablation,
+}
+
+impl ExploreTab {
+    pub const ALL: [ExploreTab; 6] = [
+        ExploreTab::Quality,
+        ExploreTab::Density,
+        ExploreTab::Memorisation,
+        ExploreTab::Guidance,
+        ExploreTab::WhyScore,
+        ExploreTab::Ablation,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ExploreTab::Quality => "Quality vs steps",
+            ExploreTab::Density => "Density",
+            ExploreTab::Memorisation => "Memorisation",
+            ExploreTab::Guidance => "Guidance",
+            ExploreTab::WhyScore => "Why the score",
+            ExploreTab::Ablation => "Ablation",
+        }
+    }
+}
+
+/// The state of every view (results survive switching tabs).
+#[derive(Default)]
+pub struct Explore {
+    pub quality: quality::QualityView,
+    pub density: density::DensityView,
+    pub memorise: memorise::MemoriseView,
+    pub guidance: GuidanceView,
+    pub why: why_score::WhyScoreView,
+    pub ablation: ablation::AblationView,
+}
+
+/// What the views compute from, gathered once per frame.
+pub struct Inputs {
+    pub schedule: Schedule,
+    pub data: Arc<Vec<Point>>,
+    pub data_label: String,
+    /// The built-in dataset in use, if it is one (fresh draws, labels, mixtures).
+    pub builtin: Option<BuiltIn>,
+    /// The newest EMA network, once training has published one.
+    pub learned: Option<SharedModel>,
+    /// The exact score of (a subset of) the training points.
+    pub exact: SharedModel,
+    /// The scrubbed time.
+    pub t: f64,
+}
+
+impl Inputs {
+    fn gather(app: &mut App) -> Self {
+        let schedule = app.settings.schedule.schedule();
+        let builtin = match &app.settings.data {
+            DataChoice::BuiltIn(name) => BuiltIn::from_name(name),
+            _ => None,
+        };
+        Self {
+            schedule,
+            data: Arc::clone(&app.data.points),
+            data_label: app.data.label.clone(),
+            builtin,
+            learned: app.train.model.as_ref().map(|s| Arc::clone(&s.model)),
+            exact: app.player.exact_model(schedule, &app.data),
+            t: app.player.t,
+        }
+    }
+
+    /// The network if there is one, else the exact score, with a word saying which.
+    pub fn model(&self) -> (SharedModel, &'static str) {
+        match &self.learned {
+            Some(m) => (Arc::clone(m), "learned network"),
+            None => (Arc::clone(&self.exact), "exact score (no network yet)"),
+        }
+    }
+
+    /// `n` points the network never saw: a fresh draw of a built-in dataset, else every
+    /// other point of the data (so the views still work on CSV and drawn data).
+    pub fn held_out(&self, n: usize, seed: u64) -> Vec<Point> {
+        match self.builtin {
+            Some(b) => b.sample(n, 1000 + seed).points,
+            None => {
+                let stride = (self.data.len() / n.max(1)).max(1);
+                let offset = seed as usize % stride;
+                self.data
+                    .iter()
+                    .skip(offset)
+                    .step_by(stride)
+                    .take(n)
+                    .copied()
+                    .collect()
+            }
+        }
+    }
+}
+
+pub fn explore_ui(app: &mut App, ctx: &egui::Context) {
+    if !app.settings.teach.explore {
+        return;
+    }
+    let inputs = Inputs::gather(app);
+    let mut open = true;
+    let mut explore = std::mem::take(&mut app.explore);
+    egui::Window::new("Explore")
+        .open(&mut open)
+        .default_size([780.0, 600.0])
+        .default_pos([330.0, 60.0])
+        .vscroll(true)
+        .show(ctx, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for tab in ExploreTab::ALL {
+                    ui.selectable_value(&mut app.settings.teach.tab, tab, tab.label());
+                }
+            });
+            ui.separator();
+            match app.settings.teach.tab {
+                ExploreTab::Quality => explore.quality.ui(ui, &inputs),
+                ExploreTab::Density => explore.density.ui(ui, &inputs),
+                ExploreTab::Memorisation => {
+                    if let Some(subset) = explore.memorise.ui(ui, &inputs) {
+                        app.train_on_subset(subset);
+                    }
+                }
+                ExploreTab::Guidance => explore.guidance.ui(ui, &inputs, &app.settings.sampler),
+                ExploreTab::WhyScore => explore.why.ui(ui, &inputs),
+                ExploreTab::Ablation => explore.ablation.ui(ui, &inputs, &app.settings.train),
+            }
+        });
+    app.explore = explore;
+    if !open {
+        app.settings.teach.explore = false;
+    }
+}
+
+/// Colours for classes and samplers (tab10).
+pub const PALETTE: [Color32; 10] = [
+    Color32::from_rgb(31, 119, 180),
+    Color32::from_rgb(255, 127, 14),
+    Color32::from_rgb(44, 160, 44),
+    Color32::from_rgb(214, 39, 40),
+    Color32::from_rgb(148, 103, 189),
+    Color32::from_rgb(140, 86, 75),
+    Color32::from_rgb(227, 119, 194),
+    Color32::from_rgb(127, 127, 127),
+    Color32::from_rgb(188, 189, 34),
+    Color32::from_rgb(23, 190, 207),
+];
+
+/// Pale grey for the training data behind samples.
+pub const DATA_GREY: Color32 = Color32::from_rgba_premultiplied(110, 110, 110, 110);
+
+/// A square canvas of side `size` showing `layers` of points (drawn in order) over
+/// [−VIEW_HALF, VIEW_HALF]², with a caption above it. Points outside are skipped.
+pub fn cloud_ui(ui: &mut Ui, caption: &str, size: f32, layers: &[(&[Point], Color32)]) {
+    ui.vertical(|ui| {
+        ui.set_width(size);
+        ui.label(RichText::new(caption).strong());
+        let (rect, _) = ui.allocate_exact_size(Vec2::splat(size), Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 4.0, Color32::from_rgb(18, 18, 24));
+        let radius = (size / 220.0).clamp(1.0, 2.5);
+        for (points, colour) in layers {
+            for p in points.iter() {
+                if let Some(pos) = to_screen(rect, *p) {
+                    painter.circle_filled(pos, radius, *colour);
+                }
+            }
+        }
+    });
+}
+
+fn to_screen(rect: Rect, p: Point) -> Option<egui::Pos2> {
+    let u = (p[0] + VIEW_HALF) / (2.0 * VIEW_HALF);
+    let v = (VIEW_HALF - p[1]) / (2.0 * VIEW_HALF);
+    ((0.0..=1.0).contains(&u) && (0.0..=1.0).contains(&v))
+        .then(|| rect.min + Vec2::new(u * rect.width(), v * rect.height()))
+}
+
+/// A heatmap as a texture: viridis over `[top − depth, top]` nats of log-density, where
+/// `top` defaults to the map's own maximum. Passing the exact map's maximum puts a model's
+/// map on the same scale (and keeps a single diverged cell from darkening the rest).
+pub fn heatmap_texture(
+    ctx: &egui::Context,
+    name: &str,
+    map: &Heatmap,
+    top: Option<f64>,
+    depth: f64,
+) -> egui::TextureHandle {
+    let top = top.or_else(|| map.range().map(|r| r.1)).unwrap_or(0.0);
+    let (nx, ny) = (map.grid.nx, map.grid.ny);
+    let mut rgb = Vec::with_capacity(3 * nx * ny);
+    // Rows from the top (largest y) down, as images are stored.
+    for j in (0..ny).rev() {
+        for i in 0..nx {
+            let v = map.at(i, j);
+            let u = if v.is_finite() {
+                ((v - (top - depth)) / depth).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            rgb.extend_from_slice(&viridis(u));
+        }
+    }
+    let image = egui::ColorImage::from_rgb([nx, ny], &rgb);
+    ctx.load_texture(name, image, egui::TextureOptions::LINEAR)
+}
+
+/// A texture drawn as a square of side `size` with a caption above.
+pub fn texture_ui(ui: &mut Ui, caption: &str, size: f32, texture: Option<&egui::TextureHandle>) {
+    ui.vertical(|ui| {
+        ui.set_width(size);
+        ui.label(RichText::new(caption).strong());
+        match texture {
+            Some(t) => {
+                ui.add(egui::Image::new((t.id(), Vec2::splat(size))).corner_radius(4.0));
+            }
+            None => {
+                let (rect, _) = ui.allocate_exact_size(Vec2::splat(size), Sense::hover());
+                ui.painter()
+                    .rect_filled(rect, 4.0, Color32::from_rgb(18, 18, 24));
+            }
+        }
+    });
+}
+
+/// The side of a canvas when `n` of them share the width available.
+pub fn canvas_side(ui: &Ui, n: usize) -> f32 {
+    let spacing = ui.spacing().item_spacing.x;
+    ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).clamp(120.0, 420.0)
+}
+
+/// A short explanatory paragraph.
+pub fn note_ui(ui: &mut Ui, text: &str) {
+    ui.label(RichText::new(text).weak());
+}

@@ -1,0 +1,259 @@
+//! Export from the UI: the canvas as PNG, the animation as GIF, the particles as CSV, and
+//! the network's weights saved or loaded (safetensors). A bad file is refused with its reason
+//! before anything reaches the trainer, so the running model stays as it was.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::{Color32, RichText, Ui};
+
+use super::jobs::Task;
+use super::player::Colors;
+use super::{App, Mode};
+use crate::Point;
+use crate::teach::TeachError;
+use crate::teach::export::{BACKGROUND, View, load_model, write_gif, write_png, write_samples_csv};
+use crate::train::Command;
+
+const PNG_SIDE: usize = 900;
+const GIF_SIDE: usize = 420;
+const GIF_FRAMES: usize = 40;
+/// GIF frame delay in hundredths of a second.
+const GIF_DELAY_CS: u16 = 8;
+
+#[derive(Default)]
+pub struct ExportState {
+    /// The last outcome: Ok(what was written) or Err(why not).
+    pub message: Option<Result<String, String>>,
+    task: Task<String>,
+}
+
+/// One frame to rasterise: particles and their colours.
+struct Still {
+    points: Arc<Vec<Point>>,
+    colors: Colors,
+}
+
+pub fn export_ui(app: &mut App, ui: &mut Ui) {
+    if app.export.task.poll(ui.ctx())
+        && let Some(done) = app.export.task.result.take()
+    {
+        app.export.message = Some(Ok(done));
+    }
+    if let Some(e) = app.export.task.error.take() {
+        app.export.message = Some(Err(e));
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Folder");
+        ui.add(egui::TextEdit::singleline(&mut app.settings.teach.export_dir).desired_width(150.0))
+            .labelled_by(label.id);
+    });
+    ui.horizontal_wrapped(|ui| {
+        let busy = app.export.task.is_running();
+        if ui
+            .add_enabled(!busy, egui::Button::new("Canvas PNG"))
+            .clicked()
+        {
+            export_png(app, ui.ctx());
+        }
+        if ui
+            .add_enabled(!busy, egui::Button::new("Animation GIF"))
+            .clicked()
+        {
+            export_gif(app, ui.ctx());
+        }
+        if ui
+            .add_enabled(!busy, egui::Button::new("Samples CSV"))
+            .clicked()
+        {
+            export_csv(app);
+        }
+    });
+    if let Some(f) = app.export.task.progress() {
+        ui.add(egui::ProgressBar::new(f as f32).text("writing…"));
+    }
+    message_ui(app, ui);
+}
+
+/// The weights row: save and load.
+pub fn weights_ui(app: &mut App, ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        let label = ui.label("File");
+        ui.add(egui::TextEdit::singleline(&mut app.settings.weights_path).desired_width(150.0))
+            .labelled_by(label.id)
+            .on_hover_text("safetensors file; `diffusion-playground sample --model` reads it");
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Save weights").clicked() {
+            app.training.send(Command::Save {
+                path: app.settings.weights_path.trim().into(),
+                dataset: app.data.label.clone(),
+                normalization: app.data.normalization,
+            });
+            app.export.message = None;
+        }
+        if ui.button("Load weights").clicked() {
+            load_weights(app);
+        }
+    });
+    message_ui(app, ui);
+}
+
+fn message_ui(app: &App, ui: &mut Ui) {
+    match &app.export.message {
+        Some(Ok(m)) => {
+            ui.label(RichText::new(m).weak());
+        }
+        Some(Err(e)) => {
+            ui.label(RichText::new(e).color(Color32::from_rgb(255, 120, 100)));
+        }
+        None => {}
+    }
+}
+
+/// Reads a weights file and hands its parameters to the trainer. The file is checked here
+/// first (format, layout, finite values), so a bad one never reaches the running model.
+pub fn load_weights(app: &mut App) {
+    let path = PathBuf::from(app.settings.weights_path.trim());
+    let refused = |why: String| {
+        Err(format!(
+            "not loaded: {why} (the running model is unchanged)"
+        ))
+    };
+    let outcome = match load_model(&path) {
+        Err(e) => refused(e.to_string()),
+        Ok((saved, _)) if saved.config.is_conditional() => refused(format!(
+            "{} holds a class-conditional network; the app trains unconditional ones",
+            path.display()
+        )),
+        Ok((saved, _)) => {
+            let mut note = String::new();
+            if saved.config != app.settings.train.net {
+                // Adopt the file's architecture: rebuild, then load into the new network.
+                app.settings.train.net = saved.config.clone();
+                app.training
+                    .send(Command::Rebuild(app.settings.train.clone()));
+                note.push_str(" (network settings taken from the file)");
+            }
+            if saved.schedule != app.settings.schedule.schedule() {
+                note.push_str(&format!("; it was trained with {:?}", saved.schedule));
+            }
+            app.training.send(Command::LoadParams {
+                path: path.clone(),
+                params: Arc::new(saved.params),
+            });
+            Ok(format!(
+                "loading {} ({} steps on {}){note}",
+                path.display(),
+                saved.steps,
+                saved.dataset
+            ))
+        }
+    };
+    app.export.message = Some(outcome);
+}
+
+fn out_path(app: &App, name: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(app.settings.teach.export_dir.trim());
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    Ok(dir.join(name))
+}
+
+fn still(app: &App) -> Still {
+    let frame = app.player.frame(&app.settings);
+    Still {
+        points: frame.points,
+        colors: frame.colors,
+    }
+}
+
+fn export_png(app: &mut App, ctx: &egui::Context) {
+    let path = match out_path(app, "canvas.png") {
+        Ok(p) => p,
+        Err(e) => return app.export.message = Some(Err(e)),
+    };
+    let s = still(app);
+    app.export.task.start(ctx, move |_| {
+        let rgb = rasterise(&s, PNG_SIDE, 2);
+        write_png(&path, PNG_SIDE as u32, PNG_SIDE as u32, &rgb)?;
+        Ok(format!("wrote {}", path.display()))
+    });
+}
+
+/// The current direction's animation, t sampled evenly, from the player's own frames.
+fn export_gif(app: &mut App, ctx: &egui::Context) {
+    let path = match out_path(app, "animation.gif") {
+        Ok(p) => p,
+        Err(e) => return app.export.message = Some(Err(e)),
+    };
+    let (t0, playing) = (app.player.t, app.player.playing);
+    let frames: Vec<Still> = (0..GIF_FRAMES)
+        .map(|k| {
+            let u = k as f64 / (GIF_FRAMES - 1) as f64;
+            app.player.t = match app.player.mode {
+                Mode::Forward => u,
+                Mode::Reverse => 1.0 - u,
+            };
+            still(app)
+        })
+        .collect();
+    app.player.t = t0;
+    app.player.playing = playing;
+    app.export.task.start(ctx, move |progress| {
+        let mut rgb = Vec::with_capacity(frames.len());
+        for (k, f) in frames.iter().enumerate() {
+            rgb.push(rasterise(f, GIF_SIDE, 1));
+            progress.tick(0.8 * k as f64 / frames.len() as f64)?;
+        }
+        write_gif(&path, GIF_SIDE as u16, GIF_SIDE as u16, &rgb, GIF_DELAY_CS)?;
+        Ok(format!("wrote {} ({} frames)", path.display(), rgb.len()))
+    });
+}
+
+fn export_csv(app: &mut App) {
+    let outcome = out_path(app, "samples.csv").and_then(|path| {
+        let points = still(app).points;
+        write_samples_csv(&path, &points, None)
+            .map(|()| {
+                format!(
+                    "wrote {} ({} points, standardised units)",
+                    path.display(),
+                    points.len()
+                )
+            })
+            .map_err(|e: TeachError| e.to_string())
+    });
+    app.export.message = Some(outcome);
+}
+
+/// Draws particles as small squares in their canvas colours on the canvas's dark ground.
+fn rasterise(s: &Still, side: usize, radius: isize) -> Vec<u8> {
+    let mut rgb: Vec<u8> = BACKGROUND
+        .iter()
+        .copied()
+        .cycle()
+        .take(side * side * 3)
+        .collect();
+    let view = View::default();
+    let scale = side as f32 / (view.max[0] - view.min[0]);
+    for (i, p) in s.points.iter().enumerate() {
+        let colour = match &s.colors {
+            Colors::PerParticle(c) => c.get(i).copied().unwrap_or([255; 4]),
+            Colors::Uniform(c) => *c,
+        };
+        let (x, y) = ((p[0] - view.min[0]) * scale, (view.max[1] - p[1]) * scale);
+        if !(x.is_finite() && y.is_finite()) {
+            continue;
+        }
+        let (cx, cy) = (x as isize, y as isize);
+        for py in cy - radius..=cy + radius {
+            for px in cx - radius..=cx + radius {
+                if px >= 0 && py >= 0 && (px as usize) < side && (py as usize) < side {
+                    let k = 3 * (py as usize * side + px as usize);
+                    rgb[k..k + 3].copy_from_slice(&colour[..3]);
+                }
+            }
+        }
+    }
+    rgb
+}

@@ -1,0 +1,216 @@
+//! The teaching panels driven through egui_kittest (no window, no training thread): each
+//! Explore view opens with its content, lessons apply their presets, the formulas show
+//! numbers, and a bad weights file is refused without touching the model.
+
+use diffusion_playground::app::{App, DataChoice, ExploreTab, ScoreSource, Settings};
+use diffusion_playground::math::solvers::SamplerKind;
+use diffusion_playground::train::Command;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+fn test_settings() -> Settings {
+    Settings {
+        particles: 600,
+        score_source: ScoreSource::Exact,
+        auto_loop: false,
+        ..Settings::default()
+    }
+}
+
+fn harness(settings: Settings) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| App::create(cc, settings, false))
+}
+
+/// Runs frames until `done` holds (workers finish in real time), at most `secs`.
+fn run_until(
+    h: &mut Harness<'_, App>,
+    secs: f64,
+    done: impl Fn(&Harness<'_, App>) -> bool,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        h.run_steps(1);
+        if done(h) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    false
+}
+
+#[test]
+fn formulas_show_the_numbers_at_the_scrubbed_time() {
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    h.get_by_label("Formulas").click();
+    h.run_steps(2);
+    h.state_mut().player.set_t(0.5);
+    h.run_steps(2);
+    // β(0.5) = 0.1 + 0.5·19.9 = 10.05 for the default linear schedule.
+    assert!(h.query_by_label_contains("β = 10.05").is_some());
+    assert!(
+        h.query_by_label_contains("dx = −½ β(t) x dt + √β(t) dW")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("dx = −5.025 x dt").is_some());
+    // And in presentation mode too.
+    h.key_press(egui::Key::P);
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("β = 10.05").is_some());
+}
+
+#[test]
+fn lessons_next_and_previous_apply_their_presets() {
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    h.get_by_label("Lessons").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("1 · Forward").is_some());
+    h.get_by_label("Next ▶").click();
+    h.run_steps(2);
+    // Lesson 2 is the score field on eight gaussians.
+    assert!(h.query_by_label_contains("2 · The score").is_some());
+    assert_eq!(
+        h.state().settings.data,
+        DataChoice::BuiltIn("8-gaussians".into())
+    );
+    assert!(
+        h.state()
+            .training
+            .sent()
+            .any(|c| matches!(c, Command::SetData(_)))
+    );
+    for _ in 0..4 {
+        h.get_by_label("Next ▶").click();
+        h.run_steps(1);
+    }
+    // Lesson 6: few-step solvers, DPM-Solver++(2M) with 10 steps and the quality chart.
+    let s = &h.state().settings;
+    assert_eq!(s.sampler.kind, SamplerKind::Dpm2m);
+    assert_eq!(s.sampler.steps, 10);
+    assert!(s.teach.explore && s.teach.tab == ExploreTab::Quality);
+    h.get_by_label("◀ Previous").click();
+    h.run_steps(1);
+    assert_eq!(h.state().settings.sampler.kind, SamplerKind::Heun);
+    assert_eq!(h.state().settings.teach.lesson.position().0, 4);
+}
+
+#[test]
+fn every_explore_view_opens_with_its_content() {
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    h.get_by_label("Explore").click();
+    h.run_steps(2);
+    let expect = [
+        ("Quality vs steps", "Compute quality vs steps"),
+        ("Density", "Compute model density and NLL"),
+        ("Memorisation", "Sample ideal denoiser and network"),
+        ("Guidance", "Guidance needs labelled data"),
+        ("Why the score", "Run both from the same noise"),
+        ("Ablation", "Train both"),
+    ];
+    for (tab, content) in expect {
+        h.get_by_label(tab).click();
+        h.run_steps(2);
+        assert!(
+            h.query_by_label_contains(content).is_some(),
+            "{tab}: no {content:?}"
+        );
+    }
+}
+
+#[test]
+fn forward_density_follows_the_scrubber() {
+    let mut settings = test_settings();
+    settings.teach.explore = true;
+    settings.teach.tab = ExploreTab::Density;
+    let mut h = harness(settings);
+    h.state_mut().player.set_t(0.3);
+    assert!(run_until(&mut h, 20.0, |h| h
+        .query_by_label_contains("p_t at t = 0.300")
+        .is_some()));
+    h.state_mut().player.set_t(0.7);
+    assert!(run_until(&mut h, 20.0, |h| h
+        .query_by_label_contains("p_t at t = 0.700")
+        .is_some()));
+}
+
+#[test]
+fn guidance_samples_the_chosen_class() {
+    let mut settings = test_settings();
+    settings.data = DataChoice::BuiltIn("8-gaussians".into());
+    settings.sampler.steps = 50;
+    settings.teach.explore = true;
+    settings.teach.tab = ExploreTab::Guidance;
+    let mut h = harness(settings);
+    h.state_mut().explore.guidance.scale = 3.0;
+    // It samples on its own when opened; a strong scale puts nearly all in class 0.
+    assert!(run_until(&mut h, 30.0, |h| h
+        .query_by_label_contains("are nearest to class 0")
+        .is_some()));
+    let high = (91..=100).any(|p| {
+        h.query_by_label_contains(&format!("{p} % of the samples are nearest to class 0"))
+            .is_some()
+    });
+    assert!(high, "guidance with γ = 3 should put > 90 % in class 0");
+}
+
+#[test]
+fn a_bad_weights_file_is_refused_and_the_model_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.safetensors");
+    std::fs::write(&path, b"this is not a safetensors file").expect("write");
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    let net_before = h.state().settings.train.net.clone();
+    h.state_mut().settings.weights_path = path.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Load weights").click();
+    h.run_steps(2);
+    let app = h.state();
+    let message = match &app.export.message {
+        Some(Err(m)) => m.clone(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(message.contains("bad.safetensors"), "{message}");
+    assert!(message.contains("unchanged"), "{message}");
+    assert_eq!(app.settings.train.net, net_before);
+    assert!(
+        !app.training
+            .sent()
+            .any(|c| matches!(c, Command::LoadParams { .. } | Command::Rebuild(_)))
+    );
+    assert!(h.query_by_label_contains("not loaded").is_some());
+}
+
+#[test]
+fn a_good_weights_file_is_sent_to_the_trainer() {
+    use diffusion_playground::nn::{SavedModel, weights};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("good.safetensors");
+    let settings = test_settings();
+    let net = settings.train.net.clone();
+    let saved = SavedModel {
+        params: net.init_params(7),
+        config: net,
+        schedule: settings.schedule.schedule(),
+        t_min: 1e-3,
+        dataset: "swiss-roll".into(),
+        normalization: Default::default(),
+        steps: 42,
+    };
+    weights::save(&path, &saved).expect("save");
+    let mut h = harness(settings);
+    h.run_steps(1);
+    h.state_mut().settings.weights_path = path.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Load weights").click();
+    h.run_steps(2);
+    let app = h.state();
+    assert!(matches!(&app.export.message, Some(Ok(m)) if m.contains("42 steps")));
+    assert!(app.training.sent().any(
+        |c| matches!(c, Command::LoadParams { params, .. } if params.as_slice() == saved.params.as_slice())
+    ));
+}
