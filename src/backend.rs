@@ -10,6 +10,10 @@
 //! trainer: if the device is lost or runs out of memory, the CPU backend takes over (from
 //! the last weights it could read back, else from fresh ones) and the reason is kept in
 //! [`TrainBackend::notice`]. A NaN/∞ loss pauses either backend with the last good weights.
+//! A class-conditional network (`MlpConfig::num_classes > 0`) is CPU-only for now: the GPU
+//! refuses it (`GpuError::Unsupported`) and `ResilientTrainer` trains it on the CPU, saying
+//! so in its notice; labelled data goes in through `ResilientTrainer::with_labels` /
+//! [`make_trainer_with_labels`] and [`TrainBackend::set_data_with_labels`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -215,6 +219,11 @@ pub trait TrainBackend: Send {
     fn params(&self) -> Result<Vec<f32>, BackendError>;
     /// Their EMA: the weights to sample with.
     fn ema_params(&self) -> Result<Vec<f32>, BackendError>;
+    /// Continues from given weights (a loaded file): checked against the layout first, so a
+    /// refused set leaves the running weights untouched; Adam and the EMA restart.
+    fn set_params(&mut self, _params: &[f32]) -> Result<(), BackendError> {
+        Err(GpuError::Unsupported("loading weights".into()).into())
+    }
     /// The EMA weights as a CPU model (for samplers on another thread, saving).
     fn ema_model(&self) -> Result<NetModel, BackendError> {
         let cfg = self.config();
@@ -231,6 +240,19 @@ pub trait TrainBackend: Send {
     fn set_t_min(&mut self, t_min: f32) -> Result<(), BackendError>;
     fn set_ema_decay(&mut self, decay: f32) -> Result<(), BackendError>;
     fn set_data(&mut self, data: &[Point]) -> Result<(), BackendError>;
+    /// New data with one class label per point (for a class-conditional network; an
+    /// unconditional one ignores them). The default, for backends without classes, accepts
+    /// labels only for an unconditional network.
+    fn set_data_with_labels(
+        &mut self,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<(), BackendError> {
+        if labels.is_some() && self.config().net.is_conditional() {
+            return Err(GpuError::Unsupported("class labels".into()).into());
+        }
+        self.set_data(data)
+    }
     /// Fresh weights from `seed`, step 0.
     fn reset(&mut self, seed: u32) -> Result<(), BackendError>;
     /// A message for the user about a change of backend (a GPU failure), once.
@@ -247,8 +269,21 @@ pub struct CpuTrainer {
 
 impl CpuTrainer {
     pub fn new(cfg: TrainConfig, data: &[Point]) -> Result<Self, BackendError> {
+        Self::with_labels(cfg, data, None)
+    }
+
+    /// As `new`, with one class label per point if given (see `nn::Trainer::with_labels`).
+    pub fn with_labels(
+        cfg: TrainConfig,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<Self, BackendError> {
+        let trainer = match labels {
+            Some(labels) => Trainer::with_labels(cfg, data.to_vec(), labels.to_vec())?,
+            None => Trainer::new(cfg, data.to_vec())?,
+        };
         Ok(Self {
-            trainer: Trainer::new(cfg, data.to_vec())?,
+            trainer,
             paused: None,
         })
     }
@@ -314,6 +349,10 @@ impl TrainBackend for CpuTrainer {
         Ok(self.trainer.ema_params().to_vec())
     }
 
+    fn set_params(&mut self, params: &[f32]) -> Result<(), BackendError> {
+        Ok(self.trainer.set_params(params.to_vec())?)
+    }
+
     fn ema_model(&self) -> Result<NetModel, BackendError> {
         Ok(self.trainer.model(true)?)
     }
@@ -345,6 +384,16 @@ impl TrainBackend for CpuTrainer {
 
     fn set_data(&mut self, data: &[Point]) -> Result<(), BackendError> {
         Ok(self.trainer.set_data(data.to_vec())?)
+    }
+
+    fn set_data_with_labels(
+        &mut self,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<(), BackendError> {
+        Ok(self
+            .trainer
+            .set_data_with_labels(data.to_vec(), labels.map(<[u32]>::to_vec))?)
     }
 
     fn reset(&mut self, seed: u32) -> Result<(), BackendError> {
@@ -395,6 +444,10 @@ impl TrainBackend for GpuTrainer {
         Ok(GpuTrainer::ema_params(self)?)
     }
 
+    fn set_params(&mut self, params: &[f32]) -> Result<(), BackendError> {
+        Ok(GpuTrainer::set_params(self, params)?)
+    }
+
     fn set_lr(&mut self, lr: f32) -> Result<(), BackendError> {
         Ok(GpuTrainer::set_lr(self, lr)?)
     }
@@ -428,13 +481,14 @@ impl TrainBackend for GpuTrainer {
     }
 }
 
-/// Whether a GPU error means the device cannot go on (so the CPU should take over), as
-/// opposed to a bad setting or a NaN pause.
+/// Whether a GPU error means the device cannot go on, or cannot do what was asked (so the
+/// CPU should take over), as opposed to a bad setting or a NaN pause.
 fn is_device_failure(e: &BackendError) -> bool {
     matches!(
         e,
         BackendError::Gpu(
-            GpuError::DeviceLost(_)
+            GpuError::Unsupported(_)
+                | GpuError::DeviceLost(_)
                 | GpuError::OutOfMemory(_)
                 | GpuError::TooLarge { .. }
                 | GpuError::Device { .. }
@@ -449,6 +503,7 @@ fn is_device_failure(e: &BackendError) -> bool {
 pub struct ResilientTrainer {
     inner: Box<dyn TrainBackend>,
     data: Arc<[Point]>,
+    labels: Option<Arc<[u32]>>,
     notice: Option<String>,
 }
 
@@ -460,8 +515,20 @@ impl ResilientTrainer {
         cfg: TrainConfig,
         data: &[Point],
     ) -> Result<Self, BackendError> {
+        Self::with_labels(selection, cfg, data, None)
+    }
+
+    /// As `new`, with one class label per point if given. A class-conditional config is
+    /// refused by the GPU and trains on the CPU (with a notice).
+    pub fn with_labels(
+        selection: &Selection,
+        cfg: TrainConfig,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<Self, BackendError> {
         cfg.validate()?;
         let data: Arc<[Point]> = data.into();
+        let labels: Option<Arc<[u32]>> = labels.map(Into::into);
         let mut notice = None;
         let inner: Box<dyn TrainBackend> = match &selection.gpu {
             Some(ctx) if selection.kind == BackendKind::Wgpu => {
@@ -475,15 +542,16 @@ impl ResilientTrainer {
                         notice = Some(format!(
                             "the GPU could not train ({e}); training on the CPU instead"
                         ));
-                        Box::new(CpuTrainer::new(cfg, &data)?)
+                        Box::new(CpuTrainer::with_labels(cfg, &data, labels.as_deref())?)
                     }
                 }
             }
-            _ => Box::new(CpuTrainer::new(cfg, &data)?),
+            _ => Box::new(CpuTrainer::with_labels(cfg, &data, labels.as_deref())?),
         };
         Ok(Self {
             inner,
             data,
+            labels,
             notice,
         })
     }
@@ -506,7 +574,7 @@ impl ResilientTrainer {
     fn fall_back(&mut self, why: &BackendError) -> Result<(), BackendError> {
         let cfg = self.inner.config().clone();
         let steps = self.inner.steps_done();
-        let cpu = CpuTrainer::new(cfg, &self.data)?;
+        let cpu = CpuTrainer::with_labels(cfg, &self.data, self.labels.as_deref())?;
         self.notice = Some(format!(
             "the GPU failed at step {steps} ({why}); the CPU backend takes over (fresh weights: the \
              CPU trainer cannot adopt the GPU's)"
@@ -557,6 +625,10 @@ impl TrainBackend for ResilientTrainer {
         self.inner.ema_params()
     }
 
+    fn set_params(&mut self, params: &[f32]) -> Result<(), BackendError> {
+        self.guarded(|t| t.set_params(params))
+    }
+
     fn ema_model(&self) -> Result<NetModel, BackendError> {
         self.inner.ema_model()
     }
@@ -589,6 +661,20 @@ impl TrainBackend for ResilientTrainer {
         let r = self.guarded(|t| t.set_data(data));
         if r.is_ok() {
             self.data = data.into();
+            self.labels = None;
+        }
+        r
+    }
+
+    fn set_data_with_labels(
+        &mut self,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<(), BackendError> {
+        let r = self.guarded(|t| t.set_data_with_labels(data, labels));
+        if r.is_ok() {
+            self.data = data.into();
+            self.labels = labels.map(Into::into);
         }
         r
     }
@@ -609,6 +695,19 @@ pub fn make_trainer(
     data: &[Point],
 ) -> Result<Box<dyn TrainBackend>, BackendError> {
     Ok(Box::new(ResilientTrainer::new(selection, cfg, data)?))
+}
+
+/// As [`make_trainer`], with one class label per point if given (a class-conditional
+/// network trains on the CPU).
+pub fn make_trainer_with_labels(
+    selection: &Selection,
+    cfg: TrainConfig,
+    data: &[Point],
+    labels: Option<&[u32]>,
+) -> Result<Box<dyn TrainBackend>, BackendError> {
+    Ok(Box::new(ResilientTrainer::with_labels(
+        selection, cfg, data, labels,
+    )?))
 }
 
 /// Samples `n` particles on the selected backend: GPU-resident particles on wgpu (falling

@@ -18,6 +18,7 @@ fn net(param: Parameterization) -> MlpConfig {
         activation: Activation::Silu,
         embedding: Embedding::Sinusoidal { dim: 8 },
         param,
+        num_classes: 0,
     }
 }
 

@@ -17,6 +17,7 @@ fn small_config(width: usize, depth: usize, act: Activation, embedding: Embeddin
         activation: act,
         embedding,
         param: Parameterization::Eps,
+        num_classes: 0,
     }
 }
 

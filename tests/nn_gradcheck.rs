@@ -82,6 +82,7 @@ fn small(activation: Activation, embedding: Embedding, param: Parameterization) 
         activation,
         embedding,
         param,
+        num_classes: 0,
     }
 }
 

@@ -28,6 +28,7 @@ fn model(
         activation,
         embedding,
         param,
+        num_classes: 0,
     };
     let mut params = config.init_params(5);
     for (i, p) in params.iter_mut().enumerate() {

@@ -17,6 +17,7 @@ fn model() -> SavedModel {
         activation: Activation::Gelu,
         embedding: Embedding::Sinusoidal { dim: 8 },
         param: Parameterization::Score,
+        num_classes: 0,
     };
     let mut params = config.init_params(3);
     // Values that a lossy round trip would change: subnormals, large, negative zero.
@@ -403,4 +404,75 @@ fn load_reads_a_file_written_elsewhere_and_names_it() {
     std::fs::write(&path, &good[..good.len() - 10]).unwrap();
     let err = weights::load(&path).unwrap_err();
     assert!(err.to_string().contains("broken.safetensors"), "{err}");
+}
+
+/// A class-conditional model: its class rows travel in `layers.0.weight` (checked against the
+/// config's `num_classes`), and it evaluates the same after a round trip.
+#[test]
+fn conditional_models_round_trip_and_are_shape_checked() {
+    use diffusion_playground::nn::NetModel;
+    let mut m = model();
+    m.config.num_classes = 3;
+    m.params = m.config.init_params(3);
+    for (i, p) in m.params.iter_mut().enumerate() {
+        *p += 0.1 * (i as f32 * 0.3).sin();
+    }
+    let bytes = weights::to_bytes(&m).unwrap();
+    let back = weights::from_bytes(&bytes, "cond.safetensors").unwrap();
+    assert_eq!(back, m);
+    let shape = |cfg: &MlpConfig| vec![cfg.input_dim(), cfg.width];
+    assert_eq!(shape(&m.config), vec![2 + 8 + 4, 24]);
+    let a = NetModel::from_saved(&m).unwrap();
+    let b = NetModel::from_saved(&back).unwrap();
+    let xs = [[0.3f32, -0.2], [1.0, 0.5]];
+    for class in [Some(0), Some(2), None] {
+        let (mut ea, mut eb) = ([[0.0f32; 2]; 2], [[0.0f32; 2]; 2]);
+        a.eps_class(&xs, 0.4, class, &mut ea);
+        b.eps_class(&xs, 0.4, class, &mut eb);
+        assert_eq!(ea, eb);
+    }
+    // The config claims other classes than the tensors hold: a shape error on layer 0.
+    for classes in [0u32, 2, 4] {
+        let mut meta = metadata(&m);
+        let other = MlpConfig {
+            num_classes: classes,
+            ..m.config.clone()
+        };
+        meta.insert("config".into(), serde_json::to_string(&other).unwrap());
+        match rejected(&build(&m, meta, &keep, vec![])) {
+            WeightsError::Shape {
+                name,
+                got,
+                expected,
+                ..
+            } => {
+                assert_eq!(name, "layers.0.weight");
+                assert_eq!((got, expected), (shape(&m.config), shape(&other)));
+            }
+            e => panic!("{classes} classes: {e}"),
+        }
+    }
+    // Too many classes is an invalid config.
+    let mut meta = metadata(&m);
+    let mut huge = serde_json::to_value(&m.config).unwrap();
+    huge["num_classes"] = serde_json::json!(100_000);
+    meta.insert("config".into(), huge.to_string());
+    assert!(matches!(
+        rejected(&build(&m, meta, &keep, vec![])),
+        WeightsError::BadMetadata { .. }
+    ));
+}
+
+/// Files written before classes existed (no `num_classes` in the config) load as
+/// unconditional models, and unconditional models are still written that way.
+#[test]
+fn files_without_classes_load_unconditional() {
+    let m = model();
+    let mut meta = metadata(&m);
+    assert!(!meta["config"].contains("num_classes"));
+    let old = r#"{"width":24,"depth":2,"activation":"Gelu","embedding":{"Sinusoidal":{"dim":8}},"param":"Score"}"#;
+    meta.insert("config".into(), old.into());
+    let back = weights::from_bytes(&build(&m, meta, &keep, vec![]), "old.safetensors").unwrap();
+    assert_eq!(back.config.num_classes, 0);
+    assert_eq!(back, m);
 }

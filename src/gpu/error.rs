@@ -29,9 +29,25 @@ pub enum GpuError {
     Readback(String),
     #[error("invalid network or training settings: {0}")]
     Config(String),
+    /// Settings the WGSL backend does not implement (the CPU backend does): the caller
+    /// falls back to the CPU.
+    #[error("the GPU backend does not support {0}; the CPU backend does")]
+    Unsupported(String),
     /// The training loss became NaN or infinite; the weights of the last finite step are kept.
     #[error("the loss became non-finite at step {step}; training paused, last good weights kept")]
     NonFinite { step: u64 },
+}
+
+/// Refuses network configs the WGSL kernels do not implement: class-conditional networks
+/// (`MlpConfig::num_classes > 0`), whose class rows of `W₀` the kernels would ignore.
+pub fn check_supported(config: &crate::nn::MlpConfig) -> Result<(), GpuError> {
+    if config.is_conditional() {
+        return Err(GpuError::Unsupported(format!(
+            "class-conditional networks ({} classes)",
+            config.num_classes
+        )));
+    }
+    Ok(())
 }
 
 impl From<crate::nn::NnError> for GpuError {

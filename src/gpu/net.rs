@@ -57,6 +57,7 @@ impl Forward {
         eval_slots: &Slots,
     ) -> Result<Self, GpuError> {
         config.validate()?;
+        super::error::check_supported(config)?;
         let kernels = ctx.kernels()?;
         let layers = config.layers();
         let width = config.width as u32;

@@ -72,6 +72,7 @@ impl GpuWeights {
         params: &[f32],
     ) -> Result<Arc<Self>, GpuError> {
         config.validate()?;
+        super::error::check_supported(config)?;
         config.check_params(params)?;
         let buffer = ctx.scoped("uploading weights", || {
             storage_init(ctx, "published weights", params)
@@ -191,8 +192,12 @@ pub struct GpuTrainer {
 impl GpuTrainer {
     /// A fresh run on the GPU: the same initial weights, batches and updates as
     /// `nn::Trainer::new(cfg, data)`.
+    ///
+    /// A class-conditional network is refused (`GpuError::Unsupported`): the kernels have no
+    /// class inputs, so `backend::ResilientTrainer` trains it on the CPU.
     pub fn new(ctx: &GpuContext, cfg: TrainConfig, data: &[Point]) -> Result<Self, GpuError> {
         cfg.validate()?;
+        super::error::check_supported(&cfg.net)?;
         check_data(data)?;
         let kernels = ctx.kernels()?;
         let num_params = cfg.net.num_params();

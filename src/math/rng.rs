@@ -5,8 +5,15 @@
 //!
 //! Streams in use (keep them distinct):
 //! - DSM batch: `STREAM_INDEX` (which data point), `STREAM_TIME` (t), `STREAM_EPS` (ε pair);
+//! - DSM class labels: `STREAM_CLASS_DROP` (whether a sample's label is replaced by the null
+//!   class ∅ of classifier-free guidance);
 //! - samplers: `STREAM_PRIOR` (starting noise), `STREAM_STEP` (noise of a step),
-//!   `STREAM_CORRECTOR` (noise of a corrector step); likelihood: `STREAM_PROBE`.
+//!   `STREAM_CORRECTOR` (noise of a corrector step); likelihood: `STREAM_PROBE`;
+//! - weight initialisation: `STREAM_INIT`; annealed Langevin (`teach::naive`):
+//!   `STREAM_ANNEALED`.
+//!
+//! `normal2` also reads stream `s + 0x9E37_79B9` for its second uniform, so those must not
+//! collide with another stream either (a test checks).
 
 use crate::Point;
 
@@ -19,6 +26,28 @@ pub const STREAM_STEP: u32 = 4;
 pub const STREAM_PROBE: u32 = 5;
 /// Noise of the Langevin corrector in the predictor–corrector sampler.
 pub const STREAM_CORRECTOR: u32 = 6;
+/// Classifier-free guidance's label dropout: sample i of step k trains on the null class ∅
+/// when `uniform(seed, k, i, STREAM_CLASS_DROP) < p` (`nn::TrainConfig::class_dropout`).
+pub const STREAM_CLASS_DROP: u32 = 7;
+/// Weight initialisation (`nn::MlpConfig::init_params`), keyed by (seed, layer, index).
+pub const STREAM_INIT: u32 = 0x494E_4954;
+/// Noise of annealed Langevin dynamics in `teach::naive` (`teach::naive::STREAM_ANNEALED`
+/// has the same value).
+pub const STREAM_ANNEALED: u32 = 0x414E_4E4C;
+
+/// Every stream above, for the distinctness test.
+pub const ALL_STREAMS: [u32; 10] = [
+    STREAM_INDEX,
+    STREAM_TIME,
+    STREAM_EPS,
+    STREAM_PRIOR,
+    STREAM_STEP,
+    STREAM_PROBE,
+    STREAM_CORRECTOR,
+    STREAM_CLASS_DROP,
+    STREAM_INIT,
+    STREAM_ANNEALED,
+];
 
 /// PCG-RXS-M-XS hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
 #[inline]
@@ -71,6 +100,19 @@ mod tests {
             assert!((v[d] / n as f64 - 1.0).abs() < 0.01);
         }
         assert!((c / n as f64).abs() < 0.01);
+    }
+
+    /// No two streams, nor the second uniform of `normal2` on one of them, share keys.
+    #[test]
+    fn streams_are_distinct() {
+        let mut all: Vec<u32> = ALL_STREAMS
+            .iter()
+            .flat_map(|&s| [s, s.wrapping_add(0x9E37_79B9)])
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 2 * ALL_STREAMS.len());
+        assert_eq!(STREAM_ANNEALED, crate::teach::naive::STREAM_ANNEALED);
     }
 
     #[test]

@@ -133,7 +133,14 @@ impl CpuNet {
                     cs: 1,
                 };
                 let z = &mut pre_l[..];
-                gemm::gemm(rows, lhs, Rhs::Packed(&self.fwd[0]), z, self.ld, Epilogue::Store);
+                gemm::gemm(
+                    rows,
+                    lhs,
+                    Rhs::Packed(&self.fwd[0]),
+                    z,
+                    self.ld,
+                    Epilogue::Store,
+                );
                 class_bias_act(
                     act,
                     z,
@@ -851,7 +858,10 @@ fn class_bias_act(
     for &row in rows {
         assert!((row as usize + 1) * n <= w0.len(), "class row out of range");
     }
-    assert!(rows.is_empty() || (z.len() >= (rows.len() - 1) * ld + n && h.len() >= (rows.len() - 1) * ld + n));
+    assert!(
+        rows.is_empty()
+            || (z.len() >= (rows.len() - 1) * ld + n && h.len() >= (rows.len() - 1) * ld + n)
+    );
     dispatch_act!(act, A => class_bias_act_with::<A>(z, h, ld, rows, w0, bias))
 }
 

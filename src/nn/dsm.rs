@@ -491,10 +491,10 @@ impl ChunkJob<'_> {
     ) -> f64 {
         ws.net.ensure(self.net, rows);
         ws.samples.clear();
-        ws.samples.extend(
-            (start..start + rows)
-                .map(|i| self.sampler.draw_labelled(self.data, self.labels, self.step, i)),
-        );
+        ws.samples.extend((start..start + rows).map(|i| {
+            self.sampler
+                .draw_labelled(self.data, self.labels, self.step, i)
+        }));
         ws.ts.clear();
         ws.ts.extend(ws.samples.iter().map(|s| s.t));
         let ld = self.net.input_ld();
@@ -847,19 +847,23 @@ mod tests {
     /// The portable code paths (what a CPU without AVX2/FMA runs) give the same loss,
     /// gradient and Adam step as the AVX2 kernels, for every activation. Run in a one-thread
     /// pool whose thread sets the (thread-local) override, with a batch of 10 chunks (so
-    /// gradients are also accumulated over chunks) and more points than one `eps` chunk.
+    /// gradients are also accumulated over chunks) and more points than one `eps` chunk;
+    /// unconditional and class-conditional (labelled, class 1 evaluated).
     #[test]
     fn portable_paths_match_the_avx2_kernels() {
         let data: Vec<Point> = (0..300u32)
             .map(|i| crate::math::rng::normal2(3, 0, i, 7))
             .collect();
-        for activation in Activation::ALL {
+        let labels: Vec<u32> = (0..300u32).map(|i| i % 3).collect();
+        for (activation, num_classes) in Activation::ALL.into_iter().flat_map(|a| [(a, 0), (a, 3)])
+        {
             // Width 40: two full panels and a tail of 8 columns.
             let net = MlpConfig {
                 width: 40,
                 depth: 3,
                 activation,
                 embedding: Embedding::Sinusoidal { dim: 12 },
+                num_classes,
                 ..MlpConfig::default()
             };
             let cfg = TrainConfig {
@@ -874,16 +878,18 @@ mod tests {
             let run = |portable: bool| {
                 pool.install(|| {
                     FORCE_PORTABLE.with(|f| f.set(portable));
-                    let mut t = Trainer::new(cfg.clone(), data.clone()).unwrap();
+                    let mut t =
+                        Trainer::with_labels(cfg.clone(), data.clone(), labels.clone()).unwrap();
                     let loss = t.step().unwrap();
                     let grad = t.last_grad().to_vec();
                     let loss2 = t.loss_at(1);
                     let model = t.model(false).unwrap();
                     let (mut eps, mut div) =
                         (vec![[0.0f32; 2]; data.len()], vec![0.0f32; data.len()]);
-                    crate::math::ScoreModel::eps_div(&model, &data, 0.3, &mut eps, &mut div);
+                    let class = (num_classes > 0).then_some(1);
+                    model.eps_div_class(&data, 0.3, class, &mut eps, &mut div);
                     let mut eps2 = vec![[0.0f32; 2]; data.len()];
-                    crate::math::ScoreModel::eps(&model, &data, 0.3, &mut eps2);
+                    model.eps_class(&data, 0.3, class, &mut eps2);
                     FORCE_PORTABLE.with(|f| f.set(false));
                     let mut outputs: Vec<f32> = eps.into_iter().chain(eps2).flatten().collect();
                     outputs.extend(div);

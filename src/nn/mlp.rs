@@ -35,10 +35,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::NnError;
-use crate::math::rng::uniform;
 /// The stream of the counter-based RNG for weight initialisation (defined in `math::rng` with
 /// the others).
 pub use crate::math::rng::STREAM_INIT;
+use crate::math::rng::uniform;
 
 /// Largest width, depth and embedding size accepted: well past anything useful on 2D data,
 /// small enough that a hostile config cannot ask for gigabytes.
@@ -333,7 +333,11 @@ impl MlpConfig {
     /// class rows of a conditional network are gathered, not multiplied, so they do not count.
     pub fn forward_flops_per_sample(&self) -> usize {
         let class_len = self.class_inputs() * self.width;
-        self.layers().iter().map(|l| 2 * l.weight_len()).sum::<usize>() - 2 * class_len
+        self.layers()
+            .iter()
+            .map(|l| 2 * l.weight_len())
+            .sum::<usize>()
+            - 2 * class_len
     }
 
     /// Forward + backward FLOPs per training sample: the backward pass costs two GEMMs per

@@ -229,10 +229,7 @@ impl NetModel {
         } else {
             xs.par_chunks(EVAL_CHUNK)
                 .zip(out.par_chunks_mut(EVAL_CHUNK))
-                .for_each(|(xs, out)| {
-                    self.pool
-                        .with(|ws| self.eps_chunk(xs, t, class, out, ws))
-                });
+                .for_each(|(xs, out)| self.pool.with(|ws| self.eps_chunk(xs, t, class, out, ws)));
         }
     }
 

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use super::TeachError;
 use crate::Point;
 use crate::math::ScoreModel;
-use crate::nn::NetModel;
 use crate::math::oracle::{Component, Oracle};
 use crate::math::schedule::Schedule;
+use crate::nn::NetModel;
 
 /// The exact p_t(y|x) of a mixture whose components carry class labels.
 #[derive(Clone, Debug)]
