@@ -250,7 +250,7 @@ fn run_until(h: &mut Harness<'_, App>, secs: f64, done: impl Fn(&App) -> bool) -
 #[test]
 fn a_schedule_that_stops_too_early_fails_the_noise_check() {
     let mut h = harness(test_settings());
-    assert!(run_until(&mut h, 20.0, |a| a
+    assert!(run_until(&mut h, 90.0, |a| a
         .player
         .noise_check()
         .is_some()));
@@ -260,7 +260,7 @@ fn a_schedule_that_stops_too_early_fails_the_noise_check() {
 
     h.get_by_role_and_label(Role::Slider, "β_max")
         .set_value_accesskit(2.0);
-    assert!(run_until(&mut h, 20.0, |a| {
+    assert!(run_until(&mut h, 90.0, |a| {
         a.player.noise_check().is_some_and(|c| c.alpha_end > 0.5)
     }));
     let check = h.state().player.noise_check().expect("checked");

@@ -128,11 +128,11 @@ fn forward_density_follows_the_scrubber() {
     settings.teach.tab = ExploreTab::Density;
     let mut h = harness(settings);
     h.state_mut().player.set_t(0.3);
-    assert!(run_until(&mut h, 20.0, |h| h
+    assert!(run_until(&mut h, 90.0, |h| h
         .query_by_label_contains("p_t at t = 0.300")
         .is_some()));
     h.state_mut().player.set_t(0.7);
-    assert!(run_until(&mut h, 20.0, |h| h
+    assert!(run_until(&mut h, 90.0, |h| h
         .query_by_label_contains("p_t at t = 0.700")
         .is_some()));
 }
@@ -147,7 +147,7 @@ fn guidance_samples_the_chosen_class() {
     let mut h = harness(settings);
     h.state_mut().explore.guidance.scale = 3.0;
     // It samples on its own when opened; a strong scale puts nearly all in class 0.
-    assert!(run_until(&mut h, 30.0, |h| h
+    assert!(run_until(&mut h, 90.0, |h| h
         .query_by_label_contains("are nearest to class 0")
         .is_some()));
     let high = (91..=100).any(|p| {
@@ -213,4 +213,63 @@ fn a_good_weights_file_is_sent_to_the_trainer() {
     assert!(app.training.sent().any(
         |c| matches!(c, Command::LoadParams { params, .. } if params.as_slice() == saved.params.as_slice())
     ));
+}
+
+/// Classifier-free guidance: a small class-conditional network trained in the Guidance tab
+/// (on its own worker, apart from the main training thread); a large w on class 0 moves the
+/// samples into class 0, against ∅ and against w = 0.
+#[test]
+fn classifier_free_guidance_moves_samples_to_the_class() {
+    let mut settings = test_settings();
+    settings.data = DataChoice::BuiltIn("moons".into());
+    settings.sampler.kind = SamplerKind::Heun;
+    settings.sampler.steps = 30;
+    settings.train.net.width = 48;
+    settings.train.batch = 256;
+    settings.teach.explore = true;
+    settings.teach.tab = ExploreTab::Guidance;
+    let mut h = harness(settings);
+    h.run_steps(1);
+    h.state_mut().explore.guidance.cfg.steps = 1500;
+    h.get_by_label("Train a class-conditional network").click();
+    assert!(run_until(&mut h, 90.0, |h| h
+        .state()
+        .explore
+        .guidance
+        .cfg
+        .trained()));
+    let mut fraction = |class: Option<u32>, w: f64| -> f64 {
+        h.state_mut().explore.guidance.cfg.class = class;
+        h.state_mut().explore.guidance.cfg.w = w;
+        let done = |h: &Harness<'_, App>| {
+            h.state()
+                .explore
+                .guidance
+                .cfg
+                .result()
+                .is_some_and(|(c, x, _)| c == class && x == w)
+        };
+        assert!(
+            run_until(&mut h, 90.0, done),
+            "no samples for {class:?}, w = {w}"
+        );
+        let f = h.state().explore.guidance.cfg.result().unwrap().2[0];
+        println!("class {class:?}, w = {w}: {:.1} % in class 0", 100.0 * f);
+        f
+    };
+    let uncond = fraction(None, 0.0);
+    let plain = fraction(Some(0), 0.0);
+    let guided = fraction(Some(0), 8.0);
+    assert!(
+        guided > uncond + 0.25,
+        "w = 8 on class 0 ({guided:.2}) vs ∅ ({uncond:.2})"
+    );
+    assert!(
+        guided >= plain - 0.01 && guided > 0.9,
+        "w = 8 ({guided:.2}) vs w = 0 ({plain:.2})"
+    );
+    assert!(
+        h.query_by_label_contains("% of the samples are in class 0 at w = 8.0")
+            .is_some()
+    );
 }

@@ -71,3 +71,51 @@ fn screenshot_density() {
         "screenshot-density.png",
     );
 }
+
+/// The classifier-free guidance view on moons: a class-conditional network trained in the
+/// Guidance tab, class 0 at w = 4. `UI_TEST_IMAGES=shots cargo test --release --test
+/// ui_teach_shots screenshot_cfg -- --ignored` writes `shots/cfg.png`.
+#[test]
+#[ignore]
+fn screenshot_cfg() {
+    let Ok(dir) = std::env::var("UI_TEST_IMAGES") else {
+        return;
+    };
+    let mut settings = Settings {
+        auto_loop: false,
+        data: DataChoice::BuiltIn("moons".into()),
+        ..Settings::default()
+    };
+    settings.teach.explore = true;
+    settings.teach.tab = ExploreTab::Guidance;
+    let mut h = Harness::builder()
+        .with_size([1280.0, 1000.0])
+        .wgpu()
+        .build_eframe(move |cc| App::create(cc, settings, false));
+    h.run_steps(1);
+    h.state_mut().explore.guidance.cfg.steps = 3000;
+    h.get_by_label("Train a class-conditional network").click();
+    assert!(run_for(&mut h, 120.0, |h| h
+        .state()
+        .explore
+        .guidance
+        .cfg
+        .trained()));
+    h.state_mut().explore.guidance.cfg.class = Some(0);
+    h.state_mut().explore.guidance.cfg.w = 4.0;
+    assert!(run_for(&mut h, 60.0, |h| h
+        .state()
+        .explore
+        .guidance
+        .cfg
+        .result()
+        .is_some_and(|(c, w, _)| c == Some(0) && w == 4.0)));
+    h.run_steps(2);
+    h.get_by_label_contains("% of the samples are in class 0 at w = 4.0")
+        .scroll_to_me();
+    h.run_steps(3);
+    let image = h.render().expect("render");
+    image
+        .save(std::path::Path::new(&dir).join("cfg.png"))
+        .expect("save");
+}

@@ -3,6 +3,7 @@
 
 use egui::{Color32, RichText, Ui};
 
+use super::cfg::CfgView;
 use super::{Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::jobs::Task;
@@ -12,6 +13,7 @@ use crate::math::solvers::SamplerConfig;
 use crate::teach::guidance::{ClassifierGuidance, ExactClassifier, class_accuracy, nearest_labels};
 use crate::teach::lessons::MAX_GUIDANCE;
 use crate::teach::sample_with_progress;
+use crate::train::TrainSettings;
 
 /// Labelled points the exact classifier is built from when the data is not a mixture.
 const CLASSIFIER_POINTS: usize = 1000;
@@ -33,6 +35,8 @@ pub struct GuidanceView {
     /// The (class, scale, dataset) the shown samples are for.
     shown: Option<(u32, u64, String)>,
     task: Task<Guided>,
+    /// Classifier-free guidance with a class-conditional network of its own.
+    pub cfg: CfgView,
 }
 
 impl Default for GuidanceView {
@@ -42,6 +46,7 @@ impl Default for GuidanceView {
             scale: 1.0,
             shown: None,
             task: Task::default(),
+            cfg: CfgView::default(),
         }
     }
 }
@@ -53,7 +58,13 @@ fn labelled(builtin: BuiltIn) -> Option<(Vec<Point>, Vec<u32>)> {
 }
 
 impl GuidanceView {
-    pub fn ui(&mut self, ui: &mut Ui, inputs: &Inputs, sampler: &SamplerSettings) {
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        inputs: &Inputs,
+        sampler: &SamplerSettings,
+        train: &TrainSettings,
+    ) {
         self.task.poll(ui.ctx());
         note_ui(
             ui,
@@ -122,15 +133,7 @@ impl GuidanceView {
             );
         }
         ui.separator();
-        ui.label(
-            RichText::new(
-                "Classifier-free guidance (ε̃ = (1 + w) ε̂(x, y) − w ε̂(x, ∅)): pending. The \
-                 library has it; the app's trainer does not yet train a class-conditional \
-                 network with label dropout.",
-            )
-            .italics()
-            .weak(),
-        );
+        self.cfg.ui(ui, inputs, builtin, sampler, train);
     }
 
     fn start(
@@ -178,7 +181,7 @@ impl GuidanceView {
     }
 }
 
-fn pick(points: &[Point], labels: &[u32], class: u32) -> Vec<Point> {
+pub(super) fn pick(points: &[Point], labels: &[u32], class: u32) -> Vec<Point> {
     points
         .iter()
         .zip(labels)
@@ -187,6 +190,6 @@ fn pick(points: &[Point], labels: &[u32], class: u32) -> Vec<Point> {
         .collect()
 }
 
-fn colour(class: u32) -> Color32 {
+pub(super) fn colour(class: u32) -> Color32 {
     PALETTE[class as usize % PALETTE.len()]
 }

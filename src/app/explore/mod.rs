@@ -3,6 +3,7 @@
 //! held-out data, and small drawings (point clouds, heatmap textures).
 
 mod ablation;
+mod cfg;
 mod density;
 mod guidance;
 mod memorise;
@@ -159,7 +160,11 @@ pub fn explore_ui(app: &mut App, ctx: &egui::Context) {
                         app.train_on_subset(subset);
                     }
                 }
-                ExploreTab::Guidance => explore.guidance.ui(ui, &inputs, &app.settings.sampler),
+                ExploreTab::Guidance => {
+                    explore
+                        .guidance
+                        .ui(ui, &inputs, &app.settings.sampler, &app.settings.train)
+                }
                 ExploreTab::WhyScore => explore.why.ui(ui, &inputs),
                 ExploreTab::Ablation => explore.ablation.ui(ui, &inputs, &app.settings.train),
             }
