@@ -11,6 +11,7 @@ use crate::Point;
 use crate::math::rng::{STREAM_PROBE, normal2};
 
 use super::App;
+use super::datasets::Drawing;
 use super::particles::{Instance, ParticleCallback};
 use super::player::{Colors, Mode};
 use super::settings::{Arrows, ScoreSource};
@@ -109,8 +110,8 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
     );
     grid(&painter, &view, dark);
 
-    if let Some(points) = &app.drawing {
-        drawing_layer(&painter, &view, points);
+    if let Some(drawing) = &app.drawing {
+        drawing_layer(&painter, &view, drawing);
         painter.text(
             rect.left_top() + Vec2::new(12.0, 10.0),
             Align2::LEFT_TOP,
@@ -211,7 +212,7 @@ fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
             app.settings.zoom = (app.settings.zoom * (scroll * 0.002).exp()).clamp(0.3, 4.0);
         }
     }
-    if let Some(points) = app.drawing.as_mut() {
+    if let Some(drawing) = app.drawing.as_mut() {
         if (response.dragged() || response.clicked())
             && let Some(pos) = response.interact_pointer_pos()
         {
@@ -230,7 +231,7 @@ fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
                 for _ in 0..2 {
                     app.canvas.drawn_counter += 1;
                     let z = normal2(0xD4A7, 0, app.canvas.drawn_counter, STREAM_PROBE);
-                    points.push([c[0] + 0.03 * z[0], c[1] + 0.03 * z[1]]);
+                    drawing.push([c[0] + 0.03 * z[0], c[1] + 0.03 * z[1]]);
                 }
             }
             app.canvas.last_stroke = Some(to);
@@ -285,10 +286,16 @@ fn grid(painter: &egui::Painter, view: &View, dark: bool) {
     }
 }
 
-fn drawing_layer(painter: &egui::Painter, view: &View, points: &[Point]) {
-    for p in points {
-        painter.circle_filled(view.to_screen(*p), 2.5, Color32::from_rgb(255, 190, 90));
+/// The drawing so far, each point in its class's colour.
+fn drawing_layer(painter: &egui::Painter, view: &View, drawing: &Drawing) {
+    for (p, &class) in drawing.points.iter().zip(&drawing.labels) {
+        painter.circle_filled(view.to_screen(*p), 2.5, class_colour(class));
     }
+}
+
+/// The colour of a class, the same in the drawing and the Explore views.
+pub fn class_colour(class: u32) -> Color32 {
+    super::explore::PALETTE[class as usize % super::explore::PALETTE.len()]
 }
 
 fn particles_layer(

@@ -8,7 +8,8 @@ use crate::nn::Weighting;
 use crate::nn::{Activation, Embedding};
 use crate::train::{BackendPref, Command, weighting_label};
 
-use super::datasets::{MIN_DRAWN, builtin_names};
+use super::canvas::class_colour;
+use super::datasets::{DRAW_CLASSES, Drawing, MIN_DRAWN, builtin_names};
 use super::player::Mode;
 use super::settings::{
     Arrows, DataChoice, ForwardPaths, MAX_PARTICLES, MAX_STEPS, ScheduleKind, ScoreSource, Settings,
@@ -93,7 +94,7 @@ fn data_picker_ui(app: &mut App, ui: &mut Ui) {
     let current = match &app.settings.data {
         DataChoice::BuiltIn(name) => name.clone(),
         DataChoice::Csv(_) => format!("CSV: {}", app.data.label),
-        DataChoice::Drawn(_) => "my drawing".to_owned(),
+        DataChoice::Drawn(..) => "my drawing".to_owned(),
     };
     let current = if app.drawing.is_some() {
         "drawing…".to_owned()
@@ -121,13 +122,18 @@ fn data_picker_ui(app: &mut App, ui: &mut Ui) {
         app.set_data(choice);
     }
     if start_drawing {
-        app.drawing = Some(Vec::new());
+        app.drawing = Some(Drawing::default());
     }
 }
 
 fn data_ui(app: &mut App, ui: &mut Ui) {
     data_picker_ui(app, ui);
-    ui.label(format!("{} points, standardised", app.data.points.len()));
+    ui.label(format!(
+        "{} points, standardised, {}",
+        app.data.points.len(),
+        app.data.classes_text()
+    ))
+    .on_hover_text("Classes come from a CSV file's label column or a drawing's colours");
 
     ui.add_space(4.0);
     ui.horizontal(|ui| {
@@ -159,22 +165,47 @@ fn data_ui(app: &mut App, ui: &mut Ui) {
         }
     }
 
-    if let Some(points) = app.drawing.as_mut() {
+    if let Some(drawing) = app.drawing.as_mut() {
         ui.add_space(4.0);
         ui.label(
             RichText::new("Drag on the canvas to paint points.")
                 .color(Color32::from_rgb(255, 190, 90)),
         );
-        ui.label(format!("{} points drawn", points.len()));
+        ui.horizontal_wrapped(|ui| {
+            ui.label("colour (class)").on_hover_text(
+                "A point's class is the colour it is painted in; two or more colours let the \
+                 Guidance view steer samples toward one of them",
+            );
+            for c in 0..DRAW_CLASSES {
+                let text = RichText::new(format!("● {c}"))
+                    .color(class_colour(c))
+                    .strong();
+                ui.selectable_value(&mut drawing.class, c, text);
+            }
+        });
+        let counts = drawing.counts();
+        let used = counts.iter().filter(|&&n| n > 0).count();
+        let shares = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        ui.label(if used > 1 {
+            format!("{} points drawn ({shares})", drawing.len())
+        } else {
+            format!("{} points drawn", drawing.len())
+        });
         let mut train_now = false;
         let mut cancel = false;
         ui.horizontal(|ui| {
             if ui.button("Clear").clicked() {
-                points.clear();
+                drawing.clear();
             }
             train_now = ui
                 .add_enabled(
-                    points.len() >= MIN_DRAWN,
+                    drawing.len() >= MIN_DRAWN,
                     egui::Button::new("Train on drawing"),
                 )
                 .on_disabled_hover_text(format!("draw at least {MIN_DRAWN} points"))
@@ -182,8 +213,8 @@ fn data_ui(app: &mut App, ui: &mut Ui) {
             cancel = ui.button("Cancel").clicked();
         });
         if train_now {
-            let points = app.drawing.take().unwrap_or_default();
-            app.set_data(DataChoice::Drawn(points));
+            let drawing = app.drawing.take().unwrap_or_default();
+            app.set_data(DataChoice::Drawn(drawing.points, drawing.labels));
         } else if cancel {
             app.drawing = None;
         }

@@ -23,9 +23,69 @@ pub struct LoadedData {
     pub points: Arc<Vec<Point>>,
     /// Maps the source's units to the standardised ones (identity for built-ins).
     pub normalization: Normalization,
+    /// One class per point, when the source has them (labelled built-ins, a CSV file's
+    /// third column, the colours of a drawing).
+    pub labels: Option<Arc<Vec<u32>>>,
+    /// Classes in `labels` (one more than the largest); 0 when unlabelled.
+    pub num_classes: u32,
+}
+
+/// Colours a drawing's points can have; a point's class is its colour's index.
+pub const DRAW_CLASSES: u32 = 5;
+
+/// Points being drawn in "draw your own" mode, each with the class (colour) it was painted
+/// in, and the colour painting now.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Drawing {
+    pub points: Vec<Point>,
+    /// One per point, below [`DRAW_CLASSES`].
+    pub labels: Vec<u32>,
+    /// The class new points get.
+    pub class: u32,
+}
+
+impl Drawing {
+    /// Adds a point in the current class.
+    pub fn push(&mut self, point: Point) {
+        self.points.push(point);
+        self.labels.push(self.class.min(DRAW_CLASSES - 1));
+    }
+
+    pub fn clear(&mut self) {
+        self.points.clear();
+        self.labels.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Points drawn in each class.
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; DRAW_CLASSES as usize];
+        for &l in &self.labels {
+            if let Some(c) = counts.get_mut(l as usize) {
+                *c += 1;
+            }
+        }
+        counts
+    }
 }
 
 impl LoadedData {
+    /// A few words on the classes: "3 classes", or "no labels".
+    pub fn classes_text(&self) -> String {
+        match (&self.labels, self.num_classes) {
+            (None, _) | (_, 0) => "no labels".to_owned(),
+            (Some(_), 1) => "1 class".to_owned(),
+            (Some(_), n) => format!("{n} classes"),
+        }
+    }
+
     /// Loads the data a choice names.
     pub fn load(choice: &DataChoice) -> Result<Self, String> {
         match choice {
@@ -37,6 +97,8 @@ impl LoadedData {
                     label: name.clone(),
                     points: Arc::new(data.points),
                     normalization: Normalization::IDENTITY,
+                    labels: data.labels.map(Arc::new),
+                    num_classes: data.num_classes,
                 })
             }
             DataChoice::Csv(path) => {
@@ -50,14 +112,16 @@ impl LoadedData {
                     .map_or_else(|| path.to_owned(), |f| f.to_string_lossy().into_owned());
                 Ok(Self::standardised(label, data))
             }
-            DataChoice::Drawn(points) => {
+            DataChoice::Drawn(points, labels) => {
                 if points.len() < MIN_DRAWN {
                     return Err(format!(
                         "draw at least {MIN_DRAWN} points first (there are {})",
                         points.len()
                     ));
                 }
-                let data = Dataset::from_points("drawing", points.clone(), None)
+                // Drawings saved before they had colours carry no labels.
+                let labels = (labels.len() == points.len()).then(|| labels.clone());
+                let data = Dataset::from_points("drawing", points.clone(), labels)
                     .map_err(|e| e.to_string())?;
                 Ok(Self::standardised("drawing".to_owned(), data))
             }
@@ -70,6 +134,12 @@ impl LoadedData {
             label,
             points: Arc::new(normalization.apply_all(&data.points)),
             normalization,
+            num_classes: if data.labels.is_some() {
+                data.num_classes
+            } else {
+                0
+            },
+            labels: data.labels.map(Arc::new),
         }
     }
 }

@@ -257,3 +257,83 @@ fn rasterise(s: &Still, side: usize, radius: isize) -> Vec<u8> {
     }
     rgb
 }
+
+/// A view's export button and the outcome of its last export, shown under it.
+#[derive(Default)]
+pub struct ViewExport {
+    /// Ok(what was written) or Err(why not).
+    pub message: Option<Result<String, String>>,
+}
+
+impl ViewExport {
+    /// An `label` button (enabled when there is something to export); on a click, creates
+    /// `dir` and calls `write` with it. `write` returns what it wrote, or why it could not.
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        label: &str,
+        enabled: bool,
+        dir: &str,
+        write: impl FnOnce(&std::path::Path) -> Result<String, String>,
+    ) {
+        let dir = PathBuf::from(dir.trim());
+        let clicked = ui
+            .add_enabled(enabled, egui::Button::new(label))
+            .on_hover_text(format!("write into {}", dir.display()))
+            .clicked();
+        if clicked {
+            self.message = Some(
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("{}: cannot create: {e}", dir.display()))
+                    .and_then(|()| write(&dir)),
+            );
+        }
+        match &self.message {
+            Some(Ok(m)) => {
+                ui.label(RichText::new(m).color(Color32::from_rgb(140, 210, 140)));
+            }
+            Some(Err(e)) => {
+                ui.label(RichText::new(e).color(Color32::from_rgb(255, 120, 100)));
+            }
+            None => {}
+        }
+    }
+}
+
+/// Writes a CSV table atomically; the outcome names the file and its rows.
+pub fn write_table(
+    path: &std::path::Path,
+    header: &str,
+    rows: &[String],
+) -> Result<String, String> {
+    let mut text = String::with_capacity(32 * (rows.len() + 1));
+    text.push_str(header);
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    crate::teach::export::write_text(path, &text)
+        .map(|()| format!("wrote {} ({} rows)", path.display(), rows.len()))
+        .map_err(|e| e.to_string())
+}
+
+/// Writes an RGB image as PNG, each pixel scaled up `scale` times (nearest neighbour).
+pub fn write_scaled_png(
+    path: &std::path::Path,
+    width: usize,
+    height: usize,
+    rgb: &[u8],
+    scale: usize,
+) -> Result<(), String> {
+    let scale = scale.max(1);
+    let (w, h) = (width * scale, height * scale);
+    let mut out = Vec::with_capacity(3 * w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let k = 3 * ((y / scale) * width + x / scale);
+            out.extend_from_slice(rgb.get(k..k + 3).unwrap_or(&[0, 0, 0]));
+        }
+    }
+    write_png(path, w as u32, h as u32, &out).map_err(|e| e.to_string())
+}

@@ -26,7 +26,7 @@ mod trajectory;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use datasets::LoadedData;
+pub use datasets::{DRAW_CLASSES, Drawing, LoadedData};
 pub use explore::ExploreTab;
 pub use particles::SHADER as PARTICLE_SHADER;
 pub use player::{Mode, NoiseCheck, ReverseKey};
@@ -110,7 +110,7 @@ pub struct App {
     pub train: TrainState,
     pub player: Player,
     /// Points being drawn in "draw your own" mode (`Some` while the mode is on).
-    pub drawing: Option<Vec<Point>>,
+    pub drawing: Option<Drawing>,
     canvas: canvas::CanvasState,
     gpu: Option<GpuInfo>,
     frame_stats: FrameStats,
@@ -197,6 +197,8 @@ impl App {
                             label: "none".into(),
                             points: Arc::new(vec![[0.0, 0.0], [0.1, 0.1]]),
                             normalization: Default::default(),
+                            labels: None,
+                            num_classes: 0,
                         },
                         Some(format!("{e}; {e2}")),
                     ),
@@ -268,6 +270,8 @@ impl App {
             label: format!("{} ({} points)", self.data.label, points.len()),
             points,
             normalization: self.data.normalization,
+            labels: None,
+            num_classes: 0,
         };
         self.player.invalidate();
         self.training

@@ -18,8 +18,9 @@ pub enum DataChoice {
     BuiltIn(String),
     /// A CSV file by its path.
     Csv(String),
-    /// Points drawn with the mouse, in canvas (world) units.
-    Drawn(Vec<Point>),
+    /// Points drawn with the mouse, in canvas (world) units, and their classes (the colours
+    /// they were painted in; empty for a drawing without them).
+    Drawn(Vec<Point>, Vec<u32>),
 }
 
 impl Default for DataChoice {

@@ -153,6 +153,11 @@ pub fn write_gif(
     write_atomically(path, &bytes)
 }
 
+/// Writes text (a CSV table, say) atomically.
+pub fn write_text(path: &Path, text: &str) -> Result<(), TeachError> {
+    write_atomically(path, text.as_bytes())
+}
+
 /// Saves a model (`nn::weights::save`, atomic).
 pub fn save_model(path: &Path, model: &SavedModel) -> Result<(), TeachError> {
     Ok(weights::save(path, model)?)

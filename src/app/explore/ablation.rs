@@ -9,6 +9,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
+use crate::app::export::{ViewExport, write_table};
 use crate::app::jobs::Task;
 use crate::math::solvers::{SamplerConfig, SamplerKind};
 use crate::teach::ablation::{Ablation, Setting, presets};
@@ -37,6 +38,7 @@ pub struct AblationView {
     steps: u64,
     live: Arc<Mutex<Live>>,
     task: Task<()>,
+    export: ViewExport,
 }
 
 impl Default for AblationView {
@@ -46,6 +48,7 @@ impl Default for AblationView {
             steps: 3000,
             live: Arc::default(),
             task: Task::default(),
+            export: ViewExport::default(),
         }
     }
 }
@@ -88,6 +91,30 @@ impl AblationView {
                 .request_repaint_after(std::time::Duration::from_millis(200));
         }
         let live = self.live.lock().map(|l| l.clone()).unwrap_or_default();
+        self.export.ui(
+            ui,
+            "Export loss curves (CSV)",
+            !live.losses[0].is_empty(),
+            &inputs.export_dir,
+            |dir| {
+                let rows: Vec<String> = live
+                    .labels
+                    .iter()
+                    .zip(&live.losses)
+                    .enumerate()
+                    .flat_map(|(run, (label, losses))| {
+                        losses
+                            .iter()
+                            .map(move |p| format!("{run},{},{},{}", csv_field(label), p[0], p[1]))
+                    })
+                    .collect();
+                write_table(
+                    &dir.join("ablation_losses.csv"),
+                    "run,label,step,loss",
+                    &rows,
+                )
+            },
+        );
         if live.losses[0].is_empty() {
             return;
         }
@@ -129,6 +156,39 @@ impl AblationView {
             "Losses under different weightings or parameterisations are on different scales: \
              compare the samples, and each curve's shape, rather than the heights.",
         );
+    }
+
+    /// Lets the tests train briefly.
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    /// Each run's (label, (step, mean loss) per chunk) so far.
+    pub fn losses(&self) -> Vec<(String, Vec<[f64; 2]>)> {
+        self.live
+            .lock()
+            .map(|l| {
+                l.labels
+                    .iter()
+                    .cloned()
+                    .zip(l.losses.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.task.is_running()
+    }
+
+    /// Whether a run finished (rather than was cancelled or failed).
+    pub fn finished(&self) -> bool {
+        self.task.result.is_some()
+    }
+
+    /// The last export's outcome.
+    pub fn export_message(&self) -> Option<&Result<String, String>> {
+        self.export.message.as_ref()
     }
 
     fn start(
@@ -189,5 +249,14 @@ impl AblationView {
             }
             Ok(())
         });
+    }
+}
+
+/// A CSV field, quoted when it holds a comma or a quote.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use egui::{Color32, RichText, Ui};
 
+use super::guidance::Labelled;
 use super::{Inputs, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::settings::SamplerSettings;
-use crate::data::BuiltIn;
 use crate::math::solvers::SamplerConfig;
 use crate::nn::{DEFAULT_CLASS_DROPOUT, NetModel, Trainer};
 use crate::teach::guidance::{Guided, nearest_labels};
@@ -28,7 +28,9 @@ const TICK: u64 = 25;
 /// A trained class-conditional network and what it learned from.
 struct CondNet {
     model: Arc<NetModel>,
-    builtin: BuiltIn,
+    /// The data's name, and its [`Labelled::id`].
+    name: String,
+    data_id: String,
     steps: u64,
     /// Which training this is (samples from an older network are stale).
     generation: u64,
@@ -74,13 +76,6 @@ impl Default for CfgView {
     }
 }
 
-/// Labelled points of a built-in (seed 0, the draw the app trains on).
-fn labelled(builtin: BuiltIn, n: usize) -> (Vec<Point>, Vec<u32>) {
-    let d = builtin.sample(n, 0);
-    let labels = d.labels.unwrap_or_else(|| vec![0; d.points.len()]);
-    (d.points, labels)
-}
-
 fn class_text(class: Option<u32>) -> String {
     class.map_or_else(|| "∅ (unconditional)".to_owned(), |c| format!("class {c}"))
 }
@@ -102,11 +97,11 @@ impl CfgView {
             .map(|s| (s.class, s.w, s.fractions.as_slice()))
     }
 
-    pub fn ui(
+    pub(super) fn ui(
         &mut self,
         ui: &mut Ui,
         inputs: &Inputs,
-        builtin: BuiltIn,
+        data: &Labelled,
         sampler: &SamplerSettings,
         train: &TrainSettings,
     ) {
@@ -124,7 +119,7 @@ impl CfgView {
              ε̃ = (1 + w) ε̂(x, t | y) − w ε̂(x, t | ∅): w = 0 is the conditional network, larger \
              w pushes the samples further toward class y.",
         );
-        let classes = builtin.num_classes();
+        let classes = data.classes;
         ui.horizontal_wrapped(|ui| {
             ui.add(
                 egui::Slider::new(&mut self.steps, 200..=20_000)
@@ -135,14 +130,15 @@ impl CfgView {
                 .train
                 .controls_ui(ui, "Train a class-conditional network")
             {
-                self.start_training(ui.ctx(), inputs, builtin, train, classes);
+                self.start_training(ui.ctx(), inputs, data, train);
             }
         });
         if self.train.is_running() {
             ui.label(
                 RichText::new(format!(
-                    "training a {classes}-class network on {builtin} (CPU, label dropout {:.0} %); \
+                    "training a {classes}-class network on {} (CPU, label dropout {:.0} %); \
                      the main network keeps training",
+                    data.name,
                     100.0 * DEFAULT_CLASS_DROPOUT
                 ))
                 .weak(),
@@ -151,11 +147,11 @@ impl CfgView {
         let Some(net) = &self.train.result else {
             return;
         };
-        if net.builtin != builtin {
+        if net.data_id != data.id || net.model.num_classes() != classes {
             ui.label(
                 RichText::new(format!(
-                    "The conditional network was trained on {}: train one for {builtin}.",
-                    net.builtin
+                    "The conditional network was trained on other data ({}): train one for {}.",
+                    net.name, data.name
                 ))
                 .color(Color32::from_rgb(255, 190, 90)),
             );
@@ -165,7 +161,7 @@ impl CfgView {
             RichText::new(format!(
                 "conditional network: {} steps on {}, {} classes",
                 net.steps,
-                net.builtin,
+                net.name,
                 net.model.num_classes()
             ))
             .weak(),
@@ -193,7 +189,7 @@ impl CfgView {
         start |= self.shown != Some(key) && !self.sample.is_running();
         if start {
             self.shown = Some(key);
-            self.start_sampling(ui.ctx(), inputs, builtin, sampler, model, generation);
+            self.start_sampling(ui.ctx(), inputs, data, sampler, model, generation);
         }
         let Some(s) = self
             .sample
@@ -205,7 +201,7 @@ impl CfgView {
         };
         let side = canvas_side(ui, 2).min(380.0);
         ui.horizontal_top(|ui| {
-            let (points, labels) = labelled(builtin, REFERENCE_POINTS);
+            let (points, labels) = data.draw(REFERENCE_POINTS);
             let by_class = split(&points, &labels, classes);
             let layers: Vec<(&[Point], Color32)> =
                 by_class.iter().map(|(p, c)| (p.as_slice(), *c)).collect();
@@ -244,12 +240,11 @@ impl CfgView {
         &mut self,
         ctx: &egui::Context,
         inputs: &Inputs,
-        builtin: BuiltIn,
+        data: &Labelled,
         train: &TrainSettings,
-        classes: u32,
     ) {
         let mut cfg = train_config(train, inputs.schedule);
-        cfg.net.num_classes = classes;
+        cfg.net.num_classes = data.classes;
         cfg.class_dropout = DEFAULT_CLASS_DROPOUT;
         // Short runs: an average over the last few hundred steps.
         cfg.ema_decay = 0.995;
@@ -257,8 +252,10 @@ impl CfgView {
         let steps = self.steps;
         self.generations += 1;
         let generation = self.generations;
+        let data = data.clone();
         self.train.start(ctx, move |progress| {
-            let (points, labels) = labelled(builtin, n);
+            // A built-in's draw of the data's size; loaded data: all of it.
+            let (points, labels) = data.draw(n);
             let mut trainer = Trainer::with_labels(cfg, points, labels)?;
             for k in 0..steps {
                 if k % TICK == 0 {
@@ -268,7 +265,8 @@ impl CfgView {
             }
             Ok(CondNet {
                 model: Arc::new(trainer.model(true)?),
-                builtin,
+                name: data.name.clone(),
+                data_id: data.id.clone(),
                 steps,
                 generation,
             })
@@ -279,13 +277,14 @@ impl CfgView {
         &mut self,
         ctx: &egui::Context,
         inputs: &Inputs,
-        builtin: BuiltIn,
+        data: &Labelled,
         sampler: &SamplerSettings,
         model: Arc<NetModel>,
         generation: u64,
     ) {
         let (class, w, schedule) = (self.class, self.w, inputs.schedule);
-        let classes = builtin.num_classes();
+        let classes = data.classes;
+        let data = data.clone();
         let cfg = SamplerConfig {
             kind: sampler.kind,
             steps: sampler.steps.min(200),
@@ -296,9 +295,9 @@ impl CfgView {
         self.sample.start(ctx, move |progress| {
             let guided = Guided::new(model, class, w)?;
             let (samples, _) = sample_with_progress(&guided, schedule, cfg, PARTICLES, progress)?;
-            let (points, labels) = labelled(builtin, REFERENCE_POINTS);
+            let (points, labels) = data.draw(REFERENCE_POINTS);
             if points.is_empty() {
-                return Err(TeachError::Invalid(format!("{builtin} has no points")));
+                return Err(TeachError::Invalid(format!("{} has no points", data.name)));
             }
             let nearest = nearest_labels(&samples, &points, &labels);
             let mut counts = vec![0usize; classes as usize];

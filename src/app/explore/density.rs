@@ -6,6 +6,7 @@ use egui::{RichText, Ui};
 
 use super::{Inputs, VIEW_HALF, canvas_side, heatmap_texture, note_ui, texture_ui};
 use crate::Point;
+use crate::app::export::{ViewExport, write_scaled_png, write_table};
 use crate::app::jobs::Task;
 use crate::math::likelihood::LikelihoodConfig;
 use crate::math::oracle::Oracle;
@@ -37,6 +38,7 @@ pub struct DensityView {
     cells: usize,
     compare: Task<Comparison>,
     textures: Option<[egui::TextureHandle; 2]>,
+    export: ViewExport,
 }
 
 impl Default for DensityView {
@@ -49,6 +51,7 @@ impl Default for DensityView {
             cells: 48,
             compare: Task::default(),
             textures: None,
+            export: ViewExport::default(),
         }
     }
 }
@@ -135,11 +138,36 @@ impl DensityView {
                 .strong(),
             );
         }
+        let mut maps: Vec<(&str, &Heatmap)> = Vec::new();
+        if let Some(m) = &self.forward.result {
+            maps.push(("forward", m));
+        }
+        if let Some(c) = &self.compare.result {
+            maps.push(("model", &c.model));
+            maps.push(("exact", &c.exact));
+        }
+        self.export.ui(
+            ui,
+            "Export heatmaps (PNG + CSV)",
+            !maps.is_empty(),
+            &inputs.export_dir,
+            |dir| export_maps(dir, &maps),
+        );
         note_ui(
             ui,
             "The model's log-density comes from carrying each grid cell along the probability-flow \
              ODE to t = 1 and adding up the exact 2D divergence of the drift on the way.",
         );
+    }
+
+    /// The forward p_t heatmap shown, once computed.
+    pub fn forward(&self) -> Option<&Heatmap> {
+        self.forward.result.as_ref()
+    }
+
+    /// The last export's outcome.
+    pub fn export_message(&self) -> Option<&Result<String, String>> {
+        self.export.message.as_ref()
     }
 
     /// Recomputes p_t when the scrubbed time or the schedule moved (one run at a time).
@@ -214,4 +242,31 @@ impl DensityView {
             })
         });
     }
+}
+
+/// Each map as `density_<name>.png` (colours as on screen: the top 10 nats, each cell 6×6
+/// pixels) and all of them in `density.csv` as `map,t,x,y,log_density` (cell centres).
+fn export_maps(dir: &std::path::Path, maps: &[(&str, &Heatmap)]) -> Result<String, String> {
+    let mut rows = Vec::new();
+    let mut written = Vec::new();
+    for (name, map) in maps {
+        let file = format!("density_{name}.png");
+        let (nx, ny) = (map.grid.nx, map.grid.ny);
+        write_scaled_png(&dir.join(&file), nx, ny, &map.to_rgb(DEPTH), 6)?;
+        written.push(file);
+        for j in 0..ny {
+            for i in 0..nx {
+                let c = map.grid.centre(i, j);
+                rows.push(format!(
+                    "{name},{},{},{},{}",
+                    map.t,
+                    c[0],
+                    c[1],
+                    map.at(i, j)
+                ));
+            }
+        }
+    }
+    let csv = write_table(&dir.join("density.csv"), "map,t,x,y,log_density", &rows)?;
+    Ok(format!("{csv}; {}", written.join(", ")))
 }

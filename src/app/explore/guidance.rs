@@ -1,5 +1,8 @@
 //! Guidance: classifier guidance with the exact Bayes classifier of a labelled dataset,
-//! s̃ = s + γ ∇log p_t(y|x). Moving the class or the scale resamples at once.
+//! s̃ = s + γ ∇log p_t(y|x). Moving the class or the scale resamples at once. The labels come
+//! from a built-in dataset, a CSV file's label column, or the colours of a drawing.
+
+use std::sync::Arc;
 
 use egui::{Color32, RichText, Ui};
 
@@ -32,7 +35,7 @@ struct Guided {
 pub struct GuidanceView {
     pub class: u32,
     pub scale: f64,
-    /// The (class, scale, dataset) the shown samples are for.
+    /// The (class, scale, labelled data's id) the shown samples are for.
     shown: Option<(u32, u64, String)>,
     task: Task<Guided>,
     /// Classifier-free guidance with a class-conditional network of its own.
@@ -51,10 +54,86 @@ impl Default for GuidanceView {
     }
 }
 
-/// A dataset's labelled points (the app trains on seed 0 of the same draw).
-fn labelled(builtin: BuiltIn) -> Option<(Vec<Point>, Vec<u32>)> {
-    let d = builtin.sample(CLASSIFIER_POINTS, 0);
-    d.labels.map(|l| (d.points, l))
+/// Where the labelled points come from.
+#[derive(Clone)]
+enum Source {
+    /// Fresh draws of a labelled built-in (the app trains on seed 0 of the same draw).
+    BuiltIn(BuiltIn),
+    /// The loaded data itself (standardised) and its labels: a CSV file or a drawing.
+    Data {
+        points: Arc<Vec<Point>>,
+        labels: Arc<Vec<u32>>,
+    },
+}
+
+/// Labelled data the guidance views work from.
+#[derive(Clone)]
+pub(super) struct Labelled {
+    source: Source,
+    pub classes: u32,
+    /// Names the data in the UI.
+    pub name: String,
+    /// Changes whenever the data does (two drawings share a name).
+    pub id: String,
+}
+
+impl Labelled {
+    /// The labelled data in use, if it has two or more classes.
+    pub fn of(inputs: &Inputs) -> Option<Self> {
+        if let Some(builtin) = inputs.builtin.filter(|b| b.num_classes() > 0) {
+            return Some(Self {
+                source: Source::BuiltIn(builtin),
+                classes: builtin.num_classes(),
+                name: builtin.to_string(),
+                id: builtin.to_string(),
+            });
+        }
+        let labels = inputs.labels.as_ref()?;
+        if inputs.num_classes < 2 || labels.len() != inputs.data.len() {
+            return None;
+        }
+        Some(Self {
+            source: Source::Data {
+                points: Arc::clone(&inputs.data),
+                labels: Arc::clone(labels),
+            },
+            classes: inputs.num_classes,
+            name: inputs.data_label.clone(),
+            id: format!(
+                "{} · {} points · {:p}",
+                inputs.data_label,
+                inputs.data.len(),
+                Arc::as_ptr(&inputs.data)
+            ),
+        })
+    }
+
+    /// The built-in, if the data is one.
+    pub fn builtin(&self) -> Option<BuiltIn> {
+        match self.source {
+            Source::BuiltIn(b) => Some(b),
+            Source::Data { .. } => None,
+        }
+    }
+
+    /// About `n` labelled points: a draw of `n` from a built-in, else every k-th point of
+    /// the data (all of it when it has no more than `n`).
+    pub fn draw(&self, n: usize) -> (Vec<Point>, Vec<u32>) {
+        match &self.source {
+            Source::BuiltIn(b) => {
+                let d = b.sample(n, 0);
+                let labels = d.labels.unwrap_or_else(|| vec![0; d.points.len()]);
+                (d.points, labels)
+            }
+            Source::Data { points, labels } => {
+                let stride = points.len().div_ceil(n.max(1)).max(1);
+                (
+                    points.iter().step_by(stride).copied().collect(),
+                    labels.iter().step_by(stride).copied().collect(),
+                )
+            }
+        }
+    }
 }
 
 impl GuidanceView {
@@ -72,17 +151,29 @@ impl GuidanceView {
              exact (the labelled data noised to time t); the scale γ multiplies its gradient: \
              0 is the unconditional model, 1 the true class-conditional, above 1 sharper.",
         );
-        let Some(builtin) = inputs.builtin.filter(|b| b.num_classes() > 0) else {
+        let Some(data) = Labelled::of(inputs) else {
             ui.label(
                 RichText::new(
-                    "Guidance needs labelled data: pick 8 gaussians, 25 gaussians, moons, \
-                     pinwheel or another dataset with classes.",
+                    "Guidance needs labelled data with two or more classes: pick 8 gaussians, \
+                     25 gaussians, moons, pinwheel or another dataset with classes, draw your \
+                     own in two or more colours, or load a CSV file with a label column \
+                     (x,y,label).",
                 )
                 .color(Color32::from_rgb(255, 190, 90)),
             );
             return;
         };
-        let classes = builtin.num_classes();
+        let classes = data.classes;
+        if data.builtin().is_none() {
+            ui.label(
+                RichText::new(format!(
+                    "labels from {}: {classes} classes, {} points",
+                    data.name,
+                    inputs.data.len()
+                ))
+                .weak(),
+            );
+        }
         self.class = self.class.min(classes - 1);
         ui.horizontal_wrapped(|ui| {
             egui::ComboBox::new("guidance class", "class")
@@ -94,17 +185,17 @@ impl GuidanceView {
                 });
             ui.add(egui::Slider::new(&mut self.scale, 0.0..=MAX_GUIDANCE).text("guidance scale γ"));
         });
-        let key = (self.class, self.scale.to_bits(), inputs.data_label.clone());
+        let key = (self.class, self.scale.to_bits(), data.id.clone());
         let mut start = self.task.controls_ui(ui, "Sample with guidance");
         start |= self.shown.as_ref() != Some(&key) && !self.task.is_running();
         if start {
             self.shown = Some(key);
-            self.start(ui.ctx(), inputs, builtin, sampler);
+            self.start(ui.ctx(), inputs, &data, sampler);
         }
         if let Some(g) = &self.task.result {
             let side = canvas_side(ui, 2).min(380.0);
             ui.horizontal_top(|ui| {
-                let (points, labels) = labelled(builtin).unwrap_or_default();
+                let (points, labels) = data.draw(CLASSIFIER_POINTS);
                 let by_class: Vec<(Vec<Point>, Color32)> = (0..classes)
                     .map(|c| (pick(&points, &labels, c), colour(c)))
                     .collect();
@@ -133,17 +224,18 @@ impl GuidanceView {
             );
         }
         ui.separator();
-        self.cfg.ui(ui, inputs, builtin, sampler, train);
+        self.cfg.ui(ui, inputs, &data, sampler, train);
     }
 
     fn start(
         &mut self,
         ctx: &egui::Context,
         inputs: &Inputs,
-        builtin: BuiltIn,
+        data: &Labelled,
         sampler: &SamplerSettings,
     ) {
         let (class, scale, schedule) = (self.class, self.scale, inputs.schedule);
+        let data = data.clone();
         let learned = inputs.learned.clone();
         let cfg = SamplerConfig {
             kind: sampler.kind,
@@ -153,10 +245,14 @@ impl GuidanceView {
             ..SamplerConfig::default()
         };
         self.task.start(ctx, move |progress| {
-            let (points, labels) = labelled(builtin).ok_or_else(|| {
-                crate::teach::TeachError::Invalid(format!("{builtin} has no labels"))
-            })?;
-            let classifier = match builtin.mixture() {
+            let (points, labels) = data.draw(CLASSIFIER_POINTS);
+            if points.is_empty() {
+                return Err(crate::teach::TeachError::Invalid(format!(
+                    "{} has no points",
+                    data.name
+                )));
+            }
+            let classifier = match data.builtin().and_then(|b| b.mixture()) {
                 Some(components) => {
                     let ids: Vec<u32> = (0..components.len() as u32).collect();
                     ExactClassifier::new(components, &ids, schedule)?

@@ -9,12 +9,14 @@ use egui_plot::{Bar, BarChart, Legend, Plot};
 
 use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
+use crate::app::export::{ViewExport, write_table};
 use crate::app::jobs::Task;
 use crate::teach::denoiser::{DenoiserConfig, DenoiserReport, Histogram, compare};
 
 pub struct MemoriseView {
     train_size: usize,
     task: Task<(DenoiserReport, Vec<Point>, &'static str)>,
+    export: ViewExport,
 }
 
 impl Default for MemoriseView {
@@ -22,6 +24,7 @@ impl Default for MemoriseView {
         Self {
             train_size: 10_000,
             task: Task::default(),
+            export: ViewExport::default(),
         }
     }
 }
@@ -62,10 +65,40 @@ impl MemoriseView {
         {
             self.start(ui.ctx(), inputs);
         }
+        let result = self.task.result.as_ref();
+        self.export.ui(
+            ui,
+            "Export samples and histogram (CSV)",
+            result.is_some(),
+            &inputs.export_dir,
+            |dir| match result {
+                Some((report, _, _)) => export_report(dir, report),
+                None => Err("nothing computed yet".into()),
+            },
+        );
         if let Some((report, train, label)) = &self.task.result {
             report_ui(ui, report, train, label);
         }
         retrain
+    }
+
+    /// Lets the tests use a small training set.
+    pub fn set_train_size(&mut self, n: usize) {
+        self.train_size = n;
+    }
+
+    /// The last comparison, once computed.
+    pub fn report(&self) -> Option<&DenoiserReport> {
+        self.task.result.as_ref().map(|r| &r.0)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.task.is_running()
+    }
+
+    /// The last export's outcome.
+    pub fn export_message(&self) -> Option<&Result<String, String>> {
+        self.export.message.as_ref()
     }
 
     fn start(&mut self, ctx: &egui::Context, inputs: &Inputs) {
@@ -142,4 +175,54 @@ fn histogram_ui(ui: &mut Ui, report: &DenoiserReport, side: f32) {
             plot.bar_chart(bars(&report.ideal.histogram, "ideal", PALETTE[1]));
             plot.bar_chart(bars(&report.learned.histogram, "network", PALETTE[0]));
         });
+}
+
+/// `memorisation.csv`: every point (`ideal`, `learned`, `held_out`) with its distance to the
+/// nearest training point; `memorisation_histogram.csv`: the three histograms' counts per
+/// bin, the last row (`bin_lo` = max, `bin_hi` = inf) the overflow.
+fn export_report(dir: &std::path::Path, report: &DenoiserReport) -> Result<String, String> {
+    let sides = [
+        ("ideal", &report.ideal),
+        ("learned", &report.learned),
+        ("held_out", &report.held_out),
+    ];
+    let mut rows = Vec::new();
+    for (name, side) in sides {
+        for (p, d) in side.samples.iter().zip(&side.distances) {
+            rows.push(format!("{name},{},{},{d}", p[0], p[1]));
+        }
+    }
+    let samples = write_table(
+        &dir.join("memorisation.csv"),
+        "which,x,y,nearest_distance",
+        &rows,
+    )?;
+    let h = &report.ideal.histogram;
+    let w = h.bin_width();
+    let count = |s: &Histogram, i: usize| s.counts.get(i).copied().unwrap_or(0);
+    let mut bins: Vec<String> = (0..h.counts.len())
+        .map(|i| {
+            format!(
+                "{},{},{},{},{}",
+                i as f32 * w,
+                (i + 1) as f32 * w,
+                count(&report.ideal.histogram, i),
+                count(&report.learned.histogram, i),
+                count(&report.held_out.histogram, i)
+            )
+        })
+        .collect();
+    bins.push(format!(
+        "{},inf,{},{},{}",
+        h.max,
+        report.ideal.histogram.overflow,
+        report.learned.histogram.overflow,
+        report.held_out.histogram.overflow
+    ));
+    let hist = write_table(
+        &dir.join("memorisation_histogram.csv"),
+        "bin_lo,bin_hi,ideal,learned,held_out",
+        &bins,
+    )?;
+    Ok(format!("{samples}; {hist}"))
 }

@@ -77,6 +77,9 @@ pub struct Inputs {
     pub schedule: Schedule,
     pub data: Arc<Vec<Point>>,
     pub data_label: String,
+    /// The data's classes, one per point, if it has them (CSV label column, drawn colours).
+    pub labels: Option<Arc<Vec<u32>>>,
+    pub num_classes: u32,
     /// The built-in dataset in use, if it is one (fresh draws, labels, mixtures).
     pub builtin: Option<BuiltIn>,
     /// The newest EMA network, once training has published one.
@@ -85,6 +88,8 @@ pub struct Inputs {
     pub exact: SharedModel,
     /// The scrubbed time.
     pub t: f64,
+    /// Where the views' Export buttons write (`settings.teach.export_dir`).
+    pub export_dir: String,
 }
 
 impl Inputs {
@@ -98,10 +103,13 @@ impl Inputs {
             schedule,
             data: Arc::clone(&app.data.points),
             data_label: app.data.label.clone(),
+            labels: app.data.labels.clone(),
+            num_classes: app.data.num_classes,
             builtin,
             learned: app.train.model.as_ref().map(|s| Arc::clone(&s.model)),
             exact: app.player.exact_model(schedule, &app.data),
             t: app.player.t,
+            export_dir: app.settings.teach.export_dir.clone(),
         }
     }
 

@@ -6,6 +6,7 @@ use egui::{RichText, Ui};
 use egui_plot::{HLine, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use super::{Inputs, PALETTE, note_ui};
+use crate::app::export::{ViewExport, write_table};
 use crate::app::jobs::Task;
 use crate::math::solvers::SamplerKind;
 use crate::teach::quality_steps::{Floor, QualityConfig, QualityReport, nfe_grid, quality_vs_nfe};
@@ -16,6 +17,7 @@ pub struct QualityView {
     samplers: Vec<(SamplerKind, bool)>,
     energy: bool,
     task: Task<(Option<QualityReport>, QualityReport)>,
+    export: ViewExport,
 }
 
 impl Default for QualityView {
@@ -26,6 +28,7 @@ impl Default for QualityView {
             samplers: SamplerKind::ALL.iter().map(|&k| (k, true)).collect(),
             energy: false,
             task: Task::default(),
+            export: ViewExport::default(),
         }
     }
 }
@@ -65,9 +68,47 @@ impl QualityView {
         if self.task.controls_ui(ui, "Compute quality vs steps") {
             self.start(ui.ctx(), inputs);
         }
+        let result = self.task.result.as_ref();
+        self.export.ui(
+            ui,
+            "Export curves (CSV)",
+            result.is_some(),
+            &inputs.export_dir,
+            |dir| match result {
+                Some((learned, exact)) => write_table(
+                    &dir.join("quality.csv"),
+                    QUALITY_HEADER,
+                    &quality_rows(learned.as_ref(), exact),
+                ),
+                None => Err("nothing computed yet".into()),
+            },
+        );
         if let Some((learned, exact)) = &self.task.result {
             self.plot_ui(ui, learned.as_ref(), exact);
         }
+    }
+
+    /// Lets the tests pick a small grid: (largest NFE, particles, samplers to run).
+    pub fn configure(&mut self, max_nfe: usize, particles: usize, samplers: &[SamplerKind]) {
+        self.max_nfe = max_nfe;
+        self.particles = particles;
+        for (k, on) in &mut self.samplers {
+            *on = samplers.contains(k);
+        }
+    }
+
+    /// The last result: (the network's curves, if there was one; the exact score's).
+    pub fn result(&self) -> Option<(Option<&QualityReport>, &QualityReport)> {
+        self.task.result.as_ref().map(|(l, e)| (l.as_ref(), e))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.task.is_running()
+    }
+
+    /// The last export's outcome.
+    pub fn export_message(&self) -> Option<&Result<String, String>> {
+        self.export.message.as_ref()
     }
 
     fn start(&mut self, ctx: &egui::Context, inputs: &Inputs) {
@@ -180,6 +221,36 @@ impl QualityView {
                 }
             });
     }
+}
+
+const QUALITY_HEADER: &str = "sampler,nfe,sw2,energy,score";
+
+/// One row per point of every curve (`score`: learned or exact), then the data floor as
+/// `floor,0,sw2,energy,data`.
+fn quality_rows(learned: Option<&QualityReport>, exact: &QualityReport) -> Vec<String> {
+    let mut rows = Vec::new();
+    for (report, score) in learned
+        .map(|l| (l, "learned"))
+        .into_iter()
+        .chain([(exact, "exact")])
+    {
+        for curve in &report.curves {
+            for p in &curve.points {
+                rows.push(format!(
+                    "{},{},{},{},{score}",
+                    curve.sampler.name(),
+                    p.nfe,
+                    p.sw2,
+                    p.energy
+                ));
+            }
+        }
+    }
+    rows.push(format!(
+        "floor,0,{},{},data",
+        exact.floor.sw2, exact.floor.energy
+    ));
+    rows
 }
 
 /// A log10 axis value as the number it stands for.

@@ -6,7 +6,9 @@ use egui::{RichText, Ui};
 
 use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
+use crate::app::export::ViewExport;
 use crate::app::jobs::Task;
+use crate::teach::export::{View, render_points, write_gif};
 use crate::teach::naive::{
     LangevinComparison, LangevinConfig, NaiveComparison, NaiveConfig, ReverseRun,
     langevin_comparison, naive_spread, naive_vs_reverse,
@@ -23,6 +25,7 @@ pub struct WhyScoreView {
     /// Seconds into the animation (frames advance with the clock).
     clock: f64,
     langevin: Task<(LangevinComparison, &'static str)>,
+    export: ViewExport,
 }
 
 impl WhyScoreView {
@@ -64,6 +67,17 @@ impl WhyScoreView {
         let count = self.naive.result.as_ref().map_or(0, |(c, _)| {
             c.naive.frames.len().min(c.reverse_sde.frames.len())
         });
+        let result = self.naive.result.as_ref();
+        self.export.ui(
+            ui,
+            "Export frames (GIF)",
+            result.is_some(),
+            &inputs.export_dir,
+            |dir| match result {
+                Some((c, _)) => export_gif(&dir.join("why_score.gif"), c, data),
+                None => Err("nothing computed yet".into()),
+            },
+        );
         self.animate(ui, count);
         if let Some((c, label)) = &self.naive.result {
             let side = canvas_side(ui, 2).min(360.0);
@@ -128,6 +142,20 @@ impl WhyScoreView {
         }
     }
 
+    /// The last naive-vs-reverse run, once computed.
+    pub fn naive_result(&self) -> Option<&NaiveComparison> {
+        self.naive.result.as_ref().map(|r| &r.0)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.naive.is_running() || self.langevin.is_running()
+    }
+
+    /// The last export's outcome.
+    pub fn export_message(&self) -> Option<&Result<String, String>> {
+        self.export.message.as_ref()
+    }
+
     /// A frame slider with play/pause; frames advance at ~12 per second while playing.
     fn animate(&mut self, ui: &mut Ui, count: usize) {
         if count == 0 {
@@ -174,4 +202,50 @@ fn rms(points: &[Point]) -> f32 {
         .sum::<f32>()
         / n)
         .sqrt()
+}
+
+/// Side of each half of a GIF frame (pixels).
+const GIF_SIDE: usize = 240;
+
+/// The animation as a looping GIF: the drift-only run on the left, the reverse SDE on the
+/// right, the data in grey behind both, one frame per snapshot.
+fn export_gif(
+    path: &std::path::Path,
+    c: &NaiveComparison,
+    data: &[Point],
+) -> Result<String, String> {
+    let view = View {
+        min: [-super::VIEW_HALF; 2],
+        max: [super::VIEW_HALF; 2],
+    };
+    let count = c.naive.frames.len().min(c.reverse_sde.frames.len());
+    if count == 0 {
+        return Err("the run kept no frames".into());
+    }
+    // Palette indices of `teach::export::PALETTE`: 7 grey, 3 red, 0 blue.
+    let half = |points: &[Point], colour: u32| -> Vec<u8> {
+        let mut all: Vec<Point> = data.to_vec();
+        all.extend_from_slice(points);
+        let mut labels = vec![7u32; data.len()];
+        labels.resize(all.len(), colour);
+        render_points(&all, Some(&labels), view, GIF_SIDE, GIF_SIDE, 1)
+    };
+    let frames: Vec<Vec<u8>> = (0..count)
+        .map(|k| {
+            let left = half(frame_at(&c.naive, k).1, 3);
+            let right = half(frame_at(&c.reverse_sde, k).1, 0);
+            let mut rgb = Vec::with_capacity(2 * left.len());
+            for (l, r) in left
+                .chunks_exact(3 * GIF_SIDE)
+                .zip(right.chunks_exact(3 * GIF_SIDE))
+            {
+                rgb.extend_from_slice(l);
+                rgb.extend_from_slice(r);
+            }
+            rgb
+        })
+        .collect();
+    write_gif(path, 2 * GIF_SIDE as u16, GIF_SIDE as u16, &frames, 8)
+        .map(|()| format!("wrote {} ({count} frames)", path.display()))
+        .map_err(|e| e.to_string())
 }
