@@ -119,3 +119,39 @@ fn screenshot_cfg() {
         .save(std::path::Path::new(&dir).join("cfg.png"))
         .expect("save");
 }
+
+#[test]
+#[ignore]
+fn screenshot_memorisation() {
+    shot(
+        ExploreTab::Memorisation,
+        "swiss-roll",
+        "Sample ideal denoiser and network",
+        "took",
+        "screenshot-memorisation.png",
+    );
+}
+
+#[test]
+#[ignore]
+fn screenshot_why_score() {
+    shot(
+        ExploreTab::WhyScore,
+        "8-gaussians",
+        "Run both from the same noise",
+        "took",
+        "screenshot-why-score.png",
+    );
+}
+
+#[test]
+#[ignore]
+fn screenshot_ablation() {
+    shot(
+        ExploreTab::Ablation,
+        "swiss-roll",
+        "Train both",
+        "took",
+        "screenshot-ablation.png",
+    );
+}

@@ -209,8 +209,9 @@ pub static LESSONS: [Lesson; 7] = [
     Lesson {
         title: "6 · Few-step solvers",
         text: "Smooth paths allow big steps with a higher-order solver. On the quality chart, \
-               Heun and DPM-Solver++(2M) reach the data floor with a few dozen score \
-               evaluations, where Euler–Maruyama needs hundreds.",
+               Heun and DPM-Solver++(2M) reach the data floor with about ten score \
+               evaluations, about half what Euler–Maruyama needs, and Euler–Maruyama falls \
+               apart when given only a handful of steps.",
         preset: Preset {
             sampler: SamplerKind::Dpm2m,
             steps: 10,
