@@ -7,6 +7,7 @@
 pub mod app;
 pub mod backend;
 pub mod data;
+pub mod fsutil;
 pub mod gpu;
 pub mod math;
 pub mod nn;

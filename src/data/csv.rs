@@ -7,9 +7,7 @@
 //! as `numpy.savetxt` does).
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::dataset::{classes_of, validate_contents};
 use super::{DataError, Dataset, LineProblem, MAX_CLASSES};
@@ -92,7 +90,7 @@ pub fn write_csv(
             }
         }
     }
-    write_atomically(path, text.as_bytes()).map_err(|source| DataError::Io {
+    crate::fsutil::write_atomically(path, text.as_bytes()).map_err(|source| DataError::Io {
         file,
         action: "write",
         source,
@@ -202,34 +200,4 @@ fn parse_label(field: &str) -> Result<u32, LineProblem> {
         return Err(LineProblem::LabelTooLarge(field.to_owned()));
     }
     Ok(value as u32)
-}
-
-/// Write to a fresh temporary file next to `path` (same directory, hence same file system,
-/// so the rename is atomic), sync it, rename it over `path`; remove it on any failure.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Unique per process and call, so concurrent writers never share a temporary file.
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{count}.tmp", std::process::id()));
-    let result = (|| {
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        out.write_all(bytes)?;
-        out.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }

@@ -16,9 +16,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -199,33 +197,10 @@ fn to_bytes_named(model: &SavedModel, file: &str) -> Result<Vec<u8>, WeightsErro
 /// Writes `model` to `path` atomically: a temporary file in the same directory, synced, then
 /// renamed over `path`, so a reader never sees half a file.
 pub fn save(path: &Path, model: &SavedModel) -> Result<(), WeightsError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let file = path.display().to_string();
     let bytes = to_bytes_named(model, &file)?;
-    let io = |source| WeightsError::Io {
-        file: file.clone(),
-        source,
-    };
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let unique = format!(
-        ".{stem}.{}-{}.safetensors.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let tmp = path.with_file_name(unique);
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io(e)
-    })
+    crate::fsutil::write_atomically(path, &bytes)
+        .map_err(|source| WeightsError::Io { file, source })
 }
 
 /// Reads and validates a weights file.

@@ -9,10 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::TeachError;
 use crate::Point;
@@ -244,45 +241,12 @@ pub fn render_points(
     rgb
 }
 
-/// Write to a fresh temporary file next to `path` (same directory, so the rename is atomic),
-/// sync it, rename it over `path`; remove it on any failure.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TeachError> {
-    let file = path.display().to_string();
-    let io = |action: &'static str, source: std::io::Error| TeachError::Io {
-        file: file.clone(),
-        action,
+    crate::fsutil::write_atomically(path, bytes).map_err(|source| TeachError::Io {
+        file: path.display().to_string(),
+        action: "write",
         source,
-    };
-    let Some(name) = path.file_name() else {
-        return Err(io(
-            "write",
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
-        ));
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.{}.{count}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        out.write_all(bytes)?;
-        out.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| io("write", e))
+    })
 }
 
 #[cfg(test)]
