@@ -2,17 +2,13 @@
 //! nothing asserted: timings are reported, never tested. Timed like `nn::bench` (warm-up,
 //! then the median of several runs), each run ending with a wait for the GPU.
 
-use std::time::Instant;
-
 use super::context::GpuContext;
 use super::error::GpuError;
 use super::sampler::GpuSampler;
 use super::trainer::{GpuTrainer, GpuWeights};
-use crate::Point;
 use crate::math::Schedule;
-use crate::math::rng::{STREAM_PRIOR, normal2};
-use crate::math::solvers::{SamplerConfig, SamplerKind};
-use crate::nn::bench::BenchSettings;
+use crate::math::solvers::{SamplerConfig, SamplerKind, prior};
+use crate::nn::bench::{BenchSettings, measure};
 use crate::nn::{MlpConfig, TrainConfig};
 
 /// One measured rate.
@@ -34,39 +30,6 @@ impl GpuRate {
     }
 }
 
-/// Median rate of `work(n)` (n units, then a wait), n sized from the warm-up so a run lasts
-/// about `settings.run`.
-fn measure(
-    ctx: &GpuContext,
-    settings: &BenchSettings,
-    mut work: impl FnMut(u64) -> Result<(), GpuError>,
-) -> Result<f64, GpuError> {
-    let start = Instant::now();
-    let mut done = 0u64;
-    while done < 2 || start.elapsed() < settings.warmup {
-        work(1)?;
-        ctx.wait()?;
-        done += 1;
-    }
-    let per_unit = start.elapsed().as_secs_f64() / done as f64;
-    let n = ((settings.run.as_secs_f64() / per_unit).ceil() as u64).max(1);
-    let mut rates = Vec::with_capacity(settings.runs.max(1));
-    for _ in 0..settings.runs.max(1) {
-        let t = Instant::now();
-        work(n)?;
-        ctx.wait()?;
-        rates.push(n as f64 / t.elapsed().as_secs_f64());
-    }
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[rates.len() / 2])
-}
-
-fn normal_points(n: usize, seed: u32) -> Vec<Point> {
-    (0..n as u32)
-        .map(|i| normal2(seed, 0, i, STREAM_PRIOR))
-        .collect()
-}
-
 /// GPU training throughput in samples per second (batch × steps / s) for `net` at `batch`
 /// (default schedule, weighting and learning rate), losses read back every 64 steps.
 pub fn train_samples_per_sec(
@@ -81,11 +44,11 @@ pub fn train_samples_per_sec(
         lr: 1e-4,
         ..TrainConfig::default()
     };
-    let mut trainer = GpuTrainer::new(ctx, cfg, &normal_points(4096, 1))?;
+    let mut trainer = GpuTrainer::new(ctx, cfg, &prior(4096, 1))?;
     trainer.set_loss_every(64);
-    let steps_per_sec = measure(ctx, settings, |n| {
-        trainer.train(n)?;
-        Ok(())
+    let steps_per_sec = measure(settings, |n| {
+        trainer.train(n as u64)?;
+        ctx.wait()
     })?;
     Ok(GpuRate {
         adapter: ctx.adapter_name(),
@@ -110,8 +73,8 @@ pub fn sample_particle_steps_per_sec(
         ..SamplerConfig::default()
     };
     let mut sampler = GpuSampler::new(ctx, weights, Schedule::default(), cfg, particles)?;
-    let steps_per_sec = measure(ctx, settings, |n| {
-        let mut left = n as usize;
+    let steps_per_sec = measure(settings, |n| {
+        let mut left = n;
         while left > 0 {
             if sampler.is_done() {
                 sampler.reset_to_prior()?;
@@ -120,7 +83,7 @@ pub fn sample_particle_steps_per_sec(
             sampler.steps(k)?;
             left -= k;
         }
-        Ok(())
+        ctx.wait()
     })?;
     Ok(GpuRate {
         adapter: ctx.adapter_name(),

@@ -7,8 +7,7 @@ use super::NnError;
 use super::dsm::{TrainConfig, Trainer};
 use super::mlp::MlpConfig;
 use super::model::NetModel;
-use crate::Point;
-use crate::math::rng::{STREAM_PRIOR, normal2};
+use crate::math::solvers::prior;
 use crate::math::{Schedule, ScoreModel};
 
 /// How long to measure.
@@ -32,12 +31,13 @@ impl Default for BenchSettings {
     }
 }
 
-/// Median of the per-run rates of `work(n)`, which does `n` units; `n` is sized from the
-/// warm-up so each run lasts about `settings.run`.
-fn measure(
+/// Median of the per-run rates of `work(n)`, which does `n` units (and, on a GPU, waits for
+/// them); `n` is sized from the warm-up so each run lasts about `settings.run`. The GPU
+/// benchmarks use it too.
+pub fn measure<E>(
     settings: &BenchSettings,
-    mut work: impl FnMut(usize) -> Result<(), NnError>,
-) -> Result<f64, NnError> {
+    mut work: impl FnMut(usize) -> Result<(), E>,
+) -> Result<f64, E> {
     let start = Instant::now();
     let mut done = 0usize;
     while done < 2 || start.elapsed() < settings.warmup {
@@ -56,13 +56,6 @@ fn measure(
     Ok(rates[rates.len() / 2])
 }
 
-/// Standard normal points (a stand-in dataset: the cost does not depend on the data).
-fn normal_points(n: usize, seed: u32) -> Vec<Point> {
-    (0..n as u32)
-        .map(|i| normal2(seed, 0, i, STREAM_PRIOR))
-        .collect()
-}
-
 /// Training throughput of the CPU backend in samples per second (batch × steps / s) for a
 /// net at a batch size, with the default schedule and weighting.
 pub fn train_samples_per_sec(
@@ -75,7 +68,7 @@ pub fn train_samples_per_sec(
         batch,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(cfg, normal_points(4096, 1))?;
+    let mut trainer = Trainer::new(cfg, prior(4096, 1))?;
     let steps_per_sec = measure(settings, |n| {
         for _ in 0..n {
             trainer.step()?;
@@ -96,7 +89,7 @@ pub fn sample_particle_steps_per_sec(
 ) -> Result<f64, NnError> {
     let schedule = Schedule::default();
     let model = NetModel::new(net.clone(), schedule, net.init_params(7))?;
-    let mut xs = normal_points(particles, 2);
+    let mut xs = prior(particles, 2);
     let mut eps = vec![[0.0f32; 2]; particles];
     let steps = 100usize;
     let (t_min, h) = (1e-3f64, (1.0 - 1e-3) / steps as f64);
@@ -116,7 +109,7 @@ pub fn sample_particle_steps_per_sec(
                 x[1] += gain * (x[1] - e[1] * inv_sigma);
             }
             if k.is_multiple_of(steps) {
-                xs = normal_points(particles, k as u32);
+                xs = prior(particles, k as u32);
             }
         }
         Ok(())
