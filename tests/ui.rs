@@ -2,29 +2,16 @@
 //! a recorder (`App::create(.., train: false)`), so the tests see exactly the commands the UI
 //! sends; reverse runs use the exact score, which needs no training.
 
-use diffusion_playground::app::{App, DataChoice, Mode, ScoreSource, Settings};
+mod ui_common;
+
+use diffusion_playground::app::{App, DataChoice, Mode, Settings};
 use diffusion_playground::math::Schedule;
 use diffusion_playground::math::solvers::SamplerKind;
 use diffusion_playground::train::Command;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-
-/// Small and cheap: a few hundred particles, the exact score, no auto-play.
-fn test_settings() -> Settings {
-    Settings {
-        particles: 600,
-        score_source: ScoreSource::Exact,
-        auto_loop: false,
-        ..Settings::default()
-    }
-}
-
-fn harness(settings: Settings) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| App::create(cc, settings, false))
-}
+use ui_common::{harness, run_until, test_settings};
 
 fn reverse_sampler(h: &Harness<'_, App>) -> Option<SamplerKind> {
     h.state().player.reverse_key().map(|k| k.cfg.kind)
@@ -234,23 +221,11 @@ fn particles_are_drawn_by_the_wgpu_callback() {
     assert!(coloured > 2000, "only {coloured} particle pixels");
 }
 
-/// Runs frames until `done` holds (background work finishes in real time), at most `secs`.
-fn run_until(h: &mut Harness<'_, App>, secs: f64, done: impl Fn(&App) -> bool) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        h.run_steps(1);
-        if done(h.state()) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn a_schedule_that_stops_too_early_fails_the_noise_check() {
     let mut h = harness(test_settings());
-    assert!(run_until(&mut h, 90.0, |a| a
+    assert!(run_until(&mut h, 90.0, |h| h
+        .state()
         .player
         .noise_check()
         .is_some()));
@@ -260,8 +235,11 @@ fn a_schedule_that_stops_too_early_fails_the_noise_check() {
 
     h.get_by_role_and_label(Role::Slider, "β_max")
         .set_value_accesskit(2.0);
-    assert!(run_until(&mut h, 90.0, |a| {
-        a.player.noise_check().is_some_and(|c| c.alpha_end > 0.5)
+    assert!(run_until(&mut h, 90.0, |h| {
+        h.state()
+            .player
+            .noise_check()
+            .is_some_and(|c| c.alpha_end > 0.5)
     }));
     let check = h.state().player.noise_check().expect("checked");
     assert!(!check.reached_noise(), "β_max = 2 stops early: {check:?}");

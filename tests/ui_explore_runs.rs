@@ -4,10 +4,13 @@
 //! The canvas exports (PNG, GIF, CSV) are checked once too. Workers run in real time, so the
 //! tests wait (generously: CI has two cores) and never assert on timing.
 
+mod ui_common;
+
 use std::path::Path;
+use ui_common::{harness, run_until};
 
 use diffusion_playground::Point;
-use diffusion_playground::app::{App, ExploreTab, ScoreSource, Settings};
+use diffusion_playground::app::{App, ExploreTab, Settings};
 use diffusion_playground::math::metrics::sliced_w2;
 use diffusion_playground::math::solvers::SamplerKind;
 use egui_kittest::Harness;
@@ -17,39 +20,11 @@ use egui_kittest::kittest::Queryable;
 const WAIT: f64 = 90.0;
 
 fn test_settings(tab: ExploreTab, export_dir: &Path) -> Settings {
-    let mut settings = Settings {
-        particles: 600,
-        score_source: ScoreSource::Exact,
-        auto_loop: false,
-        ..Settings::default()
-    };
+    let mut settings = ui_common::test_settings();
     settings.teach.explore = true;
     settings.teach.tab = tab;
     settings.teach.export_dir = export_dir.display().to_string();
     settings
-}
-
-fn harness(settings: Settings) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| App::create(cc, settings, false))
-}
-
-/// Runs frames until `done` holds (workers finish in real time), at most `secs`.
-fn run_until(
-    h: &mut Harness<'_, App>,
-    secs: f64,
-    done: impl Fn(&Harness<'_, App>) -> bool,
-) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        h.run_steps(1);
-        if done(h) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(30));
-    }
-    false
 }
 
 /// Scrolls a button into view, clicks it and runs a couple of frames.

@@ -1,42 +1,13 @@
 //! Guidance on the user's own labelled data, driven through egui_kittest: a drawing painted
 //! in two colours, and a CSV file with a label column.
 
-use diffusion_playground::app::{App, DataChoice, ExploreTab, ScoreSource, Settings};
+mod ui_common;
+
+use diffusion_playground::app::{App, DataChoice, ExploreTab};
 use egui::{Event, Modifiers, PointerButton, Pos2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-
-fn test_settings() -> Settings {
-    Settings {
-        particles: 600,
-        score_source: ScoreSource::Exact,
-        auto_loop: false,
-        ..Settings::default()
-    }
-}
-
-fn harness(settings: Settings) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| App::create(cc, settings, false))
-}
-
-/// Runs frames until `done` holds (workers finish in real time), at most `secs`.
-fn run_until(
-    h: &mut Harness<'_, App>,
-    secs: f64,
-    done: impl Fn(&Harness<'_, App>) -> bool,
-) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        h.run_steps(1);
-        if done(h) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(30));
-    }
-    false
-}
+use ui_common::{harness, run_until, test_settings};
 
 /// Drags the mouse from `from` to `to` in small moves, one frame each (a stroke).
 fn stroke(h: &mut Harness<'_, App>, from: Pos2, to: Pos2) {

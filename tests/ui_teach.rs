@@ -2,43 +2,14 @@
 //! Explore view opens with its content, lessons apply their presets, the formulas show
 //! numbers, and a bad weights file is refused without touching the model.
 
-use diffusion_playground::app::{App, DataChoice, ExploreTab, ScoreSource, Settings};
+mod ui_common;
+
+use diffusion_playground::app::{App, DataChoice, ExploreTab};
 use diffusion_playground::math::solvers::SamplerKind;
 use diffusion_playground::train::Command;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-
-fn test_settings() -> Settings {
-    Settings {
-        particles: 600,
-        score_source: ScoreSource::Exact,
-        auto_loop: false,
-        ..Settings::default()
-    }
-}
-
-fn harness(settings: Settings) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| App::create(cc, settings, false))
-}
-
-/// Runs frames until `done` holds (workers finish in real time), at most `secs`.
-fn run_until(
-    h: &mut Harness<'_, App>,
-    secs: f64,
-    done: impl Fn(&Harness<'_, App>) -> bool,
-) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        h.run_steps(1);
-        if done(h) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(30));
-    }
-    false
-}
+use ui_common::{harness, run_until, test_settings};
 
 #[test]
 fn formulas_show_the_numbers_at_the_scrubbed_time() {
