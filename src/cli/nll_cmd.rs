@@ -3,22 +3,15 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use diffusion_playground::math::Schedule;
 use diffusion_playground::math::likelihood::{Divergence, LikelihoodConfig, log_likelihood};
 
-use super::model::{LoadedModel, load_model};
-use super::source::{HELD_OUT_SEED, Source, positive};
+use super::model::{ScoreArgs, Target};
+use super::source::{HELD_OUT_SEED, positive};
 
 #[derive(clap::Args, Debug)]
 pub struct NllArgs {
-    /// A model written by `train`.
-    #[arg(long, conflicts_with = "oracle", required_unless_present = "oracle")]
-    pub model: Option<String>,
-    /// The exact score of a dataset (mixtures exactly; others via `--oracle-n` points).
-    #[arg(long)]
-    pub oracle: Option<String>,
-    #[arg(long, default_value_t = 2000)]
-    pub oracle_n: usize,
+    #[command(flatten)]
+    pub score: ScoreArgs,
     /// Held-out points to average over.
     #[arg(long, default_value_t = 500)]
     pub n: usize,
@@ -32,30 +25,13 @@ pub struct NllArgs {
 
 pub fn run(args: &NllArgs) -> Result<()> {
     let n = positive("n", args.n)?;
-    let (model, schedule, t_min, source): (
-        Box<dyn diffusion_playground::math::ScoreModel>,
-        _,
-        _,
-        _,
-    ) = match (&args.model, &args.oracle) {
-        (Some(path), _) => {
-            let LoadedModel {
-                model,
-                schedule,
-                t_min,
-                source,
-            } = load_model(path)?;
-            // On the CPU, where the network differentiates itself exactly (forward mode).
-            (Box::new(model), schedule, t_min, source)
-        }
-        (None, Some(spec)) => {
-            let source = Source::resolve(spec, positive("oracle-n", args.oracle_n)?, 0)?;
-            let schedule = Schedule::default();
-            let oracle = source.oracle(schedule);
-            (Box::new(oracle), schedule, 1e-3, source)
-        }
-        (None, None) => bail!("give --model FILE or --oracle DATASET"),
-    };
+    // On the CPU, where the network differentiates itself exactly (forward mode).
+    let Target {
+        score,
+        schedule,
+        t_min,
+        source,
+    } = args.score.resolve()?;
     let divergence = match args.hutchinson {
         Some(0) => bail!("--hutchinson needs at least 1 probe"),
         Some(probes) => Divergence::Hutchinson { probes, seed: 1 },
@@ -68,7 +44,7 @@ pub fn run(args: &NllArgs) -> Result<()> {
     };
     let xs = source.held_out(n, HELD_OUT_SEED);
     let start = Instant::now();
-    let ll = log_likelihood(model.as_ref(), &schedule, &xs, &cfg);
+    let ll = log_likelihood(score.as_model(), &schedule, &xs, &cfg);
     let seconds = start.elapsed().as_secs_f64();
     // Densities of standardised points; in the data's own units the Jacobian of x ↦ (x − m)/s
     // adds −2 log s.

@@ -4,27 +4,16 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use diffusion_playground::backend;
-use diffusion_playground::math::Schedule;
 use diffusion_playground::math::metrics::{energy_distance, sliced_w2};
-use diffusion_playground::math::oracle::Oracle;
 use diffusion_playground::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
-use diffusion_playground::nn::NetModel;
 
-use super::model::{LoadedModel, load_model};
-use super::source::{HELD_OUT_SEED, Source, positive, write_points};
+use super::model::{Score, ScoreArgs};
+use super::source::{HELD_OUT_SEED, positive, write_points};
 
 #[derive(clap::Args, Debug)]
 pub struct SampleArgs {
-    /// A model written by `train`.
-    #[arg(long, conflicts_with = "oracle", required_unless_present = "oracle")]
-    pub model: Option<String>,
-    /// Sample with the exact score of a dataset instead: exact for the Gaussian mixtures,
-    /// the empirical score of `--oracle-n` training points (the "ideal denoiser") otherwise.
-    #[arg(long)]
-    pub oracle: Option<String>,
-    /// Training points of an empirical oracle.
-    #[arg(long, default_value_t = 2000)]
-    pub oracle_n: usize,
+    #[command(flatten)]
+    pub score: ScoreArgs,
     /// em | ode-euler | heun | rk4 | ddpm | ddim | dpm2m | pc | langevin
     #[arg(long, default_value = "em", value_parser = parse_sampler)]
     pub sampler: SamplerKind,
@@ -60,55 +49,13 @@ pub fn parse_sampler(s: &str) -> Result<SamplerKind, String> {
     })
 }
 
-/// What to sample from: the model, its schedule and t_min, and its dataset.
-struct Target {
-    model: Score,
-    schedule: Schedule,
-    t_min: f64,
-    source: Source,
-}
-
-enum Score {
-    Exact(Oracle),
-    Net(Box<NetModel>),
-}
-
-fn target(args: &SampleArgs) -> Result<Target> {
-    if let Some(spec) = &args.oracle {
-        let source = Source::resolve(spec, positive("oracle-n", args.oracle_n)?, 0)?;
-        let schedule = Schedule::default();
-        let oracle = source.oracle(schedule);
-        return Ok(Target {
-            model: Score::Exact(oracle),
-            schedule,
-            t_min: 1e-3,
-            source,
-        });
-    }
-    let Some(path) = &args.model else {
-        bail!("give --model FILE or --oracle DATASET")
-    };
-    let LoadedModel {
-        model,
-        schedule,
-        t_min,
-        source,
-    } = load_model(path)?;
-    Ok(Target {
-        model: Score::Net(Box::new(model)),
-        schedule,
-        t_min,
-        source,
-    })
-}
-
 pub fn run(args: &SampleArgs) -> Result<()> {
     let n = positive("n", args.n)?;
     let steps = positive("steps", args.steps)?;
     if args.out.is_none() && !args.metrics {
         bail!("nothing to do: give --out FILE.csv and/or --metrics");
     }
-    let t = target(args)?;
+    let t = args.score.resolve()?;
     let cfg = SamplerConfig {
         kind: args.sampler,
         steps,
@@ -119,7 +66,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         seed: args.seed,
     };
     let start = Instant::now();
-    let (x, nfe) = match &t.model {
+    let (x, nfe) = match &t.score {
         // The exact score is CPU code.
         Score::Exact(oracle) => {
             let mut x = prior(n, cfg.seed);
