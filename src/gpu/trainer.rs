@@ -23,6 +23,7 @@
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
+use std::time::Duration;
 
 use super::context::GpuContext;
 use super::error::GpuError;
@@ -47,6 +48,8 @@ pub const LOSS_RING: u32 = 4096;
 /// workgroup's share of the batch reduction; at most `MAX_SPLITS` slices.
 pub const SPLIT_ROWS: u32 = 256;
 pub const MAX_SPLITS: u32 = 64;
+/// How long a finished mapping may take to reach its callback (run by whichever thread polls).
+const MAP_CALLBACK_WAIT: Duration = Duration::from_secs(10);
 
 /// The loss of one training step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -745,17 +748,24 @@ impl GpuTrainer {
         let Some((from, to, rx)) = self.readback.in_flight.take() else {
             return Ok(());
         };
-        match rx.try_recv() {
-            Err(TryRecvError::Empty) => {
-                self.readback.in_flight = Some((from, to, rx));
-                return Ok(());
+        // After a blocking poll the mapping is done, but when the device is shared another
+        // thread's poll may be the one running our callback: wait for it rather than miss it.
+        let received = if wait {
+            rx.recv_timeout(MAP_CALLBACK_WAIT)
+                .map_err(|_| GpuError::Readback("the loss readback never completed".into()))
+        } else {
+            match rx.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    self.readback.in_flight = Some((from, to, rx));
+                    return Ok(());
+                }
+                Err(TryRecvError::Disconnected) => {
+                    Err(GpuError::Readback("map callback dropped".into()))
+                }
+                Ok(r) => Ok(r),
             }
-            Err(TryRecvError::Disconnected) => {
-                return Err(GpuError::Readback("map callback dropped".into()));
-            }
-            Ok(Err(e)) => return Err(GpuError::Readback(e.to_string())),
-            Ok(Ok(())) => {}
-        }
+        }?;
+        received.map_err(|e| GpuError::Readback(e.to_string()))?;
         let (status, ring) = {
             let view = self
                 .readback
