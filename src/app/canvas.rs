@@ -12,6 +12,7 @@ use crate::math::rng::{STREAM_PROBE, normal2};
 
 use super::App;
 use super::datasets::Drawing;
+use super::fill;
 use super::particles::{Instance, ParticleCallback};
 use super::player::{Colors, Mode};
 use super::settings::{Arrows, ScoreSource};
@@ -99,14 +100,18 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
 
     let dark = ui.visuals().dark_mode;
     let painter = ui.painter_at(rect);
-    painter.rect_filled(
+    let background = if dark {
+        Color32::from_rgb(16, 18, 24)
+    } else {
+        Color32::from_rgb(250, 250, 252)
+    };
+    fill::fill_rect(
+        &painter,
+        response.id,
         rect,
         6.0,
-        if dark {
-            Color32::from_rgb(16, 18, 24)
-        } else {
-            Color32::from_rgb(250, 250, 252)
-        },
+        background,
+        app.gpu.is_some(),
     );
     grid(&painter, &view, dark);
 
