@@ -13,6 +13,7 @@ use crate::math::rng::{STREAM_PROBE, normal2};
 use super::App;
 use super::datasets::Drawing;
 use super::fill;
+use super::lines::Lines;
 use super::particles::{Instance, ParticleCallback};
 use super::player::{Colors, Mode};
 use super::settings::{Arrows, ScoreSource};
@@ -105,15 +106,9 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
     } else {
         Color32::from_rgb(250, 250, 252)
     };
-    fill::fill_rect(
-        &painter,
-        response.id,
-        rect,
-        6.0,
-        background,
-        app.gpu.is_some(),
-    );
-    grid(&painter, &view, dark);
+    let gpu = app.gpu.is_some();
+    fill::fill_rect(&painter, response.id, rect, 6.0, background, gpu);
+    grid(&view, dark).paint(&painter, response.id.with("grid"), rect, gpu);
 
     if let Some(drawing) = &app.drawing {
         drawing_layer(&painter, &view, drawing);
@@ -128,10 +123,20 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         let frame = app.player.frame(&app.settings);
         particles_layer(app, ui, &painter, &view, &frame.points, &frame.colors, dark);
         if app.settings.show_trails {
-            trails_layer(&painter, &view, &frame, dark);
+            trails_layer(&view, &frame, dark).paint(
+                &painter,
+                response.id.with("trails"),
+                rect,
+                gpu,
+            );
         }
         if app.settings.arrows != Arrows::Off {
-            arrows_layer(app, &painter, &view, frame.t);
+            arrows_layer(app, &view, frame.t).paint(
+                &painter,
+                response.id.with("arrows"),
+                rect,
+                gpu,
+            );
         }
         overlay(app, &painter, &view, &frame);
     }
@@ -255,7 +260,8 @@ fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
     }
 }
 
-fn grid(painter: &egui::Painter, view: &View, dark: bool) {
+fn grid(view: &View, dark: bool) -> Lines {
+    let mut lines = Lines::default();
     let color = if dark {
         Color32::from_white_alpha(14)
     } else {
@@ -271,24 +277,21 @@ fn grid(painter: &egui::Painter, view: &View, dark: bool) {
     let (y0, y1) = (view.center[1] - hy, view.center[1] + hy);
     for k in (x0.floor() as i32)..=(x1.ceil() as i32) {
         let c = if k == 0 { axis } else { color };
-        painter.line_segment(
-            [
-                view.to_screen([k as f32, y0]),
-                view.to_screen([k as f32, y1]),
-            ],
+        lines.segment(
+            view.to_screen([k as f32, y0]),
+            view.to_screen([k as f32, y1]),
             Stroke::new(1.0, c),
         );
     }
     for k in (y0.floor() as i32)..=(y1.ceil() as i32) {
         let c = if k == 0 { axis } else { color };
-        painter.line_segment(
-            [
-                view.to_screen([x0, k as f32]),
-                view.to_screen([x1, k as f32]),
-            ],
+        lines.segment(
+            view.to_screen([x0, k as f32]),
+            view.to_screen([x1, k as f32]),
             Stroke::new(1.0, c),
         );
     }
+    lines
 }
 
 /// The drawing so far, each point in its class's colour.
@@ -380,13 +383,13 @@ fn particles_layer(
     }
 }
 
-fn trails_layer(painter: &egui::Painter, view: &View, frame: &super::player::Frame, dark: bool) {
+fn trails_layer(view: &View, frame: &super::player::Frame, dark: bool) -> Lines {
     // Stochastic paths jump by √(β dt) per step: fewer of them, and tails that fade fast
     // (comet-like), keep the particles readable; smooth paths fade gently.
     let jagged = frame.jagged;
     let every = if jagged { 2 } else { 1 };
     let fade = if jagged { 3.0 } else { 1.0 };
-    let mut shapes = Vec::new();
+    let mut lines = Lines::default();
     for (i, trail) in frame.trails.iter().enumerate().step_by(every) {
         if trail.len() < 2 {
             continue;
@@ -404,26 +407,27 @@ fn trails_layer(painter: &egui::Painter, view: &View, frame: &super::player::Fra
         for (k, pair) in line.windows(2).enumerate() {
             let recency = ((k + 1) as f32 / n).powf(fade);
             let alpha = (a as f32 * (0.12 + 0.88 * recency)) as u8;
-            shapes.push(Shape::line_segment(
-                [pair[0], pair[1]],
+            lines.segment(
+                pair[0],
+                pair[1],
                 Stroke::new(
                     if jagged { 1.0 } else { 1.3 },
                     Color32::from_rgba_unmultiplied(r, g, b, alpha),
                 ),
-            ));
+            );
         }
         if let Some(end) = line.last() {
-            shapes.push(Shape::circle_stroke(
+            lines.circle(
                 *end,
                 3.5,
                 Stroke::new(1.5, Color32::from_rgba_unmultiplied(r, g, b, a)),
-            ));
+            );
         }
     }
-    painter.extend(shapes);
+    lines
 }
 
-fn arrows_layer(app: &mut App, painter: &egui::Painter, view: &View, t: f64) {
+fn arrows_layer(app: &mut App, view: &View, t: f64) -> Lines {
     let schedule = app.settings.schedule.schedule();
     // Arrows at t → 0 are ill-conditioned (σ → 0); show them at a small positive t instead.
     let t = t.max(0.02);
@@ -473,18 +477,19 @@ fn arrows_layer(app: &mut App, painter: &egui::Painter, view: &View, t: f64) {
         let exact = field(exact_model.as_ref());
         app.canvas.arrows = Some((key, learned, exact));
     }
+    let mut lines = Lines::default();
     let Some((_, learned, exact)) = &app.canvas.arrows else {
-        return;
+        return lines;
     };
     // Half a cell per unit of ε, at most a cell: arrows never run into each other.
     let scale = 0.45 * cell;
-    let draw = |field: &[(Point, Point)], width: f32, color: Color32| {
+    let mut draw = |field: &[(Point, Point)], width: f32, color: Color32| {
         for (p, v) in field {
             let norm = v[0].hypot(v[1]);
             let shrink = if norm > 2.0 { 2.0 / norm } else { 1.0 };
             let from = view.to_screen(*p);
             let to = view.to_screen([p[0] + scale * shrink * v[0], p[1] + scale * shrink * v[1]]);
-            painter.arrow(from, to - from, Stroke::new(width, color));
+            lines.arrow(from, to - from, Stroke::new(width, color));
         }
     };
     // Exact wide underneath, learned thin on top: where they agree, orange lies on blue.
@@ -500,6 +505,7 @@ fn arrows_layer(app: &mut App, painter: &egui::Painter, view: &View, t: f64) {
     if matches!(show, Arrows::Learned | Arrows::Both) {
         draw(learned, 1.4, Color32::from_rgb(255, 140, 40));
     }
+    lines
 }
 
 fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::player::Frame) {

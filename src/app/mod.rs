@@ -13,6 +13,7 @@ mod fill;
 mod formulas;
 mod jobs;
 mod lessons;
+mod lines;
 mod particles;
 mod player;
 mod plots;
@@ -171,6 +172,7 @@ impl App {
     fn install_gpu(&mut self, rs: &egui_wgpu::RenderState) {
         particles::ParticleRenderer::install(rs);
         fill::FillRenderer::install(rs);
+        lines::LineRenderer::install(rs);
         let info = rs.adapter.get_info();
         self.gpu = Some(GpuInfo {
             backend: format!("{:?}", info.backend),
