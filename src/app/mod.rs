@@ -415,11 +415,11 @@ impl App {
             self.player
                 .update(dt, &self.settings, &self.data, &self.train);
         }
-        // Animate while playing, at most ~60 fps (30 when a CPU renders: lavapipe would
+        // Animate while playing, at most ~60 fps (40 when a CPU renders: lavapipe would
         // otherwise take every core from training); otherwise training's events wake us.
         if self.player.playing || !self.train.paused {
             let cpu_renders = self.gpu.as_ref().is_some_and(|g| g.is_cpu);
-            let interval_ms = if cpu_renders { 32 } else { 15 };
+            let interval_ms = if cpu_renders { 25 } else { 15 };
             ctx.request_repaint_after(std::time::Duration::from_millis(interval_ms));
         }
     }
@@ -451,8 +451,7 @@ impl eframe::App for App {
         let start = Instant::now();
         self.frame_ui(ui);
         let work = frame.info().cpu_usage.map(f64::from);
-        self.frame_stats
-            .record(start.elapsed().as_secs_f64(), work);
+        self.frame_stats.record(start.elapsed().as_secs_f64(), work);
     }
 
     fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
