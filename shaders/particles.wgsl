@@ -13,6 +13,8 @@ struct Uniforms {
     // 1 when the framebuffer is sRGB (linear blending), 0 when it stores gamma values.
     srgb_target: u32,
     _pad: u32,
+    // Unmultiplied gamma-space RGBA of the particles drawn from a GPU buffer of positions.
+    resident_color: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
@@ -29,8 +31,8 @@ struct VsOut {
     @location(1) color: vec4<f32>,
 };
 
-@vertex
-fn vs_main(@builtin(vertex_index) vi: u32, inst: Instance) -> VsOut {
+// Corner `vi` of the quad of a particle at `pos`.
+fn place(vi: u32, pos: vec2<f32>, color: vec4<f32>) -> VsOut {
     // A triangle strip covering the square [-1, 1]²: four vertices per particle (vertex
     // work dominates on software rasterisers such as lavapipe).
     var corners = array<vec2<f32>, 4>(
@@ -38,11 +40,23 @@ fn vs_main(@builtin(vertex_index) vi: u32, inst: Instance) -> VsOut {
     );
     let corner = corners[vi];
     var out: VsOut;
-    let ndc = (inst.pos - u.center) * u.scale + corner * u.radius;
+    let ndc = (pos - u.center) * u.scale + corner * u.radius;
     out.clip = vec4<f32>(ndc, 0.0, 1.0);
     out.uv = corner;
-    out.color = inst.color;
+    out.color = color;
     return out;
+}
+
+@vertex
+fn vs_main(@builtin(vertex_index) vi: u32, inst: Instance) -> VsOut {
+    return place(vi, inst.pos, inst.color);
+}
+
+// Particles read straight from a sampler's GPU buffer (`vec2<f32>` per particle), all in
+// one colour.
+@vertex
+fn vs_resident(@builtin(vertex_index) vi: u32, @location(0) pos: vec2<f32>) -> VsOut {
+    return place(vi, pos, u.resident_color);
 }
 
 fn gamma_to_linear(c: vec3<f32>) -> vec3<f32> {

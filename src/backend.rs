@@ -20,7 +20,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::Point;
-use crate::gpu::{GpuContext, GpuError, GpuTrainer, LossPoint, describe, enumerate_adapters};
+use crate::gpu::{
+    GpuContext, GpuError, GpuTrainer, GpuWeights, LossPoint, describe, enumerate_adapters,
+};
 use crate::math::Schedule;
 use crate::nn::{NetModel, NnError, TrainConfig, Trainer, Weighting};
 
@@ -197,6 +199,13 @@ impl BackendError {
     }
 }
 
+/// Trained weights on a GPU and the device they live on.
+#[derive(Clone, Debug)]
+pub struct GpuSnapshot {
+    pub ctx: GpuContext,
+    pub weights: Arc<GpuWeights>,
+}
+
 /// A DSM trainer: the CPU reference or the GPU.
 pub trait TrainBackend: Send {
     /// E.g. "cpu (2 threads)" or "wgpu on NVIDIA H100 (Vulkan, discrete GPU)".
@@ -223,6 +232,11 @@ pub trait TrainBackend: Send {
     /// refused set leaves the running weights untouched; Adam and the EMA restart.
     fn set_params(&mut self, _params: &[f32]) -> Result<(), BackendError> {
         Err(GpuError::Unsupported("loading weights".into()).into())
+    }
+    /// The EMA weights copied into a new GPU buffer on the training device, for a GPU
+    /// sampler on another thread; `None` for a CPU backend.
+    fn gpu_weights(&self) -> Option<GpuSnapshot> {
+        None
     }
     /// The EMA weights as a CPU model (for samplers on another thread, saving).
     fn ema_model(&self) -> Result<NetModel, BackendError> {
@@ -406,6 +420,15 @@ impl TrainBackend for CpuTrainer {
 impl TrainBackend for GpuTrainer {
     fn name(&self) -> String {
         format!("wgpu on {}", self.context().adapter_name())
+    }
+
+    fn gpu_weights(&self) -> Option<GpuSnapshot> {
+        // A failed copy only means the app samples on the CPU this time.
+        let weights = self.snapshot_weights().ok()?;
+        Some(GpuSnapshot {
+            ctx: self.context().clone(),
+            weights,
+        })
     }
 
     fn kind(&self) -> BackendKind {
@@ -627,6 +650,10 @@ impl TrainBackend for ResilientTrainer {
 
     fn set_params(&mut self, params: &[f32]) -> Result<(), BackendError> {
         self.guarded(|t| t.set_params(params))
+    }
+
+    fn gpu_weights(&self) -> Option<GpuSnapshot> {
+        self.inner.gpu_weights()
     }
 
     fn ema_model(&self) -> Result<NetModel, BackendError> {

@@ -173,7 +173,7 @@ fn matmul_backward_dw_matches_cpu() {
             c_split_stride: stride as u32,
             ..GemmUniform::default()
         };
-        let uniform = uniform_init(&ctx.device, "test gemm", &u);
+        let uniform = uniform_init(ctx, "test gemm", &u);
         let a_buf = storage_init(ctx, "H", &h).expect("H");
         let b_buf = storage_init(ctx, "dZ", &dz).expect("dZ");
         let c_buf =
@@ -226,7 +226,7 @@ fn run_gemm(
     c_len: usize,
     aux: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    let uniform = uniform_init(&ctx.device, "test gemm", u);
+    let uniform = uniform_init(ctx, "test gemm", u);
     let a_buf = storage_init(ctx, "A", a).expect("A");
     let b_buf = storage_init(ctx, "B", b).expect("B");
     let c_buf = storage_buffer(ctx, "C", (c_len * 4) as u64).expect("C");
@@ -303,7 +303,7 @@ fn dsm_batch_matches_cpu_draws() {
             _pad: [0; 2],
             schedule: ScheduleUniform::new(&schedule),
         };
-        let uniform = uniform_init(&ctx.device, "dsm", &u);
+        let uniform = uniform_init(ctx, "dsm", &u);
         let data_buf = storage_init(ctx, "data", &data).expect("data");
         let table_buf = storage_init(ctx, "table", &table.t_of_u).expect("table");
         let freqs = storage_init(ctx, "freqs", emb.freqs()).expect("freqs");
@@ -419,7 +419,7 @@ fn adam_and_ema_match_cpu() {
         split_stride: n as u32,
         _pad: 0,
     };
-    let uniform = uniform_init(&ctx.device, "adam", &u);
+    let uniform = uniform_init(ctx, "adam", &u);
     let slots = Slots::new(&ctx.device, "step", 32, 1);
     for k in 1..=2i32 {
         let parts = rand_vec(n * splits, 10 + k as u32);

@@ -14,7 +14,7 @@ use super::App;
 use super::datasets::Drawing;
 use super::fill;
 use super::lines::Lines;
-use super::particles::{Instance, ParticleCallback};
+use super::particles::{Instance, ParticleCallback, Resident};
 use super::player::{Colors, Mode};
 use super::settings::{Arrows, ScoreSource};
 
@@ -121,7 +121,7 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         );
     } else {
         let frame = app.player.frame(&app.settings);
-        particles_layer(app, ui, &painter, &view, &frame.points, &frame.colors, dark);
+        particles_layer(app, ui, &painter, &view, &frame, dark);
         if app.settings.show_trails {
             trails_layer(&view, &frame, dark).paint(
                 &painter,
@@ -311,10 +311,10 @@ fn particles_layer(
     ui: &Ui,
     painter: &egui::Painter,
     view: &View,
-    points: &[Point],
-    colors: &Colors,
+    frame: &super::player::Frame,
     dark: bool,
 ) {
+    let (points, colors) = (frame.points.as_slice(), &frame.colors);
     let data_color = if dark {
         [200, 210, 230, 60]
     } else {
@@ -353,10 +353,20 @@ fn particles_layer(
             color: color_of(i),
         }));
         // Fewer, larger discs read better; many small ones show density.
-        let radius =
-            if points.len() > 30_000 { 1.6 } else { 2.2 } * if presentation { 1.3 } else { 1.0 };
+        let radius = if frame.particle_count() > 30_000 {
+            1.6
+        } else {
+            2.2
+        } * if presentation { 1.3 } else { 1.0 };
+        let resident = frame.resident.as_ref().map(|g| Resident {
+            buffer: g.store.buffer.clone(),
+            offset: g.offset,
+            len: g.len as u32,
+            color: color_of(0),
+        });
         let callback = ParticleCallback {
             instances: Arc::new(instances),
+            resident,
             center: view.center,
             half_extent: view.half_extent(),
             radius_px: radius * ppp,
@@ -628,7 +638,7 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::playe
         painter.text(
             rect.right_bottom() - pad,
             Align2::RIGHT_BOTTOM,
-            format!("{} particles", frame.points.len()),
+            format!("{} particles", frame.particle_count()),
             FontId::proportional(12.0),
             weak,
         );

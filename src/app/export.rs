@@ -159,12 +159,20 @@ fn out_path(app: &App, name: &str) -> Result<PathBuf, String> {
     Ok(dir.join(name))
 }
 
-fn still(app: &App) -> Still {
+fn still(app: &App) -> Result<Still, String> {
     let frame = app.player.frame(&app.settings);
-    Still {
-        points: frame.points,
+    // Particles on the GPU come back once, for the file.
+    let points = match &frame.resident {
+        Some(gpu) => std::sync::Arc::new(
+            gpu.read()
+                .map_err(|e| format!("cannot read the particles from the GPU: {e}"))?,
+        ),
+        None => frame.points,
+    };
+    Ok(Still {
+        points,
         colors: frame.colors,
-    }
+    })
 }
 
 fn export_png(app: &mut App, ctx: &egui::Context) {
@@ -172,7 +180,10 @@ fn export_png(app: &mut App, ctx: &egui::Context) {
         Ok(p) => p,
         Err(e) => return app.export.message = Some(Err(e)),
     };
-    let s = still(app);
+    let s = match still(app) {
+        Ok(s) => s,
+        Err(e) => return app.export.message = Some(Err(e)),
+    };
     app.export.task.start(ctx, move |_| {
         let rgb = rasterise(&s, PNG_SIDE, 2);
         write_png(&path, PNG_SIDE as u32, PNG_SIDE as u32, &rgb)?;
@@ -187,7 +198,7 @@ fn export_gif(app: &mut App, ctx: &egui::Context) {
         Err(e) => return app.export.message = Some(Err(e)),
     };
     let (t0, playing) = (app.player.t, app.player.playing);
-    let frames: Vec<Still> = (0..GIF_FRAMES)
+    let frames: Result<Vec<Still>, String> = (0..GIF_FRAMES)
         .map(|k| {
             let u = k as f64 / (GIF_FRAMES - 1) as f64;
             app.player.t = match app.player.mode {
@@ -199,6 +210,10 @@ fn export_gif(app: &mut App, ctx: &egui::Context) {
         .collect();
     app.player.t = t0;
     app.player.playing = playing;
+    let frames = match frames {
+        Ok(f) => f,
+        Err(e) => return app.export.message = Some(Err(e)),
+    };
     app.export.task.start(ctx, move |progress| {
         let mut rgb = Vec::with_capacity(frames.len());
         for (k, f) in frames.iter().enumerate() {
@@ -212,7 +227,7 @@ fn export_gif(app: &mut App, ctx: &egui::Context) {
 
 fn export_csv(app: &mut App) {
     let outcome = out_path(app, "samples.csv").and_then(|path| {
-        let points = still(app).points;
+        let points = still(app)?.points;
         write_samples_csv(&path, &points, None)
             .map(|()| {
                 format!(

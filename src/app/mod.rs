@@ -23,7 +23,7 @@ mod status;
 mod style;
 mod teach_bar;
 mod training;
-mod trajectory;
+pub mod trajectory;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -173,6 +173,9 @@ impl App {
         particles::ParticleRenderer::install(rs);
         fill::FillRenderer::install(rs);
         lines::LineRenderer::install(rs);
+        // The training backends share this device (`train::factory`), so reverse runs on a
+        // GPU trainer's weights can hand their particles straight to the canvas.
+        self.player.gpu_frames = true;
         let info = rs.adapter.get_info();
         self.gpu = Some(GpuInfo {
             backend: format!("{:?}", info.backend),

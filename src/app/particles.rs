@@ -18,7 +18,7 @@ pub struct Instance {
 
 const _: () = assert!(std::mem::size_of::<Instance>() == 12);
 
-/// The shader's uniform block, padded by hand to 32 bytes.
+/// The shader's uniform block, padded by hand to 48 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 struct Uniforms {
@@ -27,9 +27,10 @@ struct Uniforms {
     radius: [f32; 2],
     srgb_target: u32,
     _pad: u32,
+    resident_color: [f32; 4],
 }
 
-const _: () = assert!(std::mem::size_of::<Uniforms>() == 32);
+const _: () = assert!(std::mem::size_of::<Uniforms>() == 48);
 
 /// The WGSL source (validated by naga with every other shader in `tests/shaders.rs`).
 pub const SHADER: &str = include_str!("../../shaders/particles.wgsl");
@@ -38,6 +39,8 @@ pub const SHADER: &str = include_str!("../../shaders/particles.wgsl");
 /// app's saved state).
 pub struct ParticleRenderer {
     pipeline: wgpu::RenderPipeline,
+    /// The same discs from a buffer of bare positions (`Resident`).
+    resident_pipeline: wgpu::RenderPipeline,
     uniforms: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
     instances: wgpu::Buffer,
@@ -96,42 +99,57 @@ impl ParticleRenderer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("particle pipeline"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                // One Instance per quad; its four corners come from the vertex index.
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Instance>() as u64,
-                    step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x2, 1 => Unorm8x4],
-                })],
+        let pipeline_for = |entry: &str, buffer: wgpu::VertexBufferLayout<'_>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("particle pipeline"),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    buffers: &[Some(buffer)],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleStrip,
+                    ..wgpu::PrimitiveState::default()
+                },
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: target_format,
+                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        // One Instance per quad; its four corners come from the vertex index.
+        let pipeline = pipeline_for(
+            "vs_main",
+            wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<Instance>() as u64,
+                step_mode: wgpu::VertexStepMode::Instance,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x2, 1 => Unorm8x4],
             },
-            primitive: wgpu::PrimitiveState {
-                topology: wgpu::PrimitiveTopology::TriangleStrip,
-                ..wgpu::PrimitiveState::default()
+        );
+        let resident_pipeline = pipeline_for(
+            "vs_resident",
+            wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<Point>() as u64,
+                step_mode: wgpu::VertexStepMode::Instance,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x2],
             },
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        );
         let capacity = 1024;
         Self {
             pipeline,
+            resident_pipeline,
             uniforms,
             bind_group,
             instances: instance_buffer(device, capacity),
@@ -154,6 +172,8 @@ fn instance_buffer(device: &wgpu::Device, capacity: usize) -> wgpu::Buffer {
 /// What one frame of the canvas draws: the instances and the world → viewport mapping.
 pub struct ParticleCallback {
     pub instances: Arc<Vec<Instance>>,
+    /// Particles drawn after the instances, straight from a GPU buffer.
+    pub resident: Option<Resident>,
     /// World point at the centre of the viewport.
     pub center: Point,
     /// World units from the centre to the viewport's edge, per axis.
@@ -162,6 +182,15 @@ pub struct ParticleCallback {
     pub radius_px: f32,
     /// Viewport size in physical pixels.
     pub viewport_px: [f32; 2],
+}
+
+/// `len` positions at byte `offset` of `buffer` (on the renderer's device), one colour.
+pub struct Resident {
+    pub buffer: wgpu::Buffer,
+    pub offset: u64,
+    pub len: u32,
+    /// Unmultiplied gamma-space RGBA.
+    pub color: [u8; 4],
 }
 
 impl egui_wgpu::CallbackTrait for ParticleCallback {
@@ -192,6 +221,10 @@ impl egui_wgpu::CallbackTrait for ParticleCallback {
             ],
             srgb_target: u32::from(r.srgb_target),
             _pad: 0,
+            resident_color: self
+                .resident
+                .as_ref()
+                .map_or([0.0; 4], |g| g.color.map(|c| f32::from(c) / 255.0)),
         };
         queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(&uniforms));
         Vec::new()
@@ -206,12 +239,17 @@ impl egui_wgpu::CallbackTrait for ParticleCallback {
         let Some(r) = resources.get::<ParticleRenderer>() else {
             return;
         };
-        if r.count == 0 {
-            return;
-        }
-        render_pass.set_pipeline(&r.pipeline);
         render_pass.set_bind_group(0, &r.bind_group, &[]);
-        render_pass.set_vertex_buffer(0, r.instances.slice(..));
-        render_pass.draw(0..4, 0..r.count);
+        if r.count > 0 {
+            render_pass.set_pipeline(&r.pipeline);
+            render_pass.set_vertex_buffer(0, r.instances.slice(..));
+            render_pass.draw(0..4, 0..r.count);
+        }
+        if let Some(g) = self.resident.as_ref().filter(|g| g.len > 0) {
+            let end = g.offset + u64::from(g.len) * std::mem::size_of::<Point>() as u64;
+            render_pass.set_pipeline(&r.resident_pipeline);
+            render_pass.set_vertex_buffer(0, g.buffer.slice(g.offset..end));
+            render_pass.draw(0..4, 0..g.len);
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::train::SharedModel;
 use super::datasets::LoadedData;
 use super::settings::{ForwardPaths, ScoreSource, Settings};
 use super::training::TrainState;
-use super::trajectory::{FORWARD_STEPS, Job, Runner, TRAILS, Trajectory};
+use super::trajectory::{FORWARD_STEPS, GpuFrame, Job, Runner, Stored, TRAILS, Trajectory};
 
 /// Seconds one direction takes at speed 1.
 const DIRECTION_SECS: f64 = 4.0;
@@ -59,7 +59,10 @@ pub enum Colors {
 
 /// Everything the canvas draws for the current time.
 pub struct Frame {
+    /// The particles on the CPU (empty when they are `resident` on the GPU).
     pub points: Arc<Vec<Point>>,
+    /// The particles in a GPU buffer, for the canvas to draw from (a reverse run on the GPU).
+    pub resident: Option<GpuFrame>,
     pub colors: Colors,
     /// A few particles' paths up to now.
     pub trails: Vec<Vec<Point>>,
@@ -71,6 +74,12 @@ pub struct Frame {
     pub jagged: bool,
     /// Set while the particles wait for a computation.
     pub waiting: Option<String>,
+}
+
+impl Frame {
+    pub fn particle_count(&self) -> usize {
+        self.resident.as_ref().map_or(self.points.len(), |g| g.len)
+    }
 }
 
 /// What a reverse run depends on; a change restarts it.
@@ -141,6 +150,9 @@ pub struct Player {
     pub mode: Mode,
     pub t: f64,
     pub playing: bool,
+    /// The window renders with the device training runs on: reverse runs of the learned
+    /// score may then keep their particles there.
+    pub gpu_frames: bool,
     hold_secs: f64,
     /// Set by a user action that should start reverse afresh with the newest weights.
     fresh_reverse: bool,
@@ -170,6 +182,7 @@ impl Default for Player {
             mode: Mode::Forward,
             t: 0.0,
             playing: true,
+            gpu_frames: false,
             hold_secs: 0.0,
             fresh_reverse: false,
             refreshed_this_loop: false,
@@ -328,11 +341,17 @@ impl Player {
             seed: s.seed,
             ..SamplerConfig::default()
         };
-        let (model, model_version) = match settings.score_source {
-            ScoreSource::Exact => (Some(self.exact_model(schedule, data)), 0),
+        let (model, model_version, gpu) = match settings.score_source {
+            ScoreSource::Exact => (Some(self.exact_model(schedule, data)), 0, None),
             ScoreSource::Learned => (
                 train.model.as_ref().map(|m| Arc::clone(&m.model)),
                 train.model_version,
+                train
+                    .model
+                    .as_ref()
+                    .and_then(|m| m.gpu.clone())
+                    .filter(|_| self.gpu_frames)
+                    .map(Box::new),
             ),
         };
         let Some(model) = model else { return };
@@ -382,6 +401,7 @@ impl Player {
                 model,
                 cfg,
                 particles: settings.particles,
+                gpu,
             };
             self.reverse = Some((wanted, Runner::start(job)));
         }
@@ -522,6 +542,7 @@ impl Player {
             });
             return Frame {
                 points,
+                resident: None,
                 colors,
                 trails,
                 t: self.t,
@@ -548,6 +569,7 @@ impl Player {
             .collect();
         Frame {
             points: Arc::new(points),
+            resident: None,
             colors,
             trails,
             t: self.t,
@@ -577,6 +599,7 @@ impl Player {
         };
         let empty = |waiting: &str| Frame {
             points: Arc::default(),
+            resident: None,
             colors: Colors::Uniform(color),
             trails: Vec::new(),
             t: self.t,
@@ -592,8 +615,15 @@ impl Player {
                 return Err(format!("sampling failed: {message}"));
             }
             let step = tr.step_near(self.t);
-            let (_, points) = tr.frame_at(step).ok_or("starting…")?;
+            let (_, stored) = tr.frame_at(step).ok_or("starting…")?;
             let trails = trails_until(tr, step);
+            let device = if tr.on_gpu {
+                " · on the GPU".to_owned()
+            } else if let Some(e) = &tr.gpu_failure {
+                format!(" · on the CPU (the GPU failed: {e})")
+            } else {
+                String::new()
+            };
             let waiting = (!tr.done && step + 1 >= tr.times.len()).then(|| {
                 format!(
                     "sampling… step {}/{} ({:.0}%)",
@@ -603,21 +633,38 @@ impl Player {
                 )
             });
             let t = tr.times.get(step).copied().unwrap_or(self.t);
-            Ok((points, trails, waiting, t, step, tr.total_steps, tr.nfe))
+            Ok((
+                stored,
+                trails,
+                waiting,
+                t,
+                step,
+                tr.total_steps,
+                tr.nfe,
+                device,
+            ))
         });
         match found {
-            Some(Ok((points, trails, waiting, t, step, total, nfe))) => Frame {
-                points,
+            Some(Ok((stored, trails, waiting, t, step, total, nfe, device))) => Frame {
+                points: match &stored {
+                    Stored::Cpu(points) => Arc::clone(points),
+                    Stored::Gpu(_) => Arc::default(),
+                },
+                resident: match stored {
+                    Stored::Gpu(frame) => Some(frame),
+                    Stored::Cpu(_) => None,
+                },
                 colors: Colors::Uniform(color),
                 trails,
                 t,
                 caption: format!(
-                    "reverse · {label} · step {step}/{total} · {source} · NFE {nfe}{}",
+                    "reverse · {label} · step {step}/{total} · {source} · NFE {nfe}{}{}",
                     if key.model_version > 0 {
                         format!(" · weights v{}", key.model_version)
                     } else {
                         String::new()
-                    }
+                    },
+                    device
                 ),
                 jagged: settings.sampler.is_sde(),
                 waiting,
@@ -632,7 +679,10 @@ type FoundFrame = (Arc<Vec<Point>>, Vec<Vec<Point>>, Option<String>);
 
 fn em_frame(tr: &Trajectory, t: f64) -> Option<FoundFrame> {
     let step = tr.step_near(t);
-    let (_, points) = tr.frame_at(step)?;
+    // Forward paths are always computed on the CPU.
+    let Stored::Cpu(points) = tr.frame_at(step)?.1 else {
+        return None;
+    };
     let waiting = (!tr.done && step + 1 >= tr.times.len()).then(|| "computing paths…".to_owned());
     Some((points, trails_until(tr, step), waiting))
 }

@@ -11,7 +11,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::error::GpuError;
@@ -586,25 +585,35 @@ pub fn storage_init<T: Pod>(
         // New buffers are zeroed.
         return storage_buffer(ctx, label, 4);
     }
-    ctx.check_buffer_size(label, bytes.len() as u64)?;
-    Ok(ctx
-        .device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        }))
+    // Not `create_buffer_init`: on a lost device its mapping panics; a queued write is
+    // merely dropped, and the loss is reported by the next wait.
+    let buffer = storage_buffer(ctx, label, bytes.len() as u64)?;
+    if bytes.len().is_multiple_of(4) {
+        ctx.queue.write_buffer(&buffer, 0, bytes);
+    } else {
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().next_multiple_of(4), 0);
+        ctx.queue.write_buffer(&buffer, 0, &padded);
+    }
+    Ok(buffer)
+}
+
+/// A uniform buffer holding `bytes` (a multiple of 4). Written by the queue, not mapped at
+/// creation: on a lost device a mapping panics, a queued write is merely dropped.
+pub fn uniform_bytes(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (bytes.len() as u64).max(4),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&buffer, 0, bytes);
+    buffer
 }
 
 /// A uniform buffer holding `value`.
-pub fn uniform_init<T: Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: bytemuck::bytes_of(value),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    })
+pub fn uniform_init<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
+    uniform_bytes(ctx, label, bytemuck::bytes_of(value))
 }
 
 /// A workgroup grid covering `n` threads of groups of `wg`, 2D when one dimension would pass

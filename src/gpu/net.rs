@@ -103,7 +103,7 @@ impl Forward {
                 emb_half,
                 ..MlpUniform::default()
             };
-            let time_ub = uniform_init(device, "time_offset uniform", &time_u);
+            let time_ub = uniform_init(ctx, "time_offset uniform", &time_u);
             let tk = kernels.get(K::TimeOffset);
             let time_bind = tk.bind(
                 device,
@@ -130,7 +130,7 @@ impl Forward {
                     row_off,
                     ..MlpUniform::default()
                 };
-                let fub = uniform_init(device, "first_layer uniform", &fu);
+                let fub = uniform_init(ctx, "first_layer uniform", &fu);
                 let first = sources
                     .iter()
                     .map(|src| {
@@ -157,7 +157,7 @@ impl Forward {
                         flag: 2,
                         ..GemmUniform::default()
                     };
-                    let gub = uniform_init(device, &format!("hidden layer {l} uniform"), &gu);
+                    let gub = uniform_init(ctx, &format!("hidden layer {l} uniform"), &gu);
                     let (src, dst) = (&h[(l - 1) % 2], &h[l % 2]);
                     hidden.push(kernels.get(K::GemmForward).bind(
                         device,
@@ -177,7 +177,7 @@ impl Forward {
                     row_off,
                     ..MlpUniform::default()
                 };
-                let hub = uniform_init(device, "head uniform", &hu);
+                let hub = uniform_init(ctx, "head uniform", &hu);
                 let head = kernels.get(K::Head).bind(
                     device,
                     "head",

@@ -30,7 +30,7 @@ use super::error::GpuError;
 use super::kernels::{
     AdamUniform, DsmUniform, GEMM_TILE, GemmUniform, K, Kernels, MlpUniform, ScheduleUniform,
     Slots, TrainStepUniform, WG_1D, act_id, grid_1d, grid_rows, param_id, read_f32, storage_buffer,
-    storage_init,
+    storage_init, uniform_bytes,
 };
 use crate::Point;
 use crate::math::Schedule;
@@ -306,14 +306,7 @@ impl GpuTrainer {
         let p = self.num_params as u32;
         let mut uniforms = Vec::new();
         let mut uni = |label: &str, bytes: &[u8]| {
-            let buf = wgpu::util::DeviceExt::create_buffer_init(
-                device,
-                &wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: bytes,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                },
-            );
+            let buf = uniform_bytes(&self.ctx, label, bytes);
             uniforms.push(buf);
             uniforms.len() - 1
         };
@@ -886,6 +879,19 @@ impl GpuTrainer {
     /// The buffers a caller can bind or copy from: (params, ema).
     pub fn param_buffers(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
         (&self.params, &self.ema)
+    }
+
+    /// A new weights buffer holding the current EMA weights, filled by a GPU copy (no CPU
+    /// round trip): what a sampler on another thread moves particles with.
+    pub fn snapshot_weights(&self) -> Result<Arc<GpuWeights>, GpuError> {
+        let buffer = storage_buffer(&self.ctx, "published weights", self.num_params as u64 * 4)?;
+        let weights = GpuWeights {
+            config: self.cfg.net.clone(),
+            buffer,
+            version: AtomicU64::new(0),
+        };
+        self.publish(&weights)?;
+        Ok(Arc::new(weights))
     }
 
     /// Copies the EMA weights into `weights` on the GPU (no CPU round trip) and bumps its

@@ -24,6 +24,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 
 use crate::Point;
+use crate::backend::GpuSnapshot;
 use crate::data::Normalization;
 use crate::math::{Schedule, ScoreModel};
 use crate::nn::{Activation, Embedding, MlpConfig, Weighting};
@@ -159,6 +160,9 @@ pub struct Progress {
 pub struct Snapshot {
     pub step: u64,
     pub model: SharedModel,
+    /// The same weights on the training GPU, when it trains there: the app's reverse runs
+    /// then sample on the GPU too.
+    pub gpu: Option<GpuSnapshot>,
 }
 
 pub type SnapshotSlot = Arc<Mutex<Option<Snapshot>>>;

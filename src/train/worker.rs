@@ -331,6 +331,7 @@ impl<'a> Trainer<'a> {
         let snapshot = Snapshot {
             step: backend.steps_done(),
             model,
+            gpu: backend.gpu_weights(),
         };
         if let Ok(mut slot) = self.snapshot.lock() {
             *slot = Some(snapshot.clone());
