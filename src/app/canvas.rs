@@ -634,13 +634,4 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::playe
             weak,
         );
     }
-    if !app.settings.presentation {
-        painter.text(
-            rect.right_bottom() - pad,
-            Align2::RIGHT_BOTTOM,
-            format!("{} particles", frame.particle_count()),
-            FontId::proportional(12.0),
-            weak,
-        );
-    }
 }

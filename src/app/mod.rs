@@ -170,6 +170,13 @@ impl App {
     /// Registers the particle pipeline with egui's renderer; the canvas draws with it from
     /// then on (without it, a few thousand egui circles stand in).
     fn install_gpu(&mut self, rs: &egui_wgpu::RenderState) {
+        // Reconfiguring the surface (a resize) waits for the queue to go idle and fails when
+        // the training thread submits meanwhile; wgpu's default handler would abort the app.
+        // egui reconfigures on a later frame, so an error outside our own error scopes is
+        // reported and the window lives on.
+        rs.device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            eprintln!("diffusion-playground: wgpu: {e}");
+        }));
         particles::ParticleRenderer::install(rs);
         fill::FillRenderer::install(rs);
         lines::LineRenderer::install(rs);
