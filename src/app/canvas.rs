@@ -107,8 +107,10 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         Color32::from_rgb(250, 250, 252)
     };
     let gpu = app.gpu.is_some();
-    fill::fill_rect(&painter, response.id, rect, 6.0, background, gpu);
-    grid(&view, dark).paint(&painter, response.id.with("grid"), rect, gpu);
+    // Ids fixed by the panel, not the layout: each layer keeps its GPU buffers by id.
+    let layer = ui.scope_id().with("canvas layer");
+    fill::fill_rect(&painter, layer, rect, 6.0, background, gpu);
+    grid(&view, dark).paint(&painter, layer.with("grid"), rect, gpu);
 
     if let Some(drawing) = &app.drawing {
         drawing_layer(&painter, &view, drawing);
@@ -123,20 +125,10 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         let frame = app.player.frame(&app.settings);
         particles_layer(app, ui, &painter, &view, &frame, dark);
         if app.settings.show_trails {
-            trails_layer(&view, &frame, dark).paint(
-                &painter,
-                response.id.with("trails"),
-                rect,
-                gpu,
-            );
+            trails_layer(&view, &frame, dark).paint(&painter, layer.with("trails"), rect, gpu);
         }
         if app.settings.arrows != Arrows::Off {
-            arrows_layer(app, &view, frame.t).paint(
-                &painter,
-                response.id.with("arrows"),
-                rect,
-                gpu,
-            );
+            arrows_layer(app, &view, frame.t).paint(&painter, layer.with("arrows"), rect, gpu);
         }
         overlay(app, &painter, &view, &frame);
     }

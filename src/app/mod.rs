@@ -25,7 +25,7 @@ mod teach_bar;
 mod training;
 pub mod trajectory;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use datasets::{DRAW_CLASSES, Drawing, LoadedData};
@@ -158,6 +158,8 @@ impl App {
     pub fn create(cc: &eframe::CreationContext<'_>, settings: Settings, train: bool) -> Self {
         // The renderer's device, for the WGSL trainer to share (DESIGN §1).
         let shared = cc.wgpu_render_state.as_ref().map(|rs| {
+            // Before the training thread can submit anything.
+            report_wgpu_errors(&rs.device);
             GpuContext::from_shared(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
         });
         let mut app = Self::build(settings, train, &cc.egui_ctx, train::factory(shared));
@@ -170,19 +172,11 @@ impl App {
     /// Registers the particle pipeline with egui's renderer; the canvas draws with it from
     /// then on (without it, a few thousand egui circles stand in).
     fn install_gpu(&mut self, rs: &egui_wgpu::RenderState) {
-        // Reconfiguring the surface (a resize) waits for the queue to go idle and fails when
-        // the training thread submits meanwhile; wgpu's default handler would abort the app.
-        // egui reconfigures on a later frame, so an error outside our own error scopes is
-        // reported and the window lives on.
-        rs.device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
-            eprintln!("diffusion-playground: wgpu: {e}");
-        }));
         particles::ParticleRenderer::install(rs);
         fill::FillRenderer::install(rs);
         lines::LineRenderer::install(rs);
-        // The training backends share this device (`train::factory`), so reverse runs on a
-        // GPU trainer's weights can hand their particles straight to the canvas.
-        self.player.gpu_frames = true;
+        // Reverse runs on GPU weights from this device hand their particles to the canvas.
+        self.player.render_device = Some(rs.device.clone());
         let info = rs.adapter.get_info();
         self.gpu = Some(GpuInfo {
             backend: format!("{:?}", info.backend),
@@ -456,6 +450,7 @@ impl eframe::App for App {
         if self.gpu.is_none()
             && let Some(rs) = frame.wgpu_render_state()
         {
+            report_wgpu_errors(&rs.device);
             self.install_gpu(rs);
         }
         let start = Instant::now();
@@ -488,6 +483,23 @@ impl eframe::App for App {
             );
         }
     }
+}
+
+/// Reconfiguring the surface (a resize) waits for the queue to go idle and fails when the
+/// training thread submits meanwhile, and wgpu's default handler would abort the app on it.
+/// egui reconfigures on a later frame, so an error outside our own error scopes is reported
+/// (each distinct message once) and the window lives on.
+fn report_wgpu_errors(device: &wgpu::Device) {
+    let seen = Mutex::new(std::collections::HashSet::new());
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        let message = e.to_string();
+        let mut seen = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() < 64 && seen.insert(message.clone()) {
+            eprintln!("diffusion-playground: wgpu: {message}");
+        }
+    }));
 }
 
 /// Opens the window. With `exit_after_secs` it closes itself cleanly after that long (CI

@@ -150,9 +150,9 @@ pub struct Player {
     pub mode: Mode,
     pub t: f64,
     pub playing: bool,
-    /// The window renders with the device training runs on: reverse runs of the learned
-    /// score may then keep their particles there.
-    pub gpu_frames: bool,
+    /// The device the window renders with: a reverse run of the learned score whose
+    /// weights live on it keeps its particles there for the canvas to draw.
+    pub render_device: Option<wgpu::Device>,
     hold_secs: f64,
     /// Set by a user action that should start reverse afresh with the newest weights.
     fresh_reverse: bool,
@@ -182,7 +182,7 @@ impl Default for Player {
             mode: Mode::Forward,
             t: 0.0,
             playing: true,
-            gpu_frames: false,
+            render_device: None,
             hold_secs: 0.0,
             fresh_reverse: false,
             refreshed_this_loop: false,
@@ -341,17 +341,11 @@ impl Player {
             seed: s.seed,
             ..SamplerConfig::default()
         };
-        let (model, model_version, gpu) = match settings.score_source {
-            ScoreSource::Exact => (Some(self.exact_model(schedule, data)), 0, None),
+        let (model, model_version) = match settings.score_source {
+            ScoreSource::Exact => (Some(self.exact_model(schedule, data)), 0),
             ScoreSource::Learned => (
                 train.model.as_ref().map(|m| Arc::clone(&m.model)),
                 train.model_version,
-                train
-                    .model
-                    .as_ref()
-                    .and_then(|m| m.gpu.clone())
-                    .filter(|_| self.gpu_frames)
-                    .map(Box::new),
             ),
         };
         let Some(model) = model else { return };
@@ -396,6 +390,16 @@ impl Player {
         };
         self.fresh_reverse = false;
         if restart {
+            // The GPU weights only when the canvas can draw from their device.
+            let gpu = train
+                .model
+                .as_ref()
+                .and_then(|m| m.gpu.as_ref())
+                .filter(|g| {
+                    settings.score_source == ScoreSource::Learned
+                        && self.render_device.as_ref() == Some(&g.ctx.device)
+                })
+                .map(|g| Box::new(g.clone()));
             let job = Job::Reverse {
                 schedule,
                 model,

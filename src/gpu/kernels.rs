@@ -601,6 +601,11 @@ pub fn storage_init<T: Pod>(
 /// A uniform buffer holding `bytes` (a multiple of 4). Written by the queue, not mapped at
 /// creation: on a lost device a mapping panics, a queued write is merely dropped.
 pub fn uniform_bytes(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+    debug_assert!(
+        bytes.len().is_multiple_of(4),
+        "{label}: {} bytes",
+        bytes.len()
+    );
     let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: (bytes.len() as u64).max(4),

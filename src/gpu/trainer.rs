@@ -21,7 +21,7 @@
 //! sampler by a buffer copy (`publish`), never through the CPU.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, channel};
 use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
 use std::time::Duration;
 
@@ -744,8 +744,14 @@ impl GpuTrainer {
         // After a blocking poll the mapping is done, but when the device is shared another
         // thread's poll may be the one running our callback: wait for it rather than miss it.
         let received = if wait {
-            rx.recv_timeout(MAP_CALLBACK_WAIT)
-                .map_err(|_| GpuError::Readback("the loss readback never completed".into()))
+            rx.recv_timeout(MAP_CALLBACK_WAIT).map_err(|e| {
+                // A mapping still pending would block the next readback: drop it.
+                self.readback.staging.unmap();
+                GpuError::Readback(match e {
+                    RecvTimeoutError::Timeout => "the loss readback never completed".into(),
+                    RecvTimeoutError::Disconnected => "map callback dropped".into(),
+                })
+            })
         } else {
             match rx.try_recv() {
                 Err(TryRecvError::Empty) => {
