@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use egui::{Color32, Rect};
 use egui_wgpu::wgpu;
 
+use super::callback;
+
 /// The shader's uniform block (32 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -35,11 +37,7 @@ impl FillRenderer {
     /// Builds the pipeline for egui's target format and registers it with the renderer.
     pub fn install(render_state: &egui_wgpu::RenderState) {
         let renderer = Self::new(&render_state.device, render_state.target_format);
-        render_state
-            .renderer
-            .write()
-            .callback_resources
-            .insert(renderer);
+        callback::register(render_state, renderer);
     }
 
     fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
@@ -47,52 +45,16 @@ impl FillRenderer {
             label: Some("fill.wgsl"),
             source: wgpu::ShaderSource::Wgsl(SHADER.into()),
         });
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("fill bind group layout"),
-            entries: &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            }],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("fill pipeline layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("fill pipeline"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState {
-                topology: wgpu::PrimitiveTopology::TriangleStrip,
-                ..wgpu::PrimitiveState::default()
-            },
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let layout = callback::uniform_layout(device, "fill bind group layout");
+        let pipeline = callback::Pipeline {
+            label: "fill pipeline",
+            module: &module,
+            uniforms: Some(&layout),
+            vertex_entry: "vs_main",
+            buffer: None,
+            topology: wgpu::PrimitiveTopology::TriangleStrip,
+        }
+        .build(device, target_format);
         Self {
             pipeline,
             layout,

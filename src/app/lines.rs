@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use egui::{Pos2, Rect, Shape, Stroke, Vec2};
 use egui_wgpu::wgpu;
 
+use super::callback;
+
 /// Segments of one layer, in egui points.
 #[derive(Default)]
 pub struct Lines {
@@ -130,11 +132,7 @@ impl LineRenderer {
     /// Builds the pipeline for egui's target format and registers it with the renderer.
     pub fn install(render_state: &egui_wgpu::RenderState) {
         let renderer = Self::new(&render_state.device, render_state.target_format);
-        render_state
-            .renderer
-            .write()
-            .callback_resources
-            .insert(renderer);
+        callback::register(render_state, renderer);
     }
 
     fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
@@ -142,42 +140,21 @@ impl LineRenderer {
             label: Some("lines.wgsl"),
             source: wgpu::ShaderSource::Wgsl(SHADER.into()),
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("line pipeline layout"),
-            bind_group_layouts: &[],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("line pipeline"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Vertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &wgpu::vertex_attr_array![
-                        0 => Float32x2, 1 => Float32x4, 2 => Float32x2
-                    ],
-                })],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
+        let pipeline = callback::Pipeline {
+            label: "line pipeline",
+            module: &module,
+            uniforms: None,
+            vertex_entry: "vs_main",
+            buffer: Some(wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<Vertex>() as u64,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![
+                    0 => Float32x2, 1 => Float32x4, 2 => Float32x2
+                ],
             }),
-            multiview_mask: None,
-            cache: None,
-        });
+            topology: wgpu::PrimitiveTopology::TriangleList,
+        }
+        .build(device, target_format);
         Self {
             pipeline,
             layers: HashMap::new(),

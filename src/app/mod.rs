@@ -4,6 +4,7 @@
 //! curves; bottom, the status bar. Training runs on its own thread (`crate::train`), the
 //! sampler runs on worker threads (`trajectory`), so the UI only draws.
 
+mod callback;
 mod canvas;
 mod controls;
 mod datasets;

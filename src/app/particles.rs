@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use egui_wgpu::wgpu;
 
+use super::callback;
 use crate::Point;
 
 /// One particle as the GPU reads it: world position and unmultiplied gamma-space RGBA.
@@ -52,14 +53,10 @@ pub struct ParticleRenderer {
 }
 
 impl ParticleRenderer {
-    /// Builds the pipeline for egui's target format and registers it with the renderer.
+    /// Builds the pipelines for egui's target format and registers them with the renderer.
     pub fn install(render_state: &egui_wgpu::RenderState) {
         let renderer = Self::new(&render_state.device, render_state.target_format);
-        render_state
-            .renderer
-            .write()
-            .callback_resources
-            .insert(renderer);
+        callback::register(render_state, renderer);
     }
 
     fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
@@ -73,19 +70,7 @@ impl ParticleRenderer {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("particle bind group layout"),
-            entries: &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            }],
-        });
+        let layout = callback::uniform_layout(device, "particle bind group layout");
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("particle bind group"),
             layout: &layout,
@@ -94,40 +79,16 @@ impl ParticleRenderer {
                 resource: uniforms.as_entire_binding(),
             }],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("particle pipeline layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline_for = |entry: &str, buffer: wgpu::VertexBufferLayout<'_>| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("particle pipeline"),
-                layout: Some(&pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
-                    buffers: &[Some(buffer)],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology: wgpu::PrimitiveTopology::TriangleStrip,
-                    ..wgpu::PrimitiveState::default()
-                },
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &module,
-                    entry_point: Some("fs_main"),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format: target_format,
-                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
+        let pipeline_for = |vertex_entry: &str, buffer: wgpu::VertexBufferLayout<'_>| {
+            callback::Pipeline {
+                label: "particle pipeline",
+                module: &module,
+                uniforms: Some(&layout),
+                vertex_entry,
+                buffer: Some(buffer),
+                topology: wgpu::PrimitiveTopology::TriangleStrip,
+            }
+            .build(device, target_format)
         };
         // One Instance per quad; its four corners come from the vertex index.
         let pipeline = pipeline_for(
