@@ -12,25 +12,10 @@ use diffusion_playground::backend::GpuSnapshot;
 use diffusion_playground::gpu::{GpuContext, GpuTrainer};
 use diffusion_playground::math::Schedule;
 use diffusion_playground::math::solvers::{SamplerConfig, SamplerKind};
-use diffusion_playground::nn::{Activation, Embedding, MlpConfig, NetModel, TrainConfig};
-use gpu_common::{assert_close, gpu, points};
+use diffusion_playground::nn::NetModel;
+use gpu_common::{assert_close, gpu, points, small};
 
 const PARTICLES: usize = 257;
-
-fn config() -> TrainConfig {
-    TrainConfig {
-        net: MlpConfig {
-            width: 16,
-            depth: 2,
-            activation: Activation::Silu,
-            embedding: Embedding::Sinusoidal { dim: 8 },
-            ..MlpConfig::default()
-        },
-        batch: 64,
-        seed: 3,
-        ..TrainConfig::default()
-    }
-}
 
 fn sampler(kind: SamplerKind) -> SamplerConfig {
     SamplerConfig {
@@ -44,7 +29,7 @@ fn sampler(kind: SamplerKind) -> SamplerConfig {
 /// Weights trained a little on `ctx`, as the training thread publishes them: a GPU copy, and
 /// the same numbers as a CPU model.
 fn trained(ctx: &GpuContext) -> (GpuSnapshot, NetModel) {
-    let cfg = config();
+    let cfg = small();
     let mut trainer = GpuTrainer::new(ctx, cfg.clone(), &points(300, 1)).expect("trainer");
     trainer.train(20).expect("training");
     let weights = trainer.snapshot_weights().expect("snapshot");

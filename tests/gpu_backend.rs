@@ -9,23 +9,8 @@ use diffusion_playground::backend::{
 };
 use diffusion_playground::gpu::{GpuContext, GpuError, GpuTrainer, enumerate_adapters};
 use diffusion_playground::math::Schedule;
-use diffusion_playground::nn::{Activation, Embedding, MlpConfig, TrainConfig, Weighting};
-use gpu_common::{gpu, points};
-
-fn small() -> TrainConfig {
-    TrainConfig {
-        net: MlpConfig {
-            width: 16,
-            depth: 2,
-            activation: Activation::Silu,
-            embedding: Embedding::Sinusoidal { dim: 8 },
-            ..MlpConfig::default()
-        },
-        batch: 32,
-        seed: 6,
-        ..TrainConfig::default()
-    }
-}
+use diffusion_playground::nn::{Embedding, MlpConfig, TrainConfig, Weighting};
+use gpu_common::{gpu, points, small};
 
 /// `auto` follows the adapters this machine has: a CPU adapter (lavapipe) or none → cpu,
 /// saying why; a real GPU → wgpu, naming it.

@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 
 use diffusion_playground::gpu::GpuContext;
+use diffusion_playground::nn::{Activation, Embedding, MlpConfig, TrainConfig};
 
 /// The shared device, or `None` when GPU tests are skipped.
 pub fn gpu() -> Option<&'static GpuContext> {
@@ -72,4 +73,20 @@ pub fn points(n: usize, seed: u32) -> Vec<[f32; 2]> {
             [1.5 * z[0] + 0.5, 0.7 * z[1] - 0.25]
         })
         .collect()
+}
+
+/// A small trainer config: quick on lavapipe, with the sinusoidal embedding and SiLU.
+pub fn small() -> TrainConfig {
+    TrainConfig {
+        net: MlpConfig {
+            width: 16,
+            depth: 2,
+            activation: Activation::Silu,
+            embedding: Embedding::Sinusoidal { dim: 8 },
+            ..MlpConfig::default()
+        },
+        batch: 32,
+        seed: 6,
+        ..TrainConfig::default()
+    }
 }
