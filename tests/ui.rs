@@ -221,6 +221,57 @@ fn particles_are_drawn_by_the_wgpu_callback() {
     assert!(coloured > 2000, "only {coloured} particle pixels");
 }
 
+/// Panels that stand still are drawn from a picture of themselves (`region_cache`): after a
+/// few frames the controls and both halves of the plots panel are pictured, and the window
+/// looks as it does when egui draws every panel itself.
+#[test]
+fn pictured_panels_look_as_drawn() {
+    let shot = |cache: bool| {
+        let mut h = Harness::builder()
+            .with_size([1280.0, 800.0])
+            .wgpu()
+            .build_eframe(move |cc| App::create(cc, test_settings(), false));
+        if !cache {
+            h.state_mut().disable_region_cache();
+        }
+        h.state_mut().player.playing = false;
+        let mut image = None;
+        for _ in 0..4 {
+            h.step();
+            image = Some(h.render());
+        }
+        let pictured = h.state().pictured_regions();
+        (image.expect("rendered"), pictured)
+    };
+    let (cached, pictured) = shot(true);
+    let cached = match cached {
+        Ok(image) => image,
+        Err(e) if e.contains("adapter") => return,
+        Err(e) => panic!("render failed: {e}"),
+    };
+    assert_eq!(
+        pictured,
+        ["controls", "schedule plots", "training plots"],
+        "regions drawn from a picture"
+    );
+    let (direct, none) = shot(false);
+    let direct = direct.expect("rendered once already");
+    assert!(none.is_empty());
+    if let Ok(dir) = std::env::var("UI_TEST_IMAGES") {
+        let _ = cached.save(std::path::Path::new(&dir).join("pictured.png"));
+        let _ = direct.save(std::path::Path::new(&dir).join("direct.png"));
+    }
+    let (w, h) = cached.dimensions();
+    let differing = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let (a, b) = (cached.get_pixel(x, y).0, direct.get_pixel(x, y).0);
+            a.iter().zip(b).any(|(a, b)| a.abs_diff(b) > 2)
+        })
+        .count();
+    assert_eq!(differing, 0, "{differing} pixels differ");
+}
+
 #[test]
 fn a_schedule_that_stops_too_early_fails_the_noise_check() {
     let mut h = harness(test_settings());

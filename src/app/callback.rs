@@ -35,7 +35,8 @@ pub fn uniform_layout(device: &wgpu::Device, label: &str) -> wgpu::BindGroupLayo
 pub struct Pipeline<'a> {
     pub label: &'a str,
     pub module: &'a wgpu::ShaderModule,
-    pub uniforms: Option<&'a wgpu::BindGroupLayout>,
+    /// The layout of bind group 0, if the shader has one.
+    pub group0: Option<&'a wgpu::BindGroupLayout>,
     pub vertex_entry: &'a str,
     pub buffer: Option<wgpu::VertexBufferLayout<'a>>,
     pub topology: wgpu::PrimitiveTopology,
@@ -44,7 +45,7 @@ pub struct Pipeline<'a> {
 impl Pipeline<'_> {
     pub fn build(self, device: &wgpu::Device, target: wgpu::TextureFormat) -> wgpu::RenderPipeline {
         let bind_group_layouts: Vec<Option<&wgpu::BindGroupLayout>> =
-            self.uniforms.into_iter().map(Some).collect();
+            self.group0.into_iter().map(Some).collect();
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(self.label),
             bind_group_layouts: &bind_group_layouts,

@@ -49,7 +49,7 @@ impl FillRenderer {
         let pipeline = callback::Pipeline {
             label: "fill pipeline",
             module: &module,
-            uniforms: Some(&layout),
+            group0: Some(&layout),
             vertex_entry: "vs_main",
             buffer: None,
             topology: wgpu::PrimitiveTopology::TriangleStrip,

@@ -143,7 +143,7 @@ impl LineRenderer {
         let pipeline = callback::Pipeline {
             label: "line pipeline",
             module: &module,
-            uniforms: None,
+            group0: None,
             vertex_entry: "vs_main",
             buffer: Some(wgpu::VertexBufferLayout {
                 array_stride: std::mem::size_of::<Vertex>() as u64,

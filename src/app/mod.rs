@@ -18,6 +18,7 @@ mod lines;
 mod particles;
 mod player;
 mod plots;
+mod region_cache;
 pub mod render;
 mod settings;
 mod status;
@@ -140,6 +141,10 @@ pub struct App {
     pub explore: explore::Explore,
     /// The last export or weights load, and the export in progress.
     pub export: export::ExportState,
+    /// Pictures of the regions that stand still (with wgpu only).
+    region_cache: Option<region_cache::RegionCache>,
+    /// The training curves as the plots show them.
+    curves: plots::Curves,
 }
 
 impl App {
@@ -176,6 +181,7 @@ impl App {
         particles::ParticleRenderer::install(rs);
         fill::FillRenderer::install(rs);
         lines::LineRenderer::install(rs);
+        self.region_cache = Some(region_cache::RegionCache::new(rs));
         // Reverse runs on GPU weights from this device hand their particles to the canvas.
         self.player.render_device = Some(rs.device.clone());
         let info = rs.adapter.get_info();
@@ -267,6 +273,8 @@ impl App {
             factory,
             explore: explore::Explore::default(),
             export: export::ExportState::default(),
+            region_cache: None,
+            curves: plots::Curves::default(),
         }
     }
 
@@ -406,7 +414,9 @@ impl App {
         if self.settings.teach.lessons {
             lessons::lessons_ui(self, ui);
         }
+        let mark = region_cache::mark(&ctx, ui.layer_id());
         controls::controls_ui(self, ui);
+        self.cache_region(ui, "controls", mark);
         if !self.settings.presentation {
             plots::plots_ui(self, ui);
         }
@@ -427,6 +437,26 @@ impl App {
             let interval_ms = if cpu_renders { 25 } else { 15 };
             ctx.request_repaint_after(std::time::Duration::from_millis(interval_ms));
         }
+    }
+
+    /// Draws the shapes `ui`'s layer gained since `mark` from a picture while they stand
+    /// still (see `region_cache`).
+    fn cache_region(&mut self, ui: &egui::Ui, name: &'static str, mark: region_cache::Mark) {
+        if let Some(cache) = &mut self.region_cache {
+            cache.region(ui.ctx(), name, mark);
+        }
+    }
+
+    /// The regions drawn from a picture on the last frame (tests).
+    pub fn pictured_regions(&self) -> Vec<&'static str> {
+        self.region_cache
+            .as_ref()
+            .map_or_else(Vec::new, region_cache::RegionCache::pictured)
+    }
+
+    /// Draws every region directly from now on (tests compare both ways).
+    pub fn disable_region_cache(&mut self) {
+        self.region_cache = None;
     }
 
     /// The body text size in use (tests: presentation mode enlarges it).

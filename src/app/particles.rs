@@ -83,7 +83,7 @@ impl ParticleRenderer {
             callback::Pipeline {
                 label: "particle pipeline",
                 module: &module,
-                uniforms: Some(&layout),
+                group0: Some(&layout),
                 vertex_entry,
                 buffer: Some(buffer),
                 topology: wgpu::PrimitiveTopology::TriangleStrip,

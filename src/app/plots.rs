@@ -1,10 +1,21 @@
 //! The right panel: training curves and the schedule's β, α, σ and log SNR, each with the
 //! current time marked.
+//!
+//! Both halves are cached regions (`region_cache`): the training curves take new data twice
+//! a second, and the time marker is drawn over the schedule plots' picture, so on most
+//! frames neither half sends egui's renderer a triangle.
 
-use egui::{Color32, RichText, Ui};
-use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, VLine};
+use std::time::{Duration, Instant};
 
-use super::{App, style};
+use egui::{Color32, RichText, Stroke, Ui};
+use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
+
+use super::training::TrainState;
+use super::{App, region_cache, style};
+
+/// How often the training curves take in new points.
+const CURVE_REFRESH: Duration = Duration::from_millis(500);
+const NOW_COLOUR: Color32 = Color32::from_gray(140);
 
 const SCHEDULE_SAMPLES: usize = 200;
 /// Points drawn per training curve (a long run is thinned for drawing).
@@ -22,25 +33,68 @@ pub fn plots_ui(app: &mut App, ui: &mut Ui) {
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let height = ((ui.available_height() - 150.0) / 5.0).clamp(90.0, 170.0);
-                training_plots_ui(app, ui, height);
+                app.curves.refresh(&app.train);
+                let mark = region_cache::mark(ui.ctx(), ui.layer_id());
+                training_plots_ui(&app.curves, ui, height);
+                app.cache_region(ui, "training plots", mark);
                 ui.separator();
-                schedule_plots_ui(app, ui, height);
+                let mark = region_cache::mark(ui.ctx(), ui.layer_id());
+                let frames = schedule_plots_ui(app, ui, height);
+                app.cache_region(ui, "schedule plots", mark);
+                // Over the cached picture: the marker moves on every frame of playback.
+                for (frame, x) in frames {
+                    ui.painter().with_clip_rect(frame).vline(
+                        x,
+                        frame.y_range(),
+                        Stroke::new(1.0, NOW_COLOUR),
+                    );
+                }
             });
         });
 }
 
-fn training_plots_ui(app: &App, ui: &mut Ui, height: f32) {
-    let loss = app
-        .train
+/// The training curves as drawn: a copy of the training state's, refreshed every
+/// `CURVE_REFRESH` (at once after a reset).
+#[derive(Default)]
+pub struct Curves {
+    loss: Vec<[f64; 2]>,
+    quality: Vec<[f64; 2]>,
+    floor: Option<f64>,
+    refreshed: Option<Instant>,
+}
+
+impl Curves {
+    fn refresh(&mut self, train: &TrainState) {
+        let due = self
+            .refreshed
+            .is_none_or(|at| at.elapsed() >= CURVE_REFRESH);
+        let reset = train.loss.len() < self.loss.len() || train.quality.len() < self.quality.len();
+        if due || reset {
+            self.loss.clone_from(&train.loss);
+            self.quality.clone_from(&train.quality);
+            self.floor = train.quality_floor;
+            self.refreshed = Some(Instant::now());
+        }
+    }
+
+    /// The latest quality as a multiple of its floor.
+    fn quality_ratio(&self) -> Option<f64> {
+        let sw2 = self.quality.last()?[1];
+        let floor = self.floor?;
+        (floor > 0.0).then(|| sw2 / floor)
+    }
+}
+
+fn training_plots_ui(curves: &Curves, ui: &mut Ui, height: f32) {
+    let loss = curves
         .loss
         .last()
         .map_or("–".to_owned(), |p| format!("{:.3}", p[1]));
     ui.label(RichText::new(format!("Loss (DSM) · {loss}")).strong())
         .on_hover_text("E‖ε_θ(α x₀ + σ ε, t) − ε‖², averaged between reports; log scale");
     // Log scale by hand: plot log10 and label the axis with powers of ten.
-    let stride = (app.train.loss.len() / CURVE_DRAWN).max(1);
-    let points: PlotPoints = app
-        .train
+    let stride = (curves.loss.len() / CURVE_DRAWN).max(1);
+    let points: PlotPoints = curves
         .loss
         .iter()
         .step_by(stride)
@@ -62,8 +116,7 @@ fn training_plots_ui(app: &App, ui: &mut Ui, height: f32) {
             plot.line(Line::new("loss", points).color(ORANGE));
         });
 
-    let ratio = app
-        .train
+    let ratio = curves
         .quality_ratio()
         .map_or("–".to_owned(), |r| format!("{r:.2} × floor"));
     ui.label(RichText::new(format!("Sample quality · sw2 = {ratio}")).strong())
@@ -73,14 +126,13 @@ fn training_plots_ui(app: &App, ui: &mut Ui, height: f32) {
              between disjoint subsets of the data (no sampler can do better).",
         );
     // Log scale too: an untrained network is orders of magnitude off.
-    let quality: PlotPoints = app
-        .train
+    let quality: PlotPoints = curves
         .quality
         .iter()
         .filter(|p| p[1] > 0.0)
         .map(|p| [p[0], p[1].log10()])
         .collect();
-    let floor = app.train.quality_floor.filter(|f| *f > 0.0);
+    let floor = curves.floor.filter(|f| *f > 0.0);
     Plot::new("quality")
         .height(height)
         .allow_scroll(false)
@@ -136,30 +188,36 @@ fn curve(f: impl Fn(f64) -> f64) -> PlotPoints<'static> {
         .collect()
 }
 
-fn schedule_plots_ui(app: &App, ui: &mut Ui, height: f32) {
+/// The schedule's plots; returns each one's frame and the x of the current time in it, for
+/// the caller to mark.
+fn schedule_plots_ui(app: &App, ui: &mut Ui, height: f32) -> Vec<(egui::Rect, f32)> {
     let schedule = app.settings.schedule.schedule();
     let t_now = app.player.t;
-    let small = |ui: &mut Ui, id: &str, title: &str, lines: Vec<Line<'static>>, legend: bool| {
-        ui.label(RichText::new(title).strong());
-        let mut plot = Plot::new(id)
-            .height(height)
-            .allow_scroll(false)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .show_background(false)
-            .include_x(0.0)
-            .include_x(1.0)
-            .x_axis_label("t");
-        if legend {
-            plot = plot.legend(Legend::default());
-        }
-        plot.show(ui, |plot| {
-            for line in lines {
-                plot.line(line);
+    let mut frames = Vec::new();
+    let mut small =
+        |ui: &mut Ui, id: &str, title: &str, lines: Vec<Line<'static>>, legend: bool| {
+            ui.label(RichText::new(title).strong())
+                .on_hover_text("The grey line marks the time t shown on the canvas.");
+            let mut plot = Plot::new(id)
+                .height(height)
+                .allow_scroll(false)
+                .allow_drag(false)
+                .allow_zoom(false)
+                .show_background(false)
+                .include_x(0.0)
+                .include_x(1.0)
+                .x_axis_label("t");
+            if legend {
+                plot = plot.legend(Legend::default());
             }
-            plot.vline(VLine::new("now", t_now).color(Color32::from_gray(140)));
-        });
-    };
+            let shown = plot.show(ui, |plot| {
+                for line in lines {
+                    plot.line(line);
+                }
+            });
+            let x = shown.transform.position_from_point_x(t_now);
+            frames.push((*shown.transform.frame(), x));
+        };
     small(
         ui,
         "alpha sigma",
@@ -187,4 +245,5 @@ fn schedule_plots_ui(app: &App, ui: &mut Ui, height: f32) {
         ],
         false,
     );
+    frames
 }
