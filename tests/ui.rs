@@ -222,8 +222,8 @@ fn particles_are_drawn_by_the_wgpu_callback() {
 }
 
 /// Panels that stand still are drawn from a picture of themselves (`region_cache`): after a
-/// few frames the controls and both halves of the plots panel are pictured, and the window
-/// looks as it does when egui draws every panel itself.
+/// few frames the controls, the status bar and both halves of the plots panel are pictured,
+/// and the window looks as it does when egui draws every panel itself.
 #[test]
 fn pictured_panels_look_as_drawn() {
     let shot = |cache: bool| {
@@ -251,7 +251,7 @@ fn pictured_panels_look_as_drawn() {
     };
     assert_eq!(
         pictured,
-        ["controls", "schedule plots", "training plots"],
+        ["controls", "schedule plots", "status", "training plots"],
         "regions drawn from a picture"
     );
     let (direct, none) = shot(false);

@@ -145,6 +145,8 @@ pub struct App {
     region_cache: Option<region_cache::RegionCache>,
     /// The training curves as the plots show them.
     curves: plots::Curves,
+    /// The status bar's numbers as shown.
+    status: status::Readout,
 }
 
 impl App {
@@ -275,6 +277,7 @@ impl App {
             export: export::ExportState::default(),
             region_cache: None,
             curves: plots::Curves::default(),
+            status: status::Readout::default(),
         }
     }
 
@@ -407,7 +410,9 @@ impl App {
         self.poll_training();
         self.shortcuts(&ctx);
 
+        let mark = region_cache::mark(&ctx, ui.layer_id());
         status::status_ui(self, ui);
+        self.cache_region(ui, "status", mark);
         if self.settings.teach.formulas {
             formulas::formulas_ui(self, ui);
         }

@@ -1,8 +1,24 @@
 //! The status bar: who renders and who trains, on what, and how fast.
 
+use std::time::{Duration, Instant};
+
 use egui::{RichText, Ui};
 
 use super::{App, style};
+
+/// How often the bar's numbers change.
+const REFRESH: Duration = Duration::from_millis(500);
+
+/// The bar's changing numbers as shown: refreshed twice a second (at once when training
+/// starts, pauses or crashes), so that the bar stands still in between and is drawn from a
+/// picture (`region_cache`).
+#[derive(Default)]
+pub struct Readout {
+    train: String,
+    fps: String,
+    state: String,
+    at: Option<Instant>,
+}
 
 pub fn status_ui(app: &mut App, ui: &mut Ui) {
     egui::Panel::bottom("status")
@@ -19,26 +35,35 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                 ui.label(render);
                 ui.separator();
                 let train = &app.train;
+                let backend = train.backend.as_deref().unwrap_or("starting…");
                 let state = if train.crashed.is_some() {
                     "crashed".to_owned()
                 } else if train.paused {
                     "paused".to_owned()
                 } else {
-                    format!("{:.0}k samples/s", train.samples_per_sec / 1e3)
+                    String::new()
                 };
-                ui.label(format!(
-                    "train: {} · step {} · {state}",
-                    train.backend.as_deref().unwrap_or("starting…"),
-                    train.step,
-                ))
-                .on_hover_text(train.backend_why.as_deref().unwrap_or("starting"));
+                let shown = &mut app.status;
+                let key = format!("{backend}{state}");
+                if shown.at.is_none_or(|at| at.elapsed() >= REFRESH) || shown.state != key {
+                    let rate = if state.is_empty() {
+                        format!("{:.0}k samples/s", train.samples_per_sec / 1e3)
+                    } else {
+                        state
+                    };
+                    shown.train = format!("train: {backend} · step {} · {rate}", train.step);
+                    let fps = app.frame_stats.fps();
+                    shown.fps = format!(
+                        "{fps:.0} fps ({:.1} ms)",
+                        if fps > 0.0 { 1e3 / fps } else { 0.0 }
+                    );
+                    shown.state = key;
+                    shown.at = Some(Instant::now());
+                }
+                ui.label(&shown.train)
+                    .on_hover_text(train.backend_why.as_deref().unwrap_or("starting"));
                 ui.separator();
-                let fps = app.frame_stats.fps();
-                ui.label(format!(
-                    "{fps:.0} fps ({:.1} ms)",
-                    if fps > 0.0 { 1e3 / fps } else { 0.0 }
-                ))
-                .on_hover_text(format!(
+                ui.label(&shown.fps).on_hover_text(format!(
                     "frame work {:.1} ms, of which app UI {:.1} ms",
                     1e3 * app.frame_stats.work_secs,
                     1e3 * app.frame_stats.ui_secs
