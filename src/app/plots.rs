@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use egui::{Color32, RichText, Stroke, Ui};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
-use super::training::TrainState;
+use super::training::{self, TrainState};
 use super::{App, region_cache, style};
 
 /// How often the training curves take in new points.
@@ -33,7 +33,7 @@ pub fn plots_ui(app: &mut App, ui: &mut Ui) {
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let height = ((ui.available_height() - 150.0) / 5.0).clamp(90.0, 170.0);
-                app.curves.refresh(&app.train);
+                app.curves.refresh(&app.train, ui.ctx());
                 let mark = region_cache::mark(ui.ctx(), ui.layer_id());
                 training_plots_ui(&app.curves, ui, height);
                 app.cache_region(ui, "training plots", mark);
@@ -64,24 +64,24 @@ pub struct Curves {
 }
 
 impl Curves {
-    fn refresh(&mut self, train: &TrainState) {
-        let due = self
-            .refreshed
-            .is_none_or(|at| at.elapsed() >= CURVE_REFRESH);
+    fn refresh(&mut self, train: &TrainState, ctx: &egui::Context) {
+        let age = self.refreshed.map(|at| at.elapsed());
+        let due = age.is_none_or(|age| age >= CURVE_REFRESH);
         let reset = train.loss.len() < self.loss.len() || train.quality.len() < self.quality.len();
         if due || reset {
             self.loss.clone_from(&train.loss);
             self.quality.clone_from(&train.quality);
             self.floor = train.quality_floor;
             self.refreshed = Some(Instant::now());
+        } else if let Some(age) = age
+            && (self.loss.last() != train.loss.last()
+                || self.quality.last() != train.quality.last()
+                || self.floor != train.quality_floor)
+        {
+            // Newer points wait for the next refresh: make sure it comes when nothing else
+            // repaints (training paused, playback stopped).
+            ctx.request_repaint_after(CURVE_REFRESH.saturating_sub(age));
         }
-    }
-
-    /// The latest quality as a multiple of its floor.
-    fn quality_ratio(&self) -> Option<f64> {
-        let sw2 = self.quality.last()?[1];
-        let floor = self.floor?;
-        (floor > 0.0).then(|| sw2 / floor)
     }
 }
 
@@ -116,8 +116,7 @@ fn training_plots_ui(curves: &Curves, ui: &mut Ui, height: f32) {
             plot.line(Line::new("loss", points).color(ORANGE));
         });
 
-    let ratio = curves
-        .quality_ratio()
+    let ratio = training::quality_ratio(&curves.quality, curves.floor)
         .map_or("–".to_owned(), |r| format!("{r:.2} × floor"));
     ui.label(RichText::new(format!("Sample quality · sw2 = {ratio}")).strong())
         .on_hover_text(

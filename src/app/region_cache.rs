@@ -1,23 +1,26 @@
-//! Regions of the UI that seldom change (the controls panel) drawn from a picture of
-//! themselves.
+//! Regions of the UI that seldom change (the controls, the status bar, the plots) drawn from
+//! a picture of themselves.
 //!
 //! A software rasteriser (lavapipe) pays about a microsecond for every triangle egui sends
 //! it, so a panel of text and widgets costs ~10 ms a frame even when nothing in it moves.
 //! Here a region's shapes are tessellated as egui would; when the result is the same as on
 //! the frame before, it is rendered once into a texture by egui's own renderer, and from then
 //! on, as long as it stays the same, a single textured rectangle stands in for it. Any change
-//! (a hover, a new value, a scroll) draws the region as usual for that frame.
+//! (a hover, a new value, a scroll) draws the region as usual for that frame; the frame after
+//! a change thus tessellates it twice and, when it then stands still, rasterises it twice.
 //!
-//! Why a frame late: the font atlas's updates of a frame reach the GPU only after the frame
-//! is built, so a region is rendered once its triangles match those of the frame before,
-//! whose glyphs are all on the GPU by then.
+//! Why a frame late: the font atlas's updates of a frame (of all its passes) reach the GPU
+//! only after the frame, so a region is rendered once its triangles match those of the
+//! previous frame (not pass), whose glyphs are all on the GPU by then. Only regions that
+//! use no texture but the font atlas are pictured: another texture could change under the
+//! same id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use egui::epaint::{ClippedPrimitive, ClippedShape, Primitive};
 use egui::layers::ShapeIdx;
-use egui::{Context, LayerId, Rect, Shape, emath::TSTransform};
+use egui::{Context, LayerId, Rect, Shape, TextureId, Vec2};
 use egui_wgpu::wgpu;
 
 use super::callback;
@@ -42,14 +45,17 @@ pub fn mark(ctx: &Context, layer: LayerId) -> Mark {
 pub struct RegionCache {
     render_state: egui_wgpu::RenderState,
     regions: HashMap<&'static str, Region>,
+    /// The frame the last `region` call belonged to.
+    frame: u64,
 }
 
 #[derive(Default)]
 struct Region {
-    /// Whether the last frame drew the region from `picture`.
-    shown: bool,
-    /// The last frame's triangles (as bytes), to see whether the region stood still.
+    /// The frame that drew the region from `picture` last.
+    shown_in: Option<u64>,
+    /// The triangles (as bytes) of the frame `last_in`, to see whether the region stood still.
     last: Vec<u8>,
+    last_in: u64,
     /// What `picture` shows.
     pictured: Vec<u8>,
     picture: Option<Arc<Picture>>,
@@ -67,6 +73,7 @@ impl RegionCache {
         Self {
             render_state: render_state.clone(),
             regions: HashMap::new(),
+            frame: 0,
         }
     }
 
@@ -75,7 +82,7 @@ impl RegionCache {
         let mut names: Vec<_> = self
             .regions
             .iter()
-            .filter_map(|(name, r)| r.shown.then_some(*name))
+            .filter_map(|(name, r)| (r.shown_in == Some(self.frame)).then_some(*name))
             .collect();
         names.sort_unstable();
         names
@@ -87,51 +94,61 @@ impl RegionCache {
     pub fn region(&mut self, ctx: &Context, name: &'static str, mark: Mark) {
         let ppp = ctx.pixels_per_point();
         let screen = ctx.content_rect();
+        let frame = ctx.cumulative_frame_nr();
+        self.frame = frame;
         let shapes: Vec<ClippedShape> = ctx.graphics(|g| {
             g.get(mark.layer)
                 .map(|l| l.all_entries().skip(mark.start).cloned().collect())
                 .unwrap_or_default()
         });
         let region = self.regions.entry(name).or_default();
-        region.shown = false;
         let Some(px) = pixel_bounds(&shapes, screen, ppp) else {
             region.last.clear();
             return;
         };
-        // Shift the region to the picture's origin by whole pixels: the shapes snap to the
-        // pixel grid exactly as they would on the screen.
-        let origin = (px.min.to_vec2() / ppp).to_pos2();
-        let shift = TSTransform::from_translation(-origin.to_vec2());
-        let shifted: Vec<ClippedShape> = shapes
-            .into_iter()
-            .map(|mut s| {
-                s.clip_rect = shift.mul_rect(s.clip_rect);
-                s.transform_after_tessellation = shift * s.transform_after_tessellation;
-                s
-            })
-            .collect();
-        let primitives = ctx.tessellate(shifted, ppp);
-        let size = [px.width() as u32, px.height() as u32];
-        let key = fingerprint(&primitives, size);
+        let primitives = ctx.tessellate(shapes, ppp);
+        // A paint callback draws with its own pipeline; another texture than the font atlas
+        // could change under the same id.
+        let picturable = primitives.iter().all(|p| match &p.primitive {
+            Primitive::Mesh(mesh) => mesh.texture_id == TextureId::default(),
+            Primitive::Callback(_) => false,
+        });
+        if !picturable {
+            region.last.clear();
+            return;
+        }
+        // The picture spans the screen from its top-left corner to the region's far corner:
+        // the shapes are tessellated and clipped exactly as on the screen (a shift to the
+        // region's corner could round a clip edge the other way at a fractional scale).
+        let size = [px.max.x as u32, px.max.y as u32];
+        let key = fingerprint(&primitives, size, ppp);
 
         if region.picture.is_none() || region.pictured != key {
-            if key != region.last {
-                // Changed since the last frame: egui draws it this time.
-                region.last = key;
+            let still = key == region.last && region.last_in + 1 == frame;
+            if region.last_in != frame {
+                region.last_in = frame;
+                region.last.clone_from(&key);
+            }
+            if !still {
+                // Changed since the last frame (or first seen this one): egui draws it.
                 return;
             }
             let Some(picture) = render(&self.render_state, &primitives, size, ppp) else {
                 return;
             };
             region.picture = Some(Arc::new(picture));
-            region.pictured = key.clone();
+            region.pictured = key;
         }
-        region.last = key;
         let Some(picture) = region.picture.clone() else {
             return;
         };
-        region.shown = true;
-        let rect = Rect::from_min_max(origin, (px.max.to_vec2() / ppp).to_pos2());
+        region.shown_in = Some(frame);
+        // A pixel of margin: the viewport's rounding cannot cut the region's edge (the
+        // shader reads the texel under each pixel, transparent outside the shapes).
+        let rect = Rect::from_min_max(
+            ((px.min.to_vec2() - Vec2::splat(1.0)) / ppp).to_pos2(),
+            ((px.max.to_vec2() + Vec2::splat(1.0)) / ppp).to_pos2(),
+        );
         ctx.graphics_mut(|g| {
             let list = g.entry(mark.layer);
             let end = list.next_idx().0;
@@ -153,6 +170,8 @@ fn render(
     size: [u32; 2],
     ppp: f32,
 ) -> Option<Picture> {
+    let mut renderer = rs.renderer.write();
+    let layout = &renderer.callback_resources.get::<BlitRenderer>()?.layout;
     let texture = rs.device.create_texture(&wgpu::TextureDescriptor {
         label: Some("region picture"),
         size: wgpu::Extent3d {
@@ -177,8 +196,6 @@ fn render(
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("region picture"),
         });
-    let mut renderer = rs.renderer.write();
-    let layout = &renderer.callback_resources.get::<BlitRenderer>()?.layout;
     let bind_group = rs.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("region picture"),
         layout,
@@ -214,14 +231,10 @@ fn render(
 }
 
 /// The region's extent in whole physical pixels: the shapes' bounds within their clip
-/// rects and the screen. `None` when it is empty, or holds a paint callback (which draws
-/// with its own pipeline and cannot be pictured).
+/// rects and the screen. `None` when it is empty.
 fn pixel_bounds(shapes: &[ClippedShape], screen: Rect, ppp: f32) -> Option<Rect> {
     let mut bounds = Rect::NOTHING;
     for s in shapes {
-        if matches!(s.shape, Shape::Callback(_)) {
-            return None;
-        }
         let visible = s
             .transform_after_tessellation
             .mul_rect(s.shape.visual_bounding_rect())
@@ -234,27 +247,35 @@ fn pixel_bounds(shapes: &[ClippedShape], screen: Rect, ppp: f32) -> Option<Rect>
     if !px.is_positive() {
         return None;
     }
+    // Within the surface's whole pixels (the screen rect in points is rounded, so its edge
+    // times `ppp` may overshoot).
+    let surface = Rect::from_min_max(
+        (screen.min.to_vec2() * ppp).round().to_pos2(),
+        (screen.max.to_vec2() * ppp).round().to_pos2(),
+    );
     let px = Rect::from_min_max(
         (px.min.to_vec2() * ppp).floor().to_pos2(),
         (px.max.to_vec2() * ppp).ceil().to_pos2(),
-    );
+    )
+    .intersect(surface);
     px.is_positive().then_some(px)
 }
 
-/// Everything the picture depends on, as bytes: each mesh's clip rect, texture and triangles.
-fn fingerprint(primitives: &[ClippedPrimitive], size: [u32; 2]) -> Vec<u8> {
+/// Everything the picture depends on, as bytes: its size and scale, each mesh's clip rect
+/// and triangles (all of the font atlas, see `region`).
+fn fingerprint(primitives: &[ClippedPrimitive], size: [u32; 2], ppp: f32) -> Vec<u8> {
     let mut key = Vec::new();
     key.extend_from_slice(bytemuck::cast_slice(&size));
+    key.extend_from_slice(&ppp.to_ne_bytes());
     for p in primitives {
         let r = p.clip_rect;
         key.extend_from_slice(bytemuck::cast_slice(&[r.min.x, r.min.y, r.max.x, r.max.y]));
         match &p.primitive {
             Primitive::Mesh(mesh) => {
-                key.extend_from_slice(format!("{:?}", mesh.texture_id).as_bytes());
                 key.extend_from_slice(bytemuck::cast_slice(&mesh.indices));
                 key.extend_from_slice(bytemuck::cast_slice(&mesh.vertices));
             }
-            // Excluded by `pixel_bounds`.
+            // Never pictured (see `region`).
             Primitive::Callback(_) => {}
         }
     }

@@ -45,13 +45,15 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                 };
                 let shown = &mut app.status;
                 let key = format!("{backend}{state}");
-                if shown.at.is_none_or(|at| at.elapsed() >= REFRESH) || shown.state != key {
-                    let rate = if state.is_empty() {
-                        format!("{:.0}k samples/s", train.samples_per_sec / 1e3)
-                    } else {
-                        state
-                    };
-                    shown.train = format!("train: {backend} · step {} · {rate}", train.step);
+                let rate = if state.is_empty() {
+                    format!("{:.0}k samples/s", train.samples_per_sec / 1e3)
+                } else {
+                    state
+                };
+                let train_line = format!("train: {backend} · step {} · {rate}", train.step);
+                let age = shown.at.map(|at| at.elapsed());
+                if age.is_none_or(|age| age >= REFRESH) || shown.state != key {
+                    shown.train = train_line;
                     let fps = app.frame_stats.fps();
                     shown.fps = format!(
                         "{fps:.0} fps ({:.1} ms)",
@@ -59,6 +61,12 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                     );
                     shown.state = key;
                     shown.at = Some(Instant::now());
+                } else if let Some(age) = age
+                    && shown.train != train_line
+                {
+                    // Make sure newer numbers show when nothing else repaints (the frame rate
+                    // alone is not worth a repaint).
+                    ui.ctx().request_repaint_after(REFRESH.saturating_sub(age));
                 }
                 ui.label(&shown.train)
                     .on_hover_text(train.backend_why.as_deref().unwrap_or("starting"));

@@ -87,10 +87,15 @@ impl TrainState {
 
     /// The latest quality as a multiple of its floor (1 is as good as data).
     pub fn quality_ratio(&self) -> Option<f64> {
-        let sw2 = self.quality.last()?[1];
-        let floor = self.quality_floor?;
-        (floor > 0.0).then(|| sw2 / floor)
+        quality_ratio(&self.quality, self.quality_floor)
     }
+}
+
+/// The last quality of a curve as a multiple of `floor`.
+pub fn quality_ratio(quality: &[[f64; 2]], floor: Option<f64>) -> Option<f64> {
+    let sw2 = quality.last()?[1];
+    let floor = floor?;
+    (floor > 0.0).then(|| sw2 / floor)
 }
 
 /// Appends, halving the resolution of the history when it is full, so a long session keeps
