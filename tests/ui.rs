@@ -241,6 +241,9 @@ fn pictured_panels_look_as_drawn() {
             let mut h = Harness::builder()
                 .with_size([width_px / ppp, 800.0 / ppp])
                 .with_pixels_per_point(ppp)
+                // Frames at 60 Hz: the status bar's and curves' twice-a-second refreshes
+                // (on egui's clock) then leave the four frames alone.
+                .with_step_dt(1.0 / 60.0)
                 .wgpu()
                 .build_eframe(move |cc| App::create(cc, settings, false));
             if !cache {

@@ -5,7 +5,7 @@
 //! a second, and the time marker is drawn over the schedule plots' picture, so on most
 //! frames neither half sends egui's renderer a triangle.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui::{Color32, RichText, Stroke, Ui};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
@@ -60,19 +60,23 @@ pub struct Curves {
     loss: Vec<[f64; 2]>,
     quality: Vec<[f64; 2]>,
     floor: Option<f64>,
-    refreshed: Option<Instant>,
+    /// egui's clock (`InputState::time`) at the last refresh.
+    refreshed: Option<f64>,
 }
 
 impl Curves {
     fn refresh(&mut self, train: &TrainState, ctx: &egui::Context) {
-        let age = self.refreshed.map(|at| at.elapsed());
+        let now = ctx.input(|i| i.time);
+        let age = self
+            .refreshed
+            .map(|at| Duration::from_secs_f64((now - at).max(0.0)));
         let due = age.is_none_or(|age| age >= CURVE_REFRESH);
         let reset = train.loss.len() < self.loss.len() || train.quality.len() < self.quality.len();
         if due || reset {
             self.loss.clone_from(&train.loss);
             self.quality.clone_from(&train.quality);
             self.floor = train.quality_floor;
-            self.refreshed = Some(Instant::now());
+            self.refreshed = Some(now);
         } else if let Some(age) = age
             && (self.loss.last() != train.loss.last()
                 || self.quality.last() != train.quality.last()

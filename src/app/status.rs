@@ -1,6 +1,6 @@
 //! The status bar: who renders and who trains, on what, and how fast.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui::{RichText, Ui};
 
@@ -17,7 +17,8 @@ pub struct Readout {
     train: String,
     fps: String,
     state: String,
-    at: Option<Instant>,
+    /// egui's clock (`InputState::time`) at the last refresh.
+    at: Option<f64>,
 }
 
 pub fn status_ui(app: &mut App, ui: &mut Ui) {
@@ -51,7 +52,10 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                     state
                 };
                 let train_line = format!("train: {backend} · step {} · {rate}", train.step);
-                let age = shown.at.map(|at| at.elapsed());
+                let now = ui.ctx().input(|i| i.time);
+                let age = shown
+                    .at
+                    .map(|at| Duration::from_secs_f64((now - at).max(0.0)));
                 if age.is_none_or(|age| age >= REFRESH) || shown.state != key {
                     shown.train = train_line;
                     let fps = app.frame_stats.fps();
@@ -60,7 +64,7 @@ pub fn status_ui(app: &mut App, ui: &mut Ui) {
                         if fps > 0.0 { 1e3 / fps } else { 0.0 }
                     );
                     shown.state = key;
-                    shown.at = Some(Instant::now());
+                    shown.at = Some(now);
                 } else if let Some(age) = age
                     && shown.train != train_line
                 {
