@@ -410,18 +410,14 @@ impl App {
         self.poll_training();
         self.shortcuts(&ctx);
 
-        let mark = region_cache::mark(&ctx, ui.layer_id());
-        status::status_ui(self, ui);
-        self.cache_region(ui, "status", mark);
+        self.cached_region(ui, "status", status::status_ui);
         if self.settings.teach.formulas {
             formulas::formulas_ui(self, ui);
         }
         if self.settings.teach.lessons {
             lessons::lessons_ui(self, ui);
         }
-        let mark = region_cache::mark(&ctx, ui.layer_id());
-        controls::controls_ui(self, ui);
-        self.cache_region(ui, "controls", mark);
+        self.cached_region(ui, "controls", controls::controls_ui);
         if !self.settings.presentation {
             plots::plots_ui(self, ui);
         }
@@ -444,12 +440,20 @@ impl App {
         }
     }
 
-    /// Draws the shapes `ui`'s layer gained since `mark` from a picture while they stand
-    /// still (see `region_cache`).
-    fn cache_region(&mut self, ui: &egui::Ui, name: &'static str, mark: region_cache::Mark) {
+    /// Runs `add` (which adds one region of the UI to `ui`'s layer) and draws what it added
+    /// from a picture while it stands still (see `region_cache`).
+    fn cached_region<R>(
+        &mut self,
+        ui: &mut egui::Ui,
+        name: &'static str,
+        add: impl FnOnce(&mut Self, &mut egui::Ui) -> R,
+    ) -> R {
+        let mark = region_cache::mark(ui.ctx(), ui.layer_id());
+        let out = add(self, ui);
         if let Some(cache) = &mut self.region_cache {
             cache.region(ui.ctx(), name, mark);
         }
+        out
     }
 
     /// The regions drawn from a picture on the last frame (tests).

@@ -11,7 +11,7 @@ use egui::{Color32, RichText, Stroke, Ui};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
 use super::training::{self, TrainState};
-use super::{App, region_cache, style};
+use super::{App, style};
 
 /// How often the training curves take in new points.
 const CURVE_REFRESH: Duration = Duration::from_millis(500);
@@ -34,13 +34,13 @@ pub fn plots_ui(app: &mut App, ui: &mut Ui) {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let height = ((ui.available_height() - 150.0) / 5.0).clamp(90.0, 170.0);
                 app.curves.refresh(&app.train, ui.ctx());
-                let mark = region_cache::mark(ui.ctx(), ui.layer_id());
-                training_plots_ui(&app.curves, ui, height);
-                app.cache_region(ui, "training plots", mark);
+                app.cached_region(ui, "training plots", |app, ui| {
+                    training_plots_ui(&app.curves, ui, height)
+                });
                 ui.separator();
-                let mark = region_cache::mark(ui.ctx(), ui.layer_id());
-                let frames = schedule_plots_ui(app, ui, height);
-                app.cache_region(ui, "schedule plots", mark);
+                let frames = app.cached_region(ui, "schedule plots", |app, ui| {
+                    schedule_plots_ui(app, ui, height)
+                });
                 // Over the cached picture: the marker moves on every frame of playback.
                 for (frame, x) in frames {
                     ui.painter().with_clip_rect(frame).vline(
