@@ -1,6 +1,7 @@
-//! What the canvas's paint callbacks (particles, fill, lines) share: registering their GPU
-//! objects with egui's renderer, a one-uniform bind group layout, and a pipeline that draws
-//! into egui's render pass with premultiplied alpha.
+//! What the paint callbacks (the canvas's particles, fill and lines, and the region pictures)
+//! share: registering their GPU objects with egui's renderer, their shader modules, a
+//! one-uniform bind group layout, and a pipeline that draws into egui's render pass with
+//! premultiplied alpha.
 
 use egui_wgpu::wgpu;
 
@@ -11,6 +12,14 @@ pub fn register<R: Send + Sync + 'static>(render_state: &egui_wgpu::RenderState,
         .write()
         .callback_resources
         .insert(resource);
+}
+
+/// A callback's WGSL module; `label` names its file.
+pub fn shader(device: &wgpu::Device, label: &str, source: &'static str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
 }
 
 /// One uniform buffer at binding 0, read by both shader stages.

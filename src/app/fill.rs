@@ -41,10 +41,7 @@ impl FillRenderer {
     }
 
     fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("fill.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        let module = callback::shader(device, "fill.wgsl", SHADER);
         let layout = callback::uniform_layout(device, "fill bind group layout");
         let pipeline = callback::Pipeline {
             label: "fill pipeline",

@@ -136,10 +136,7 @@ impl LineRenderer {
     }
 
     fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("lines.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        let module = callback::shader(device, "lines.wgsl", SHADER);
         let pipeline = callback::Pipeline {
             label: "line pipeline",
             module: &module,

@@ -60,10 +60,7 @@ impl ParticleRenderer {
     }
 
     fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("particles.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        let module = callback::shader(device, "particles.wgsl", SHADER);
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("particle uniforms"),
             size: std::mem::size_of::<Uniforms>() as u64,

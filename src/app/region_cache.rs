@@ -291,10 +291,7 @@ struct BlitRenderer {
 impl BlitRenderer {
     fn new(rs: &egui_wgpu::RenderState) -> Self {
         let device = &rs.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("blit.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        let module = callback::shader(device, "blit.wgsl", SHADER);
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("region picture layout"),
             entries: &[wgpu::BindGroupLayoutEntry {
