@@ -1,6 +1,6 @@
 //! Which trainer the thread runs: the CPU reference or the WGSL backend, behind the crate's
 //! `TrainBackend` seam (`crate::backend`). On a real GPU the WGSL trainer shares eframe's
-//! device; on a software adapter (lavapipe) `auto` picks the CPU (DESIGN §1, §6).
+//! device; on a software adapter (lavapipe) `auto` picks the CPU (docs/architecture.md §1, §6).
 
 use std::path::Path;
 use std::sync::Arc;

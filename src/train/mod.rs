@@ -1,5 +1,6 @@
-//! The training thread: it owns the network backend and trains without ever making the UI
-//! wait. The UI sends [`Command`]s and drains [`Event`]s each frame (DESIGN §1):
+//! Training in the background: a job (`job`, on a `crate::work::Worker`) owns the network
+//! backend and trains without ever making the UI wait. The UI sends [`Command`]s and drains
+//! [`Event`]s each frame (docs/architecture.md §1):
 //!
 //! - commands go over an unbounded channel (a person clicks a few times a second);
 //! - progress, quality and errors come back over a bounded channel, sent with `try_send`, so
@@ -7,18 +8,21 @@
 //! - weights are not queued at all: the thread puts the newest EMA snapshot into a
 //!   latest-wins slot, which the UI takes when it wants it.
 //!
-//! After every send the thread calls `request_repaint`, so an idle UI wakes up for news.
-//! A panic in the thread is caught and reported as [`Event::Crashed`]; the UI offers a
-//! restart, which spawns a fresh thread from the same [`TrainSetup`].
+//! After every send the job calls `request_repaint`, so an idle UI wakes up for news.
+//! A panic in the job is caught and reported as [`Event::Crashed`]; the UI offers a
+//! restart, which starts a fresh job from the same [`TrainSetup`].
+//!
+//! - `backend`: the user's backend choice and the factory that builds trainers for it;
+//! - `job`: the training loop, one step at a time;
+//! - `quality`: the trainer's own quality curve, measured by jobs of their own.
 
 mod backend;
+mod job;
 mod quality;
-mod worker;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
@@ -31,6 +35,9 @@ use crate::nn::{Activation, Embedding, MlpConfig, Weighting};
 
 pub use crate::backend::TrainBackend;
 pub use backend::{BackendPref, Built, factory, train_config};
+
+use crate::work::{Outcome, Repaint, Worker};
+use job::{Events, TrainJob};
 
 /// A network (or any ε̂ model) the sampler can run from another thread.
 pub type SharedModel = Arc<dyn ScoreModel + Send + Sync>;
@@ -53,7 +60,7 @@ pub struct TrainSettings {
     pub batch: usize,
     pub weighting: Weighting,
     pub seed: u32,
-    /// Which backend trains; `Auto` picks one for the machine (DESIGN §1).
+    /// Which backend trains; `Auto` picks one for the machine (docs/architecture.md §1).
     pub backend: BackendPref,
 }
 
@@ -84,15 +91,13 @@ impl Default for TrainSettings {
 pub enum Command {
     /// Train on new (standardised) data from the current weights.
     SetData(Arc<Vec<Point>>),
-    /// Keep training under a new schedule from the current weights.
-    SetSchedule(Schedule),
-    /// Learning rate; takes effect at once, no reset.
-    SetLr(f32),
-    /// Loss weighting; takes effect at once, no reset.
-    SetWeighting(Weighting),
-    SetBatch(usize),
-    /// A new network shape (or backend): starts over from fresh weights.
-    Rebuild(TrainSettings),
+    /// New settings: those training continues under (learning rate, weighting, batch,
+    /// schedule) take effect on the current weights; a new network shape, seed or backend
+    /// starts over (see `TrainBackend::apply`).
+    Configure {
+        settings: TrainSettings,
+        schedule: Schedule,
+    },
     Pause,
     Resume,
     /// Fresh weights from this seed, step 0.
@@ -105,12 +110,12 @@ pub enum Command {
         dataset: String,
         normalization: Normalization,
     },
-    /// End the thread.
     /// Continue from these weights (a file the UI has already read and checked).
     LoadParams {
         path: PathBuf,
         params: Arc<Vec<f32>>,
     },
+    /// End the job.
     Shutdown,
 }
 
@@ -181,72 +186,58 @@ pub struct TrainSetup {
     pub paused: bool,
 }
 
-/// Lets the calling thread give way to the UI thread: background work (training, sampling,
-/// metrics) then takes only the CPU the UI leaves, so frames stay smooth on two cores.
-pub fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its three integer arguments. On Linux, nice values are
-    // per thread and `who = 0` names the calling thread. Failure (e.g. a sandbox) is harmless.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-    }
-}
-
 /// Commands kept for inspection (tests, the debug view).
 const SENT_LOG: usize = 256;
 /// Events that may wait for the UI before new ones are dropped.
 const EVENT_QUEUE: usize = 1024;
 
-/// The UI's end of the training thread.
+/// The UI's end of the training job.
 pub struct TrainHandle {
     commands: Sender<Command>,
     events: Receiver<Event>,
     snapshot: SnapshotSlot,
-    thread: Option<JoinHandle<()>>,
+    worker: Option<Worker<()>>,
     sent: VecDeque<Command>,
-    /// No thread at all (tests that only check what the UI asks for).
-    detached: bool,
 }
 
 impl TrainHandle {
-    /// Starts the training thread with the backend the settings pick; `repaint` wakes the
-    /// UI after each event.
-    pub fn spawn(
-        setup: TrainSetup,
-        repaint: impl Fn() + Send + Sync + 'static,
-    ) -> std::io::Result<Self> {
+    /// Starts training with the backend the settings pick; `repaint` wakes the UI after
+    /// each event.
+    pub fn spawn(setup: TrainSetup, repaint: impl Fn() + Send + Sync + 'static) -> Self {
         Self::spawn_with(setup, factory(None), repaint)
     }
 
-    /// Starts the training thread with backends from `factory` (another backend, or a
-    /// failing one in tests).
+    /// Starts training with backends from `factory` (another backend, or a failing one in
+    /// tests). A thread that cannot start shows as [`Event::Crashed`].
     pub fn spawn_with(
         setup: TrainSetup,
         factory: BackendFactory,
         repaint: impl Fn() + Send + Sync + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> Self {
         let (commands, command_rx) = crossbeam_channel::unbounded();
-        let (event_tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
+        let (tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
         let snapshot: SnapshotSlot = Arc::default();
-        let thread = worker::spawn(
+        let repaint: Repaint = Arc::new(repaint);
+        let job = TrainJob::new(
             setup,
             factory,
             command_rx,
-            event_tx,
+            Events {
+                tx,
+                repaint: Arc::clone(&repaint),
+            },
             Arc::clone(&snapshot),
-            Arc::new(repaint),
-        )?;
-        Ok(Self {
+        );
+        Self {
             commands,
             events,
             snapshot,
-            thread: Some(thread),
+            worker: Some(Worker::spawn("training", job, repaint)),
             sent: VecDeque::new(),
-            detached: false,
-        })
+        }
     }
 
-    /// A handle with no thread behind it: commands are only logged. For UI tests.
+    /// A handle with no job behind it: commands are only logged. For UI tests.
     pub fn detached() -> Self {
         let (commands, _) = crossbeam_channel::unbounded();
         let (_, events) = crossbeam_channel::bounded(1);
@@ -254,23 +245,22 @@ impl TrainHandle {
             commands,
             events,
             snapshot: Arc::default(),
-            thread: None,
+            worker: None,
             sent: VecDeque::new(),
-            detached: true,
         }
     }
 
     pub fn is_detached(&self) -> bool {
-        self.detached
+        self.worker.is_none()
     }
 
-    /// Sends a command; never blocks. A dead thread is noticed through its events.
+    /// Sends a command; never blocks. A dead job is noticed through its events.
     pub fn send(&mut self, command: Command) {
         if self.sent.len() == SENT_LOG {
             self.sent.pop_front();
         }
         self.sent.push_back(command.clone());
-        // An error means the thread is gone; the UI already shows why.
+        // An error means the job is gone; the UI already shows why.
         let _ = self.commands.send(command);
     }
 
@@ -279,9 +269,13 @@ impl TrainHandle {
         self.sent.iter()
     }
 
-    /// Every event waiting now; never blocks.
+    /// Every event waiting now, then [`Event::Crashed`] if the job failed; never blocks.
     pub fn drain(&self) -> Vec<Event> {
-        self.events.try_iter().collect()
+        let mut events: Vec<Event> = self.events.try_iter().collect();
+        if let Some(Outcome::Failed(why)) = self.worker.as_ref().and_then(Worker::take) {
+            events.push(Event::Crashed(why));
+        }
+        events
     }
 
     /// The newest weights, if new ones arrived since the last call.
@@ -289,18 +283,19 @@ impl TrainHandle {
         self.snapshot.lock().ok().and_then(|mut s| s.take())
     }
 
-    /// Whether the thread has ended (crashed or shut down).
+    /// Whether the job has ended (crashed or shut down).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished()) && !self.detached
+        self.worker.as_ref().is_some_and(Worker::is_finished)
     }
 }
 
 impl Drop for TrainHandle {
     fn drop(&mut self) {
         let _ = self.commands.send(Command::Shutdown);
-        if let Some(thread) = self.thread.take() {
+        if let Some(worker) = &mut self.worker {
+            worker.cancel();
             // A step takes milliseconds, so this returns promptly; a panic was reported.
-            let _ = thread.join();
+            worker.join();
         }
     }
 }

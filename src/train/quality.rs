@@ -1,19 +1,17 @@
-//! The quality curve, computed beside training so that neither the UI nor the optimiser
-//! waits for it: sample a small batch from the EMA weights and measure its sliced W₂ to the
-//! data, next to the floor (the same distance between disjoint subsets of the data).
+//! The trainer's quality curve, measured beside training so that neither the UI nor the
+//! optimiser waits for it: sample a small batch from the EMA weights and measure its sliced
+//! W₂ to the data, next to the floor (the same distance between disjoint subsets of the
+//! data). Each measurement is a job of its own (`crate::work`), at most one at a time.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-
-use super::worker::{Events, panic_message};
-use super::{Event, Snapshot};
+use super::Snapshot;
 use crate::Point;
 use crate::math::Schedule;
 use crate::math::metrics::sliced_w2;
-use crate::math::solvers::{SamplerConfig, SamplerKind, sample};
+use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
+use crate::work::{Control, Job, Outcome, Repaint, Step, Worker};
 
 /// Particles in the quality sample (and in each half of the floor).
 const SAMPLE: usize = 1000;
@@ -21,119 +19,143 @@ const SAMPLE: usize = 1000;
 const STEPS: usize = 25;
 /// At most one measurement this often: it shares the CPU with training.
 const EVERY: Duration = Duration::from_millis(2500);
+/// The noise the quality sample starts from (the same for every measurement).
+const SEED: u32 = 0x0A11_7E57;
 
-struct Job {
-    snapshot: Snapshot,
-    schedule: Schedule,
-    data: Arc<Vec<Point>>,
+/// One point of the quality curve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Measured {
+    pub step: u64,
+    pub sw2: f64,
+    pub floor: f64,
 }
 
-/// A thread measuring quality of the weights it is offered, at most one job queued.
-pub(super) struct QualityThread {
-    jobs: Option<Sender<Job>>,
+/// Measures the weights it is offered, one job at a time, at most every [`EVERY`].
+pub(super) struct Quality {
+    worker: Option<Worker<(Measured, Arc<Vec<Point>>)>>,
     last: Option<Instant>,
+    /// The floor of the data it was measured on (the `Arc` keeps that data alive, so the
+    /// pointer comparison cannot match a new allocation).
+    floor: Option<(Arc<Vec<Point>>, f64)>,
+    repaint: Repaint,
 }
 
-impl QualityThread {
-    pub(super) fn spawn(events: Events) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(1);
-        let spawned = std::thread::Builder::new()
-            .name("quality".into())
-            .spawn(move || {
-                super::lower_priority();
-                run(&rx, &events);
-            });
+impl Quality {
+    pub(super) fn new(repaint: Repaint) -> Self {
         Self {
-            // Without the thread there is no quality curve; training is unaffected.
-            jobs: spawned.ok().map(|_| tx),
+            worker: None,
             last: None,
+            floor: None,
+            repaint,
         }
     }
 
-    /// Offers new weights; ignored if measured recently or a job is already waiting.
-    pub(super) fn offer(&mut self, snapshot: Snapshot, schedule: Schedule, data: Arc<Vec<Point>>) {
-        if self.last.is_some_and(|t| t.elapsed() < EVERY) {
+    /// Offers new weights; ignored if measured recently or a measurement is running.
+    pub(super) fn offer(&mut self, snapshot: &Snapshot, schedule: Schedule, data: Arc<Vec<Point>>) {
+        if self.worker.is_some() || self.last.is_some_and(|t| t.elapsed() < EVERY) {
             return;
         }
-        let Some(jobs) = &self.jobs else { return };
-        match jobs.try_send(Job {
-            snapshot,
-            schedule,
-            data,
-        }) {
-            Ok(()) => self.last = Some(Instant::now()),
-            Err(TrySendError::Full(_)) => {}
-            Err(TrySendError::Disconnected(_)) => self.jobs = None,
+        let floor = match &self.floor {
+            Some((of, floor)) if Arc::ptr_eq(of, &data) => Some(*floor),
+            _ => None,
+        };
+        let job = Measure::new(snapshot.clone(), schedule, data, floor);
+        self.worker = Some(Worker::spawn("quality", job, Arc::clone(&self.repaint)));
+        self.last = Some(Instant::now());
+    }
+
+    /// A finished measurement, or why it failed.
+    pub(super) fn poll(&mut self) -> Option<Result<Measured, String>> {
+        let outcome = self.worker.as_ref()?.take()?;
+        self.worker = None;
+        match outcome {
+            Outcome::Done((measured, data)) => {
+                self.floor = Some((data, measured.floor));
+                Some(Ok(measured))
+            }
+            Outcome::Failed(e) => Some(Err(format!("quality measurement failed: {e}"))),
+            Outcome::Cancelled => None,
         }
     }
 
-    /// New data: measure the next weights at once.
+    /// New data: drop a measurement of the old, measure the next weights at once.
     pub(super) fn reset(&mut self) {
+        self.worker = None;
         self.last = None;
     }
 }
 
-fn run(jobs: &Receiver<Job>, events: &Events) {
-    let mut floor_of: Option<(Arc<Vec<Point>>, f64)> = None;
-    for job in jobs {
-        let measured = catch_unwind(AssertUnwindSafe(|| {
-            let groups = groups(&job.data);
-            let reference = &groups[0];
-            let floor = match &floor_of {
-                Some((data, floor)) if Arc::ptr_eq(data, &job.data) => *floor,
-                _ => {
-                    // The sw2 of two small draws varies by ±50 %: average a few pairs.
-                    let floor = groups[1..]
-                        .iter()
-                        .map(|g| sliced_w2(g, reference))
-                        .sum::<f64>()
-                        / (groups.len() - 1) as f64;
-                    floor_of = Some((Arc::clone(&job.data), floor));
-                    floor
-                }
-            };
-            let cfg = SamplerConfig {
-                kind: SamplerKind::Heun,
-                steps: STEPS,
-                seed: 0x0A11_7E57,
-                ..SamplerConfig::default()
-            };
-            let (samples, _) = sample(
-                job.snapshot.model.as_ref(),
-                job.schedule,
-                cfg,
-                reference.len(),
-            );
-            (sliced_w2(&samples, reference), floor)
-        }));
-        match measured {
-            Ok((sw2, floor)) => events.send(Event::Quality {
-                step: job.snapshot.step,
-                sw2,
-                floor,
-            }),
-            Err(payload) => {
-                events.send(Event::Error(format!(
-                    "quality measurement failed: {}",
-                    panic_message(payload.as_ref())
-                )));
-                return;
-            }
+/// One measurement, in steps: the floor (unless known), then one sampler step at a time.
+struct Measure {
+    snapshot: Snapshot,
+    data: Arc<Vec<Point>>,
+    reference: Vec<Point>,
+    floor: Option<f64>,
+    sampler: Sampler,
+    x: Vec<Point>,
+}
+
+impl Measure {
+    fn new(
+        snapshot: Snapshot,
+        schedule: Schedule,
+        data: Arc<Vec<Point>>,
+        floor: Option<f64>,
+    ) -> Self {
+        let reference = group(&data, 0);
+        let cfg = SamplerConfig {
+            kind: SamplerKind::Heun,
+            steps: STEPS,
+            seed: SEED,
+            ..SamplerConfig::default()
+        };
+        let x = prior(reference.len(), cfg.seed);
+        Self {
+            snapshot,
+            data,
+            reference,
+            floor,
+            sampler: Sampler::new(schedule, cfg),
+            x,
         }
     }
 }
 
-/// Disjoint subsets of the data, each at most [`SAMPLE`] points: the first is the
-/// reference, the others measure the floor. Interleaved (every k-th point), so that ordered
-/// data (a drawn stroke) is covered evenly.
-fn groups(data: &[Point]) -> Vec<Vec<Point>> {
-    const GROUPS: usize = 5;
+impl Job for Measure {
+    type Output = (Measured, Arc<Vec<Point>>);
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        let Some(floor) = self.floor else {
+            // The sw2 of two small draws varies by ±50 %: average a few pairs.
+            let floor = (1..GROUPS)
+                .map(|g| sliced_w2(&group(&self.data, g), &self.reference))
+                .sum::<f64>()
+                / (GROUPS - 1) as f64;
+            self.floor = Some(floor);
+            return Ok(Step::Continue);
+        };
+        if !self.sampler.is_done() {
+            self.sampler.step(self.snapshot.model.as_ref(), &mut self.x);
+            ctl.set_progress(self.sampler.nfe() as f64 / (2 * STEPS) as f64);
+            return Ok(Step::Continue);
+        }
+        let measured = Measured {
+            step: self.snapshot.step,
+            sw2: sliced_w2(&self.x, &self.reference),
+            floor,
+        };
+        Ok(Step::Done((measured, Arc::clone(&self.data))))
+    }
+}
+
+/// Disjoint subsets of the data: the first is the reference, the others measure the floor.
+const GROUPS: usize = 5;
+
+/// Subset `g` of [`GROUPS`], at most [`SAMPLE`] points, interleaved (every k-th point), so
+/// that ordered data (a drawn stroke) is covered evenly.
+fn group(data: &[Point], g: usize) -> Vec<Point> {
     let size = (data.len() / GROUPS).clamp(1, SAMPLE);
-    (0..GROUPS)
-        .map(|g| {
-            (0..size)
-                .map(|i| data[(i * GROUPS + g).min(data.len() - 1)])
-                .collect()
-        })
+    (0..size)
+        .map(|i| data[(i * GROUPS + g).min(data.len() - 1)])
         .collect()
 }

@@ -1,86 +1,57 @@
-//! The loop of the training thread.
+//! The training job: one step applies the commands waiting, trains for a slice of time, and
+//! reports (progress, snapshots, quality). It runs on a [`crate::work::Worker`].
 
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::quality::QualityThread;
+use super::quality::Quality;
 use super::{BackendFactory, TrainBackend, backend};
 use super::{Command, Event, Progress, SharedModel, Snapshot, SnapshotSlot, TrainSetup};
 use crate::backend::{BackendError, BackendKind};
+use crate::work::{Control, Job, Repaint, Step};
 
-/// How long one batch of steps runs before the thread looks at its commands again.
+/// How long one batch of steps runs before the job looks at its commands again.
 const SLICE: Duration = Duration::from_millis(25);
 /// How often the loss curve gets a point.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// How often the sampler gets new EMA weights.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(400);
-/// How long a paused thread sleeps between looks at its commands.
-const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// How long a paused job waits before it looks at its commands again.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
 
 /// Sends events and wakes the UI.
-#[derive(Clone)]
 pub(super) struct Events {
-    tx: Sender<Event>,
-    repaint: Arc<dyn Fn() + Send + Sync>,
+    pub(super) tx: Sender<Event>,
+    pub(super) repaint: Repaint,
 }
 
 impl Events {
-    pub(super) fn send(&self, event: Event) {
+    fn send(&self, event: Event) {
         // Full queue: the UI is not reading (hidden window); dropping a point is harmless.
         let _ = self.tx.try_send(event);
         (self.repaint)();
     }
 }
 
-pub(super) fn spawn(
-    setup: TrainSetup,
-    factory: BackendFactory,
-    commands: Receiver<Command>,
-    tx: Sender<Event>,
-    snapshot: SnapshotSlot,
-    repaint: Arc<dyn Fn() + Send + Sync>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("training".into())
-        .spawn(move || {
-            super::lower_priority();
-            let events = Events { tx, repaint };
-            let run =
-                AssertUnwindSafe(|| Trainer::new(setup, factory, &events, snapshot).run(&commands));
-            if let Err(payload) = catch_unwind(run) {
-                events.send(Event::Crashed(panic_message(payload.as_ref())));
-            }
-        })
-}
-
 fn message(e: BackendError) -> String {
     e.to_string()
 }
 
-/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
-pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_owned()
-    }
-}
-
-struct Trainer<'a> {
+pub(super) struct TrainJob {
     setup: TrainSetup,
     factory: BackendFactory,
+    commands: Receiver<Command>,
     backend: Option<Box<dyn TrainBackend>>,
-    events: &'a Events,
+    /// Why the backend was chosen (from the factory), repeated when the network restarts.
+    why: String,
+    events: Events,
     snapshot: SnapshotSlot,
-    quality: QualityThread,
+    quality: Quality,
     paused: bool,
+    /// Built lazily in the first step, on the worker's thread.
+    built: bool,
     // Loss accumulated since the last progress report.
     loss_sum: f64,
     loss_count: u32,
@@ -89,30 +60,33 @@ struct Trainer<'a> {
     last_snapshot: Option<Instant>,
 }
 
-impl<'a> Trainer<'a> {
-    fn new(
+impl TrainJob {
+    pub(super) fn new(
         setup: TrainSetup,
         factory: BackendFactory,
-        events: &'a Events,
+        commands: Receiver<Command>,
+        events: Events,
         snapshot: SnapshotSlot,
     ) -> Self {
         let paused = setup.paused;
-        let mut this = Self {
+        let quality = Quality::new(Arc::clone(&events.repaint));
+        Self {
             setup,
             factory,
+            commands,
             backend: None,
+            why: String::new(),
             events,
             snapshot,
-            quality: QualityThread::spawn(events.clone()),
+            quality,
             paused,
+            built: false,
             loss_sum: 0.0,
             loss_count: 0,
             samples_since: 0,
             last_progress: Instant::now(),
             last_snapshot: None,
-        };
-        this.build();
-        this
+        }
     }
 
     /// (Re)creates the backend from the setup; on failure training waits for a new command.
@@ -120,20 +94,23 @@ impl<'a> Trainer<'a> {
         self.backend = None;
         match (self.factory)(&self.setup.settings, self.setup.schedule, &self.setup.data) {
             Ok(built) => {
-                let trainer = built.trainer;
-                self.events.send(Event::Started {
-                    backend: trainer.name(),
-                    params: trainer.config().net.num_params(),
-                    why: built.why,
-                });
-                self.backend = Some(trainer);
+                self.backend = Some(built.trainer);
+                self.why = built.why;
                 self.restarted();
             }
             Err(e) => self.events.send(Event::Error(e)),
         }
     }
 
+    /// Fresh weights: say which network trains, start the curves over, show the weights.
     fn restarted(&mut self) {
+        if let Some(trainer) = &self.backend {
+            self.events.send(Event::Started {
+                backend: trainer.name(),
+                params: trainer.config().net.num_params(),
+                why: self.why.clone(),
+            });
+        }
         self.loss_sum = 0.0;
         self.loss_count = 0;
         self.samples_since = 0;
@@ -141,37 +118,6 @@ impl<'a> Trainer<'a> {
         self.last_snapshot = None;
         self.events.send(Event::Restarted);
         self.publish();
-    }
-
-    fn run(mut self, commands: &Receiver<Command>) {
-        loop {
-            // Idle: wait for a command; training: only look.
-            let idle = self.paused || self.backend.is_none();
-            let first = if idle {
-                match commands.recv_timeout(IDLE_WAIT) {
-                    Ok(c) => Some(c),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return,
-                }
-            } else {
-                match commands.try_recv() {
-                    Ok(c) => Some(c),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => return,
-                }
-            };
-            let mut next = first;
-            while let Some(command) = next {
-                if command == Command::Shutdown {
-                    return;
-                }
-                self.apply(command);
-                next = commands.try_recv().ok();
-            }
-            if !self.paused && self.backend.is_some() {
-                self.train_slice();
-            }
-        }
     }
 
     fn apply(&mut self, command: Command) {
@@ -189,31 +135,31 @@ impl<'a> Trainer<'a> {
                 self.samples_since = 0;
                 Ok(())
             }
-            (Command::Rebuild(settings), _) => {
-                self.setup.settings = settings;
-                self.build();
-                Ok(())
+            (Command::Configure { settings, schedule }, backend) => {
+                let same_backend = settings.backend == self.setup.settings.backend;
+                match backend {
+                    Some(b) if same_backend => {
+                        let cfg = super::train_config(&settings, schedule);
+                        b.apply(&cfg).map_err(message).map(|change| {
+                            self.setup.settings = settings;
+                            self.setup.schedule = schedule;
+                            if change.restarts {
+                                self.restarted();
+                            }
+                        })
+                    }
+                    _ => {
+                        self.setup.settings = settings;
+                        self.setup.schedule = schedule;
+                        self.build();
+                        Ok(())
+                    }
+                }
             }
             (Command::SetData(data), backend) => {
                 self.setup.data = data;
                 self.quality.reset();
                 backend.map_or(Ok(()), |b| b.set_data(&self.setup.data).map_err(message))
-            }
-            (Command::SetSchedule(schedule), backend) => {
-                self.setup.schedule = schedule;
-                backend.map_or(Ok(()), |b| b.set_schedule(schedule).map_err(message))
-            }
-            (Command::SetLr(lr), backend) => {
-                self.setup.settings.lr = lr;
-                backend.map_or(Ok(()), |b| b.set_lr(lr).map_err(message))
-            }
-            (Command::SetWeighting(w), backend) => {
-                self.setup.settings.weighting = w;
-                backend.map_or(Ok(()), |b| b.set_weighting(w).map_err(message))
-            }
-            (Command::SetBatch(batch), backend) => {
-                self.setup.settings.batch = batch;
-                backend.map_or(Ok(()), |b| b.set_batch(batch).map_err(message))
             }
             (Command::Reset { seed }, backend) => {
                 self.setup.settings.seed = seed;
@@ -314,7 +260,7 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// Puts the EMA weights into the UI's slot and offers them to the quality thread.
+    /// Puts the EMA weights into the UI's slot and offers them to the quality measurement.
     fn publish(&mut self) {
         let Some(backend) = self.backend.as_ref() else {
             return;
@@ -338,6 +284,41 @@ impl<'a> Trainer<'a> {
         }
         (self.events.repaint)();
         self.quality
-            .offer(snapshot, self.setup.schedule, Arc::clone(&self.setup.data));
+            .offer(&snapshot, self.setup.schedule, Arc::clone(&self.setup.data));
+    }
+}
+
+impl Job for TrainJob {
+    type Output = ();
+
+    /// Applies every command waiting, then trains for one slice (or, paused, waits a little).
+    fn step(&mut self, _ctl: &Control) -> Result<Step<()>, String> {
+        if !self.built {
+            self.built = true;
+            self.build();
+        }
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
+                    return Ok(Step::Done(()));
+                }
+                Ok(command) => self.apply(command),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        match self.quality.poll() {
+            Some(Ok(m)) => self.events.send(Event::Quality {
+                step: m.step,
+                sw2: m.sw2,
+                floor: m.floor,
+            }),
+            Some(Err(e)) => self.events.send(Event::Error(e)),
+            None => {}
+        }
+        if self.paused || self.backend.is_none() {
+            return Ok(Step::Wait(IDLE_WAIT));
+        }
+        self.train_slice();
+        Ok(Step::Continue)
     }
 }
