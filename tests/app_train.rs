@@ -10,7 +10,7 @@ use diffusion_playground::backend::{BackendError, BackendKind, TrainBackend};
 use diffusion_playground::data::BuiltIn;
 use diffusion_playground::gpu::LossPoint;
 use diffusion_playground::math::Schedule;
-use diffusion_playground::nn::{MlpConfig, NnError, TrainConfig, Weighting};
+use diffusion_playground::nn::{ConfigChange, MlpConfig, NnError, TrainConfig, Weighting};
 use diffusion_playground::train::{
     BackendFactory, Built, Command, Event, TrainHandle, TrainSettings, TrainSetup,
 };
@@ -62,7 +62,7 @@ fn progress_step(e: &Event) -> Option<u64> {
 
 #[test]
 fn trains_at_once_and_publishes_weights() {
-    let handle = TrainHandle::spawn(small_setup(), || {}).expect("spawn");
+    let handle = TrainHandle::spawn(small_setup(), || {});
     let (events, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 50));
     assert!(ok, "no progress past step 50: {events:?}");
     assert!(matches!(events.first(), Some(Event::Started { .. })));
@@ -78,15 +78,22 @@ fn trains_at_once_and_publishes_weights() {
 
 #[test]
 fn lr_weighting_and_schedule_changes_keep_the_weights() {
-    let mut handle = TrainHandle::spawn(small_setup(), || {}).expect("spawn");
+    let mut handle = TrainHandle::spawn(small_setup(), || {});
     let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 30));
     assert!(ok);
-    handle.send(Command::SetLr(5e-4));
-    handle.send(Command::SetWeighting(Weighting::Importance));
-    handle.send(Command::SetSchedule(Schedule::Linear {
-        beta_min: 0.1,
-        beta_max: 5.0,
-    }));
+    let setup = small_setup();
+    handle.send(Command::Configure {
+        settings: TrainSettings {
+            lr: 5e-4,
+            weighting: Weighting::Importance,
+            batch: setup.settings.batch / 2,
+            ..setup.settings
+        },
+        schedule: Schedule::Linear {
+            beta_min: 0.1,
+            beta_max: 5.0,
+        },
+    });
     let mut last = 0;
     let (events, ok) = wait_for(&handle, 30.0, |e| {
         if let Some(s) = progress_step(e) {
@@ -104,11 +111,41 @@ fn lr_weighting_and_schedule_changes_keep_the_weights() {
 }
 
 #[test]
-fn reset_starts_over_and_bad_commands_report_errors() {
-    let mut handle = TrainHandle::spawn(small_setup(), || {}).expect("spawn");
+fn a_new_network_shape_starts_over_with_its_parameter_count() {
+    let mut handle = TrainHandle::spawn(small_setup(), || {});
     let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 30));
     assert!(ok);
-    handle.send(Command::SetBatch(0));
+    let setup = small_setup();
+    let mut settings = setup.settings.clone();
+    settings.net.width = 48;
+    let params = settings.net.num_params();
+    handle.send(Command::Configure {
+        settings,
+        schedule: setup.schedule,
+    });
+    let (events, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Restarted));
+    assert!(ok, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Started { params: p, .. } if *p == params)),
+        "the new network is announced: {events:?}"
+    );
+}
+
+#[test]
+fn reset_starts_over_and_bad_commands_report_errors() {
+    let mut handle = TrainHandle::spawn(small_setup(), || {});
+    let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 30));
+    assert!(ok);
+    let setup = small_setup();
+    handle.send(Command::Configure {
+        settings: TrainSettings {
+            batch: 0,
+            ..setup.settings
+        },
+        schedule: setup.schedule,
+    });
     let (events, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Error(_)));
     assert!(ok, "a zero batch is refused: {events:?}");
     // Paused, so that nothing trains between the reset and the look at the weights.
@@ -122,7 +159,7 @@ fn reset_starts_over_and_bad_commands_report_errors() {
 
 #[test]
 fn pause_stops_and_resume_continues() {
-    let mut handle = TrainHandle::spawn(small_setup(), || {}).expect("spawn");
+    let mut handle = TrainHandle::spawn(small_setup(), || {});
     let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some());
     assert!(ok);
     handle.send(Command::Pause);
@@ -188,23 +225,10 @@ impl TrainBackend for Faulty {
     fn ema_params(&self) -> Result<Vec<f32>, BackendError> {
         Err(BackendError::Paused("no weights".into()))
     }
-    fn set_lr(&mut self, _: f32) -> Result<(), BackendError> {
-        Ok(())
-    }
-    fn set_batch(&mut self, _: usize) -> Result<(), BackendError> {
-        Ok(())
-    }
-    fn set_weighting(&mut self, _: Weighting) -> Result<(), BackendError> {
-        Ok(())
-    }
-    fn set_schedule(&mut self, _: Schedule) -> Result<(), BackendError> {
-        Ok(())
-    }
-    fn set_t_min(&mut self, _: f32) -> Result<(), BackendError> {
-        Ok(())
-    }
-    fn set_ema_decay(&mut self, _: f32) -> Result<(), BackendError> {
-        Ok(())
+    fn apply(&mut self, cfg: &TrainConfig) -> Result<ConfigChange, BackendError> {
+        let change = ConfigChange::between(&self.cfg, cfg);
+        self.cfg = cfg.clone();
+        Ok(change)
     }
     fn set_data(&mut self, _: &[Point]) -> Result<(), BackendError> {
         Ok(())
@@ -246,7 +270,7 @@ fn faulty_once() -> BackendFactory {
 
 #[test]
 fn a_nan_loss_pauses_with_a_reason() {
-    let handle = TrainHandle::spawn_with(small_setup(), faulty(None), || {}).expect("spawn");
+    let handle = TrainHandle::spawn_with(small_setup(), faulty(None), || {});
     let (events, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Paused { .. }));
     assert!(ok, "{events:?}");
     let reason = events.iter().find_map(|e| match e {
@@ -261,7 +285,7 @@ fn a_nan_loss_pauses_with_a_reason() {
 
 #[test]
 fn a_panic_is_reported_and_the_handle_survives() {
-    let mut handle = TrainHandle::spawn_with(small_setup(), faulty(Some(5)), || {}).expect("spawn");
+    let mut handle = TrainHandle::spawn_with(small_setup(), faulty(Some(5)), || {});
     let (events, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Crashed(_)));
     assert!(ok, "{events:?}");
     let message = events.iter().find_map(|e| match e {
@@ -282,7 +306,7 @@ fn a_panic_is_reported_and_the_handle_survives() {
 fn save_writes_weights_the_cli_can_load() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("app.safetensors");
-    let mut handle = TrainHandle::spawn(small_setup(), || {}).expect("spawn");
+    let mut handle = TrainHandle::spawn(small_setup(), || {});
     let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 20));
     assert!(ok);
     handle.send(Command::Save {

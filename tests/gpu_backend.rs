@@ -1,4 +1,4 @@
-//! Backend selection and the faults of DESIGN/issue 3: `auto` on a software adapter, a batch
+//! Backend selection and fallback (docs/architecture.md §1): `auto` on a software adapter, a batch
 //! too large for the device, a lost device, settings changed between steps.
 
 mod gpu_common;
@@ -137,6 +137,13 @@ fn lost_device_hands_over_to_cpu() {
 /// A settings change applied to a trainer.
 type Change<'a> = Box<dyn Fn(&mut dyn TrainBackend) + 'a>;
 
+/// Applies the trainer's config with `edit` made to it.
+fn configure(t: &mut dyn TrainBackend, edit: impl Fn(&mut TrainConfig)) {
+    let mut cfg = t.config().clone();
+    edit(&mut cfg);
+    t.apply(&cfg).expect("a valid config");
+}
+
 /// Through the trait, settings changed between steps (batch, data, weighting, schedule, lr,
 /// reset) keep the GPU and CPU trainers in step.
 #[test]
@@ -148,16 +155,16 @@ fn settings_changes_keep_backends_in_step() {
         Box::new(GpuTrainer::new(ctx, small(), &data).expect("gpu"));
     let new_data = points(57, 4);
     let changes: Vec<Change> = vec![
-        Box::new(|t| t.set_batch(45).expect("batch")),
+        Box::new(|t| configure(t, |c| c.batch = 45)),
         Box::new(|t| t.set_data(&new_data).expect("data")),
-        Box::new(|t| t.set_weighting(Weighting::Importance).expect("weighting")),
-        Box::new(|t| {
-            t.set_schedule(Schedule::Cosine { beta_cap: 10.0 })
-                .expect("schedule")
-        }),
-        Box::new(|t| t.set_lr(5e-4).expect("lr")),
-        Box::new(|t| t.set_t_min(0.01).expect("t_min")),
+        Box::new(|t| configure(t, |c| c.weighting = Weighting::Importance)),
+        Box::new(|t| configure(t, |c| c.schedule = Schedule::Cosine { beta_cap: 10.0 })),
+        Box::new(|t| configure(t, |c| c.lr = 5e-4)),
+        Box::new(|t| configure(t, |c| c.t_min = 0.01)),
+        Box::new(|t| configure(t, |c| c.ema_decay = 0.9)),
         Box::new(|t| t.reset(77).expect("reset")),
+        // A new seed through `apply` starts over as `reset` does.
+        Box::new(|t| configure(t, |c| c.seed = 78)),
     ];
     for (i, change) in changes.iter().enumerate() {
         change(cpu.as_mut());
@@ -225,4 +232,40 @@ fn default_limits_device_runs_every_kernel() {
                 .all(|p| p[0].is_finite() && p[1].is_finite())
         );
     }
+}
+
+/// A new network shape through `apply`: the resilient trainer starts over on the GPU with
+/// fresh weights of the new shape; a bare GPU trainer refuses it and keeps its run.
+#[test]
+fn a_new_network_shape_restarts_on_the_gpu() {
+    let Some(ctx) = gpu() else { return };
+    let sel = Selection {
+        kind: BackendKind::Wgpu,
+        gpu: Some(ctx.clone()),
+        line: String::new(),
+    };
+    let data = points(100, 5);
+    let mut t = ResilientTrainer::new(&sel, small(), &data).expect("trainer");
+    t.train(4).expect("trains");
+    t.flush().expect("flush");
+    let mut wider = t.config().clone();
+    wider.net.width *= 2;
+    let change = t.apply(&wider).expect("a new shape");
+    assert!(change.restarts);
+    assert_eq!(t.kind(), BackendKind::Wgpu, "still on the GPU");
+    assert_eq!(t.steps_done(), 0);
+    assert_eq!(t.config().net, wider.net);
+    assert_eq!(
+        t.params().expect("params"),
+        wider.net.init_params(wider.seed)
+    );
+    t.train(2).expect("trains the new network");
+
+    let mut bare = GpuTrainer::new(ctx, small(), &data).expect("trainer");
+    bare.step().expect("a step");
+    let mut wider = bare.config().clone();
+    wider.net.width *= 2;
+    assert!(bare.apply(&wider).is_err());
+    assert_eq!(bare.config().net, small().net);
+    assert_eq!(bare.steps_done(), 1);
 }

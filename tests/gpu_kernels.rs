@@ -10,8 +10,8 @@ use diffusion_playground::gpu::kernels::{
 };
 use diffusion_playground::math::Schedule;
 use diffusion_playground::math::rng::uniform;
+use diffusion_playground::nn::IMPORTANCE_TABLE_SIZE;
 use diffusion_playground::nn::adam::{Adam, BETA1, BETA2, Ema};
-use diffusion_playground::nn::dsm::IMPORTANCE_TABLE_SIZE;
 use diffusion_playground::nn::fastmath::{activate, activate_grad};
 use diffusion_playground::nn::{
     Activation, DsmSampler, Embedding, ImportanceTable, Parameterization, TimeEmbedding, Weighting,

@@ -4,7 +4,7 @@ use diffusion_playground::Point;
 use diffusion_playground::math::oracle::{Component, Oracle};
 use diffusion_playground::math::rng::{STREAM_PRIOR, normal2};
 use diffusion_playground::math::{Schedule, ScoreModel};
-use diffusion_playground::nn::dsm::{DsmSampler, ImportanceTable};
+use diffusion_playground::nn::{DsmSampler, ImportanceTable};
 use diffusion_playground::nn::{MlpConfig, NnError, TrainConfig, Trainer, Weighting};
 
 const MEAN: [f32; 2] = [0.5, -1.0];

@@ -151,7 +151,7 @@ fn a_bad_weights_file_is_refused_and_the_model_untouched() {
     assert!(
         !app.training
             .sent()
-            .any(|c| matches!(c, Command::LoadParams { .. } | Command::Rebuild(_)))
+            .any(|c| matches!(c, Command::LoadParams { .. } | Command::Configure { .. }))
     );
     assert!(h.query_by_label_contains("not loaded").is_some());
 }

@@ -1,5 +1,5 @@
 //! The adapter and device the kernels run on: one of our own, or the one eframe renders with
-//! (DESIGN §1, §6), so that weights and particles can stay on the GPU.
+//! (docs/architecture.md §1, §6), so that weights and particles can stay on the GPU.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -20,7 +20,7 @@ pub struct GpuContext {
 }
 
 /// The backends we look for compute adapters on. GL is left out: under a WebGL2-like limit
-/// set compute pipelines fail (DESIGN §6).
+/// set compute pipelines fail (docs/architecture.md §6).
 const BACKENDS: wgpu::Backends = wgpu::Backends::PRIMARY;
 
 /// Every adapter wgpu can see on this machine (for the UI, `--backend auto` and `bench`).

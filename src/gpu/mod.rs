@@ -2,10 +2,11 @@
 //! the particles, on the device eframe renders with or on one of our own.
 //!
 //! - `context`: adapter and device (ours, or eframe's), error scopes, limits;
-//! - `kernels`: the pipelines (built once per device) and their uniform blocks;
+//! - `error`: `GpuError`, and which networks the kernels support;
+//! - `kernels/`: the pipelines (built once per device), their uniform blocks, buffer helpers;
 //! - `shaders`: the WGSL sources and how they are put together;
 //! - `net`: the network's forward pass for sampling, shared by `model` and `sampler`;
-//! - `trainer`: DSM training, many steps per command encoder;
+//! - `trainer/`: DSM training, many steps per command encoder;
 //! - `model`: the GPU network as a `ScoreModel` (drives the CPU samplers);
 //! - `sampler`: particles that live on the GPU, stepped by the sampler kernels;
 //! - `bench`: throughput figures for the CLI.

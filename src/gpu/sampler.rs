@@ -1,5 +1,5 @@
 //! Particles that live on the GPU, stepped by the sampler kernels (`shaders/sampler.wgsl`):
-//! the twin of `math::solvers::Sampler`, step for step, for every sampler of DESIGN §3.
+//! the twin of `math::solvers::Sampler`, step for step, for all samplers (docs/architecture.md §3).
 //!
 //! A step is one or more *stages*; a stage is one network evaluation (`net::Forward`, which
 //! writes the raw output o of every particle) followed by an update kernel. Every

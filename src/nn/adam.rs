@@ -3,7 +3,7 @@
 
 use super::simd::multiversion;
 
-/// Adam's moment decay rates and stabiliser (DESIGN §4).
+/// Adam's moment decay rates and stabiliser (docs/architecture.md §4).
 pub const BETA1: f32 = 0.9;
 pub const BETA2: f32 = 0.999;
 pub const EPSILON: f32 = 1e-8;
@@ -67,6 +67,16 @@ impl Ema {
             decay,
             params: params.to_vec(),
             updates: 0,
+        }
+    }
+
+    /// Continues an average kept elsewhere (by the GPU) after `updates` updates, so the
+    /// warm-up goes on where it was.
+    pub fn resume(params: &[f32], decay: f32, updates: u64) -> Self {
+        Self {
+            decay,
+            params: params.to_vec(),
+            updates,
         }
     }
 

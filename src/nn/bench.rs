@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::NnError;
-use super::dsm::{TrainConfig, Trainer};
+use super::dsm::Trainer;
 use super::mlp::MlpConfig;
 use super::model::NetModel;
+use super::train_config::TrainConfig;
 use crate::math::solvers::prior;
 use crate::math::{Schedule, ScoreModel};
 

@@ -688,10 +688,7 @@ fn output_layer(
             && w_t.len() >= 2 * width
             && out.len() >= 2 * rows
     );
-    #[cfg(target_arch = "x86_64")]
-    if super::simd::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2 and FMA; the lengths are asserted above.
-        unsafe { output_layer_avx2(h, ld, rows, width, w_t, b, out) };
+    if gemm::output_layer(h, ld, rows, width, w_t, b, out) {
         return;
     }
     output_layer_portable(h, ld, rows, width, w_t, b, out);
@@ -705,74 +702,6 @@ multiversion! {
             o[0] = dot(row, w0) + b[0];
             o[1] = dot(row, w1) + b[1];
         }
-    }
-}
-
-/// `output_layer` with FMAs: two rows at a time share the loads of `W_out`.
-///
-/// # Safety
-/// AVX2 and FMA available; lengths as asserted in `output_layer`.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn output_layer_avx2(
-    h: &[f32],
-    ld: usize,
-    rows: usize,
-    width: usize,
-    w_t: &[f32],
-    b: [f32; 2],
-    out: &mut [f32],
-) {
-    use std::arch::x86_64::*;
-    let hsum = |v: __m256| {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
-    };
-    let (w0, w1) = w_t.split_at(width);
-    let full = width / 8 * 8;
-    let mut i = 0;
-    while i < rows {
-        let pair = i + 1 < rows;
-        let (r0, r1) = (
-            &h[i * ld..i * ld + width],
-            &h[if pair { (i + 1) * ld } else { i * ld }..][..width],
-        );
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut j = 0;
-        while j < full {
-            // SAFETY: j + 8 ≤ width, within every row and weight vector.
-            unsafe {
-                let (a, c) = (
-                    _mm256_loadu_ps(r0.as_ptr().add(j)),
-                    _mm256_loadu_ps(r1.as_ptr().add(j)),
-                );
-                let (u, v) = (
-                    _mm256_loadu_ps(w0.as_ptr().add(j)),
-                    _mm256_loadu_ps(w1.as_ptr().add(j)),
-                );
-                acc[0] = _mm256_fmadd_ps(a, u, acc[0]);
-                acc[1] = _mm256_fmadd_ps(a, v, acc[1]);
-                acc[2] = _mm256_fmadd_ps(c, u, acc[2]);
-                acc[3] = _mm256_fmadd_ps(c, v, acc[3]);
-            }
-            j += 8;
-        }
-        let mut o = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
-        for j in full..width {
-            o[0] += r0[j] * w0[j];
-            o[1] += r0[j] * w1[j];
-            o[2] += r1[j] * w0[j];
-            o[3] += r1[j] * w1[j];
-        }
-        out[2 * i] = o[0] + b[0];
-        out[2 * i + 1] = o[1] + b[1];
-        if pair {
-            out[2 * i + 2] = o[2] + b[0];
-            out[2 * i + 3] = o[3] + b[1];
-        }
-        i += 2;
     }
 }
 

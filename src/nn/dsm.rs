@@ -1,4 +1,5 @@
-//! Denoising score matching (DESIGN §3): the loss, its batches and the `Trainer`.
+//! Denoising score matching (docs/architecture.md §3): the loss and the CPU `Trainer` (settings in
+//! `train_config`, its batches in `batch`).
 //!
 //! `L(θ) = E_t E_x₀ E_ε w(t) ‖ε̂_θ(α x₀ + σ ε, t) − ε‖²`, estimated on a batch of B triples
 //! `(x₀, t, ε)` as `(1/B) Σ_i w_i ‖ε̂_i − ε_i‖²`.
@@ -18,19 +19,20 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::NnError;
 use super::adam::{Adam, Ema};
+use super::batch::{DsmSample, DsmSampler};
 use super::cpu::{CpuNet, TrainWorkspace, WorkspacePool};
-use super::mlp::{MlpConfig, Parameterization};
+use super::mlp::Parameterization;
 use super::model::NetModel;
-use super::simd::multiversion;
+use super::simd::{all_finite, multiversion};
+use super::train_config::{
+    ConfigChange, Setting, TrainConfig, Weighting, check_batch, check_class_dropout, check_data,
+    check_ema_decay, check_labels, check_lr, check_t_min,
+};
 use crate::Point;
 use crate::math::Schedule;
-use crate::math::rng::{
-    STREAM_CLASS_DROP, STREAM_EPS, STREAM_INDEX, STREAM_TIME, normal2, uniform,
-};
 
 /// Rows per chunk of a batch: a chunk's activations (≈ 0.4 MB for width 128) stay in L2, and
 /// batch 256 splits into one chunk per core. The chunking (and the grouping of chunks, see
@@ -40,194 +42,6 @@ pub const CHUNK_ROWS: usize = 128;
 /// Most gradient buffers a step sums (groups of consecutive chunks): enough tasks to keep
 /// the cores busy, few enough that the sum stays small.
 pub const MAX_GROUPS: usize = 8;
-/// Entries of the importance sampler's inverse-CDF table (a GPU kernel uses the same table).
-pub const IMPORTANCE_TABLE_SIZE: usize = 1024;
-/// Largest batch accepted.
-pub const MAX_BATCH: usize = 1 << 20;
-
-/// How the loss weighs times, and how t is drawn.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Weighting {
-    /// `w = 1`, `t ~ U[t_min, 1]`: the usual ε-loss (DDPM's "simple" loss).
-    #[default]
-    Uniform,
-    /// `w = 1/σ²`, `t ~ U[t_min, 1]`: the score-matching loss of the lecture,
-    /// `E‖s_θ − ∇log p(x_t|x₀)‖²` written in ε; its variance explodes as t → 0.
-    InverseSigma2,
-    /// The same loss, but `t ~ π(t) ∝ 1/σ(t)²` on [t_min, 1] with per-sample weight
-    /// `w/π = Z/(1 − t_min)`, a constant (`Z = ∫ σ⁻² dt`): small t are drawn often instead of
-    /// amplified. The factor 1/(1 − t_min) makes its expectation equal `InverseSigma2`'s.
-    Importance,
-}
-
-impl Weighting {
-    pub const ALL: [Weighting; 3] = [
-        Weighting::Uniform,
-        Weighting::InverseSigma2,
-        Weighting::Importance,
-    ];
-
-    /// Name used on the CLI.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Weighting::Uniform => "uniform",
-            Weighting::InverseSigma2 => "inverse-sigma2",
-            Weighting::Importance => "importance",
-        }
-    }
-}
-
-/// Everything a training run needs besides its data.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainConfig {
-    pub net: MlpConfig,
-    pub schedule: Schedule,
-    /// Adam's learning rate.
-    pub lr: f32,
-    pub batch: usize,
-    pub seed: u32,
-    /// Smallest training time (DESIGN §3).
-    pub t_min: f32,
-    pub weighting: Weighting,
-    /// Decay of the weights' moving average (with warm-up, see `adam::Ema`).
-    pub ema_decay: f32,
-    /// Probability p ∈ [0, 1] that a sample's class is replaced by the null class ∅ (classifier-
-    /// free guidance's label dropout; used only by conditional networks with labelled data).
-    pub class_dropout: f32,
-}
-
-/// The usual label dropout of classifier-free guidance.
-pub const DEFAULT_CLASS_DROPOUT: f32 = 0.1;
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            net: MlpConfig::default(),
-            schedule: Schedule::default(),
-            lr: 2e-3,
-            batch: 256,
-            seed: 0,
-            t_min: 1e-3,
-            weighting: Weighting::Uniform,
-            ema_decay: 0.999,
-            class_dropout: DEFAULT_CLASS_DROPOUT,
-        }
-    }
-}
-
-impl TrainConfig {
-    pub fn validate(&self) -> Result<(), NnError> {
-        self.net.validate()?;
-        self.schedule
-            .validate()
-            .map_err(|e| NnError::InvalidTraining(e.to_string()))?;
-        check_lr(self.lr)?;
-        check_batch(self.batch)?;
-        check_t_min(self.t_min)?;
-        check_ema_decay(self.ema_decay)?;
-        check_class_dropout(self.class_dropout)?;
-        Ok(())
-    }
-}
-
-fn check_class_dropout(p: f32) -> Result<(), NnError> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(NnError::InvalidTraining(format!(
-            "class dropout must be in [0, 1] (got {p})"
-        )))
-    }
-}
-
-/// Labels, if given, must be one per point and below `num_classes` (for a conditional
-/// network; an unconditional one ignores them).
-fn check_labels(labels: Option<&[u32]>, points: usize, num_classes: u32) -> Result<(), NnError> {
-    let Some(labels) = labels else {
-        return Ok(());
-    };
-    if labels.len() != points {
-        return Err(NnError::InvalidLabels(format!(
-            "{} labels for {points} points",
-            labels.len()
-        )));
-    }
-    if num_classes > 0
-        && let Some(index) = labels.iter().position(|&l| l >= num_classes)
-    {
-        return Err(NnError::InvalidLabels(format!(
-            "point {index} has label {}, but the network has {num_classes} classes",
-            labels[index]
-        )));
-    }
-    Ok(())
-}
-
-fn check_lr(lr: f32) -> Result<(), NnError> {
-    if lr.is_finite() && lr > 0.0 {
-        Ok(())
-    } else {
-        Err(NnError::InvalidTraining(format!(
-            "learning rate must be finite and positive (got {lr})"
-        )))
-    }
-}
-
-fn check_batch(batch: usize) -> Result<(), NnError> {
-    if (1..=MAX_BATCH).contains(&batch) {
-        Ok(())
-    } else {
-        Err(NnError::InvalidTraining(format!(
-            "batch must be in 1..={MAX_BATCH} (got {batch})"
-        )))
-    }
-}
-
-fn check_t_min(t_min: f32) -> Result<(), NnError> {
-    if t_min > 0.0 && t_min < 1.0 {
-        Ok(())
-    } else {
-        Err(NnError::InvalidTraining(format!(
-            "t_min must be in (0, 1) (got {t_min})"
-        )))
-    }
-}
-
-fn check_ema_decay(decay: f32) -> Result<(), NnError> {
-    if (0.0..1.0).contains(&decay) {
-        Ok(())
-    } else {
-        Err(NnError::InvalidTraining(format!(
-            "EMA decay must be in [0, 1) (got {decay})"
-        )))
-    }
-}
-
-/// Data must be non-empty and finite.
-fn check_data(data: &[Point]) -> Result<(), NnError> {
-    if data.is_empty() {
-        return Err(NnError::EmptyData);
-    }
-    match data
-        .iter()
-        .position(|p| !(p[0].is_finite() && p[1].is_finite()))
-    {
-        Some(index) => Err(NnError::NonFiniteData { index }),
-        None => Ok(()),
-    }
-}
-
-multiversion! {
-    /// Whether no element is NaN or ±∞ (an exponent of all ones), as one vectorisable pass.
-    pub(crate) fn all_finite(xs: &[f32]) -> bool {
-        let mut bad = 0u32;
-        for x in xs {
-            bad |= u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000);
-        }
-        bad == 0
-    }
-}
 
 multiversion! {
     /// `out = Σ_c chunk_grads[c·n + lo ..]` over `chunks` chunks, in chunk order.
@@ -239,223 +53,6 @@ multiversion! {
                 *o += g;
             }
         }
-    }
-}
-
-/// The inverse CDF of `π(t) ∝ 1/σ(t)²` on [t_min, 1], tabulated at `IMPORTANCE_TABLE_SIZE + 1`
-/// equally spaced probabilities and interpolated linearly between them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImportanceTable {
-    /// `t_of_u[j] = F⁻¹(j / N)`; `t_of_u[0] = t_min`, `t_of_u[N] = 1`.
-    pub t_of_u: Vec<f32>,
-    /// `Z = ∫_{t_min}^1 σ(t)⁻² dt`.
-    pub normalizer: f64,
-    /// Per-sample weight `Z / (1 − t_min)`.
-    pub weight: f32,
-}
-
-impl ImportanceTable {
-    /// Integrates π on a fine grid uniform in log t (π ~ 1/(β_min t) near 0, so most of its
-    /// mass is in the first decades), trapezoid rule in f64, then inverts the cumulative sum.
-    pub fn new(schedule: &Schedule, t_min: f32) -> Self {
-        const FINE: usize = 1 << 14;
-        let (s0, s1) = ((t_min as f64).ln(), 0.0f64);
-        let ds = (s1 - s0) / FINE as f64;
-        // π(t) dt = σ⁻² t ds in s = ln t.
-        let density = |s: f64| {
-            let t = s.exp();
-            t / schedule.sigma(t).powi(2)
-        };
-        let mut cdf = Vec::with_capacity(FINE + 1);
-        cdf.push(0.0f64);
-        let mut prev = density(s0);
-        for m in 1..=FINE {
-            let cur = density(s0 + m as f64 * ds);
-            let last = cdf[m - 1];
-            cdf.push(last + 0.5 * (prev + cur) * ds);
-            prev = cur;
-        }
-        let z = cdf[FINE];
-        let n = IMPORTANCE_TABLE_SIZE;
-        let mut t_of_u = Vec::with_capacity(n + 1);
-        let mut m = 0;
-        for j in 0..=n {
-            let target = z * j as f64 / n as f64;
-            while m + 1 < FINE && cdf[m + 1] < target {
-                m += 1;
-            }
-            let span = cdf[m + 1] - cdf[m];
-            let frac = if span > 0.0 {
-                ((target - cdf[m]) / span).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            t_of_u.push((s0 + (m as f64 + frac) * ds).exp() as f32);
-        }
-        t_of_u[0] = t_min;
-        t_of_u[n] = 1.0;
-        Self {
-            t_of_u,
-            normalizer: z,
-            weight: (z / (1.0 - t_min as f64)) as f32,
-        }
-    }
-
-    /// t for a uniform `u ∈ (0, 1)`: linear interpolation in the table.
-    #[inline]
-    pub fn sample(&self, u: f32) -> f32 {
-        let n = self.t_of_u.len() - 1;
-        let x = u * n as f32;
-        let j = (x as usize).min(n - 1);
-        let f = x - j as f32;
-        self.t_of_u[j] + f * (self.t_of_u[j + 1] - self.t_of_u[j])
-    }
-}
-
-/// One training example of a batch.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DsmSample {
-    /// Index of x₀ in the data.
-    pub index: usize,
-    pub t: f32,
-    pub eps: Point,
-    pub alpha: f32,
-    pub sigma: f32,
-    /// `α x₀ + σ ε`.
-    pub x_t: Point,
-    /// The loss weight of this sample (see `Weighting`).
-    pub weight: f32,
-    /// The class the network sees: the point's label, or `None` for the null class ∅ (label
-    /// dropped, no labels, or an unconditional network).
-    pub class: Option<u32>,
-}
-
-/// Draws DSM samples; a pure function of its settings and `(step, i)`.
-#[derive(Clone, Debug)]
-pub struct DsmSampler {
-    seed: u32,
-    schedule: Schedule,
-    t_min: f32,
-    weighting: Weighting,
-    table: Option<ImportanceTable>,
-    /// Whether samples carry classes (a conditional network), and the label dropout.
-    conditional: bool,
-    class_dropout: f32,
-}
-
-impl DsmSampler {
-    /// A sampler for an unconditional network (every sample's class is `None`).
-    pub fn new(seed: u32, schedule: Schedule, t_min: f32, weighting: Weighting) -> Self {
-        let table =
-            (weighting == Weighting::Importance).then(|| ImportanceTable::new(&schedule, t_min));
-        Self {
-            seed,
-            schedule,
-            t_min,
-            weighting,
-            table,
-            conditional: false,
-            class_dropout: 0.0,
-        }
-    }
-
-    /// The sampler of a training run: as `new`, with classes when `cfg.net` is conditional.
-    pub fn for_config(cfg: &TrainConfig) -> Self {
-        Self::new(cfg.seed, cfg.schedule, cfg.t_min, cfg.weighting)
-            .with_classes(cfg.net.is_conditional(), cfg.class_dropout)
-    }
-
-    /// Samples carry their point's label (`draw_labelled`), dropped to ∅ with probability
-    /// `dropout`; `conditional = false` turns classes off.
-    pub fn with_classes(mut self, conditional: bool, dropout: f32) -> Self {
-        self.conditional = conditional;
-        self.class_dropout = dropout;
-        self
-    }
-
-    /// Whether the label of sample `i` of `step` is dropped (replaced by ∅):
-    /// `uniform(seed, step, i, STREAM_CLASS_DROP) < p`.
-    #[inline]
-    pub fn drops_label(&self, step: u64, i: usize) -> bool {
-        uniform(self.seed, step as u32, i as u32, STREAM_CLASS_DROP) < self.class_dropout
-    }
-
-    /// The importance table, when the weighting uses one.
-    pub fn table(&self) -> Option<&ImportanceTable> {
-        self.table.as_ref()
-    }
-
-    /// Sample `i` of step `step`, without labels (its class is ∅).
-    #[inline]
-    pub fn draw(&self, data: &[Point], step: u64, i: usize) -> DsmSample {
-        self.draw_labelled(data, None, step, i)
-    }
-
-    /// Sample `i` of step `step`; with `labels` (one per point) and a conditional sampler, its
-    /// class is the drawn point's label unless dropped (`drops_label`).
-    #[inline]
-    pub fn draw_labelled(
-        &self,
-        data: &[Point],
-        labels: Option<&[u32]>,
-        step: u64,
-        i: usize,
-    ) -> DsmSample {
-        let (k, i32_) = (step as u32, i as u32);
-        let n = data.len();
-        let index = ((uniform(self.seed, k, i32_, STREAM_INDEX) * n as f32) as usize).min(n - 1);
-        let u = uniform(self.seed, k, i32_, STREAM_TIME);
-        let t = match &self.table {
-            Some(table) => table.sample(u),
-            None => self.t_min + (1.0 - self.t_min) * u,
-        };
-        let eps = normal2(self.seed, k, i32_, STREAM_EPS);
-        let (alpha, sigma) = (
-            self.schedule.alpha(t as f64) as f32,
-            self.schedule.sigma(t as f64) as f32,
-        );
-        let weight = match (&self.table, self.weighting) {
-            (Some(table), _) => table.weight,
-            (None, Weighting::InverseSigma2) => 1.0 / (sigma * sigma),
-            (None, _) => 1.0,
-        };
-        let x0 = data[index];
-        let x_t = [
-            alpha * x0[0] + sigma * eps[0],
-            alpha * x0[1] + sigma * eps[1],
-        ];
-        let class = match labels {
-            Some(labels) if self.conditional && !self.drops_label(step, i) => Some(labels[index]),
-            _ => None,
-        };
-        DsmSample {
-            index,
-            t,
-            eps,
-            alpha,
-            sigma,
-            x_t,
-            weight,
-            class,
-        }
-    }
-
-    /// The whole batch of a step (for tests and for checking a GPU batch).
-    pub fn draw_batch(&self, data: &[Point], step: u64, batch: usize) -> Vec<DsmSample> {
-        (0..batch).map(|i| self.draw(data, step, i)).collect()
-    }
-
-    /// The whole batch of a step with labels.
-    pub fn draw_batch_labelled(
-        &self,
-        data: &[Point],
-        labels: Option<&[u32]>,
-        step: u64,
-        batch: usize,
-    ) -> Vec<DsmSample> {
-        (0..batch)
-            .map(|i| self.draw_labelled(data, labels, step, i))
-            .collect()
     }
 }
 
@@ -822,6 +419,50 @@ impl Trainer {
         Ok(())
     }
 
+    /// Continues a run another trainer began (the GPU, before its device was lost): its
+    /// weights, their moving average and its step count (so the batches go on where they
+    /// were); Adam's moments restart.
+    pub fn resume_from(
+        &mut self,
+        params: Vec<f32>,
+        ema: &[f32],
+        steps: u64,
+    ) -> Result<(), NnError> {
+        self.cfg.net.check_params(ema)?;
+        if !all_finite(ema) {
+            return Err(NnError::NonFiniteParams);
+        }
+        self.set_params(params)?;
+        self.ema = Ema::resume(ema, self.cfg.ema_decay, steps);
+        self.steps = steps;
+        Ok(())
+    }
+
+    /// Takes the settings of `cfg` that training continues under (see `ConfigChange`); a
+    /// new network shape or seed needs a new trainer and is refused. `cfg` is validated
+    /// first, so a refused config changes nothing.
+    pub fn apply(&mut self, cfg: &TrainConfig) -> Result<ConfigChange, NnError> {
+        cfg.validate()?;
+        let change = ConfigChange::between(&self.cfg, cfg);
+        if change.restarts {
+            return Err(NnError::InvalidTraining(
+                "a new network shape or seed needs fresh weights".into(),
+            ));
+        }
+        for setting in &change.continued {
+            match setting {
+                Setting::LearningRate => self.set_lr(cfg.lr)?,
+                Setting::Batch => self.set_batch(cfg.batch)?,
+                Setting::Weighting => self.set_weighting(cfg.weighting),
+                Setting::Schedule => self.set_schedule(cfg.schedule)?,
+                Setting::TMin => self.set_t_min(cfg.t_min)?,
+                Setting::EmaDecay => self.set_ema_decay(cfg.ema_decay)?,
+                Setting::ClassDropout => self.set_class_dropout(cfg.class_dropout)?,
+            }
+        }
+        Ok(change)
+    }
+
     /// Starts over from fresh weights drawn with `seed` (which also seeds the batches).
     pub fn reset(&mut self, seed: u32) {
         self.cfg.seed = seed;
@@ -841,7 +482,7 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::mlp::{Activation, Embedding};
+    use crate::nn::mlp::{Activation, Embedding, MlpConfig};
     use crate::nn::simd::FORCE_PORTABLE;
 
     /// The portable code paths (what a CPU without AVX2/FMA runs) give the same loss,

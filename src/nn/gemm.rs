@@ -15,6 +15,8 @@
 //! loads of a `B` row, `MR` broadcasts of `A` and `2·MR` FMAs. A portable copy of the same
 //! loop (auto-vectorised) serves CPUs without AVX2/FMA and is the reference in the tests.
 
+#![allow(unsafe_code)] // raw-pointer register blocks and the calls into the AVX2 kernels
+
 use super::fastmath::{ActFn, dispatch_act};
 use super::mlp::Activation;
 use super::simd::{self, multiversion};
@@ -175,6 +177,7 @@ pub(crate) fn gemm(m: usize, a: Lhs, b: Rhs, c: &mut [f32], ldc: usize, mut epi:
 /// 8. Returns false (and does nothing) otherwise, and the caller takes the general `gemm`.
 /// Cheaper than `gemm` with k = 2: no per-block set-up, and rows of independent activations.
 /// With `pre`, the pre-activations are also stored there (same stride).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] // only the AVX2 path reads all
 pub(crate) fn affine2_act(
     xs: &[[f32; 2]],
     w: &[f32],
@@ -198,6 +201,37 @@ pub(crate) fn affine2_act(
         // SAFETY: the CPU has AVX2 and FMA; the lengths are asserted above.
         dispatch_act!(act, A => unsafe { avx2::affine2_act::<A>(xs, w, c, out.as_mut_ptr(), ldc, pre) });
     }
+    true
+}
+
+/// The output layer `O = H·W_out + b` for `rows` rows of `H` (row stride `ld`, `width`
+/// columns; `w_t` is `W_out` transposed, `[2][width]`) with the AVX2 kernel, if the CPU has
+/// it. Returns false (and touches nothing) otherwise; the caller then runs its portable loop.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] // only the AVX2 path reads all
+#[inline]
+pub(crate) fn output_layer(
+    h: &[f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    w_t: &[f32],
+    b: [f32; 2],
+    out: &mut [f32],
+) -> bool {
+    if !(cfg!(target_arch = "x86_64") && simd::has_avx2_fma()) {
+        return false;
+    }
+    assert!(
+        h.len() >= rows.saturating_sub(1) * ld + width
+            && w_t.len() >= 2 * width
+            && out.len() >= 2 * rows
+    );
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX2 and FMA; the lengths are asserted above.
+    unsafe {
+        avx2::output_layer(h, ld, rows, width, w_t, b, out)
+    };
     true
 }
 
@@ -265,7 +299,8 @@ unsafe fn product_block(
     ldb: usize,
     out: &mut [[f32; NR]; MR],
 ) {
-    // SAFETY (all arms): forwarded from the caller; the AVX2 arm runs only on AVX2+FMA CPUs.
+    // SAFETY: the pointer contract is the caller's (all arms); the AVX2 arm runs only on
+    // AVX2+FMA CPUs.
     unsafe {
         #[cfg(target_arch = "x86_64")]
         if simd::has_avx2_fma() {
@@ -300,9 +335,10 @@ pub(crate) unsafe fn portable_block(
 ) {
     *out = [[0.0; NR]; MR];
     for kk in 0..k {
-        // SAFETY: in bounds by the caller's contract.
+        // SAFETY: kk < k, so `b` is readable at `kk·ldb + 0..NR` by the caller's contract.
         let brow = unsafe { &*(b.add(kk * ldb) as *const [f32; NR]) };
         for (r, acc) in out.iter_mut().enumerate().take(rows) {
+            // SAFETY: r < rows and kk < k: readable by the caller's contract.
             let av = unsafe { *a.add(r * rs + kk * cs) };
             for (o, &bv) in acc.iter_mut().zip(brow) {
                 *o += av * bv;
@@ -596,6 +632,7 @@ mod tests {
         for rows in 1..=MR {
             let mut fast = [[0.0f32; NR]; MR];
             let mut slow = [[0.0f32; NR]; MR];
+            // SAFETY: `a` holds MR rows of stride rs ≥ k, `b` holds k rows of NR.
             unsafe {
                 product_block(rows, k, a.as_ptr(), rs, 1, b.as_ptr(), NR, &mut fast);
                 portable_block(rows, k, a.as_ptr(), rs, 1, b.as_ptr(), NR, &mut slow);
@@ -736,6 +773,7 @@ mod timing {
                 per_vector * 3.08e9
             );
         }
+        // SAFETY: `a` is m×k, `w` k×n and `c` m×n, all row-major with the strides given.
         time("matrixmultiply::sgemm", &mut || unsafe {
             matrixmultiply::sgemm(
                 m,

@@ -1,5 +1,7 @@
 //! The AVX2 + FMA kernels of `gemm` (x86-64 only; used when the CPU has both): the 6×16
-//! register block, its fused epilogues, and layer 0 at one time.
+//! register block, its fused epilogues, layer 0 at one time, and the output layer.
+
+#![allow(unsafe_code)] // AVX2/FMA intrinsics on raw pointers
 
 use super::{MR, NR};
 use crate::nn::fastmath::ActFn;
@@ -134,6 +136,73 @@ pub(super) unsafe fn affine2_act<A: ActFn>(
                 j += 8;
             }
         }
+    }
+}
+
+/// See `super::output_layer` (`O = H·W_out + b`); two rows at a time share the loads of
+/// `W_out`.
+///
+/// # Safety
+/// AVX2 and FMA available; lengths as asserted in `super::output_layer`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn output_layer(
+    h: &[f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    w_t: &[f32],
+    b: [f32; 2],
+    out: &mut [f32],
+) {
+    let hsum = |v: __m256| {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    };
+    let (w0, w1) = w_t.split_at(width);
+    let full = width / 8 * 8;
+    let mut i = 0;
+    while i < rows {
+        let pair = i + 1 < rows;
+        let (r0, r1) = (
+            &h[i * ld..i * ld + width],
+            &h[if pair { (i + 1) * ld } else { i * ld }..][..width],
+        );
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut j = 0;
+        while j < full {
+            // SAFETY: j + 8 ≤ width, within every row and weight vector.
+            unsafe {
+                let (a, c) = (
+                    _mm256_loadu_ps(r0.as_ptr().add(j)),
+                    _mm256_loadu_ps(r1.as_ptr().add(j)),
+                );
+                let (u, v) = (
+                    _mm256_loadu_ps(w0.as_ptr().add(j)),
+                    _mm256_loadu_ps(w1.as_ptr().add(j)),
+                );
+                acc[0] = _mm256_fmadd_ps(a, u, acc[0]);
+                acc[1] = _mm256_fmadd_ps(a, v, acc[1]);
+                acc[2] = _mm256_fmadd_ps(c, u, acc[2]);
+                acc[3] = _mm256_fmadd_ps(c, v, acc[3]);
+            }
+            j += 8;
+        }
+        let mut o = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+        for j in full..width {
+            o[0] += r0[j] * w0[j];
+            o[1] += r0[j] * w1[j];
+            o[2] += r1[j] * w0[j];
+            o[3] += r1[j] * w1[j];
+        }
+        out[2 * i] = o[0] + b[0];
+        out[2 * i + 1] = o[1] + b[1];
+        if pair {
+            out[2 * i + 2] = o[2] + b[0];
+            out[2 * i + 3] = o[3] + b[1];
+        }
+        i += 2;
     }
 }
 

@@ -1,4 +1,4 @@
-//! The score network's shape (DESIGN §4) and its one flat parameter buffer.
+//! The score network's shape (docs/architecture.md §4) and its one flat parameter buffer.
 //!
 //! The network maps `[x (2), emb(t)]` — and, for a class-conditional network
 //! (`num_classes > 0`), a one-hot class `onehot(y)` — through `depth` hidden layers of `width`
@@ -107,7 +107,7 @@ impl Embedding {
     }
 }
 
-/// What the raw output `o` means (DESIGN §3); every consumer converts it to ε̂.
+/// What the raw output `o` means (docs/architecture.md §3); every consumer converts it to ε̂.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Parameterization {
     /// `o = ε̂`.

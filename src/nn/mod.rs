@@ -5,11 +5,15 @@
 //!   activations;
 //! - `gemm` (with `gemm_avx2.rs`), `cpu`, `simd` (private): the CPU kernels, the forward,
 //!   backward and forward-mode passes, and run-time AVX2/FMA dispatch;
-//! - `adam`: Adam and the EMA of the weights; `dsm`: the loss, its batches, the `Trainer`;
+//! - `adam`: Adam and the EMA of the weights;
+//! - `train_config`: a run's settings and what changing them means;
+//! - `batch`: the DSM batches (the CPU twin of `shaders/dsm.wgsl`); `dsm`: the loss and the
+//!   CPU `Trainer`;
 //! - `model`: `NetModel`, the network as a `ScoreModel`; `weights`: safetensors files;
 //! - `bench`: throughput figures for the CLI.
 
 pub mod adam;
+pub mod batch;
 pub mod bench;
 mod cpu;
 pub mod dsm;
@@ -19,15 +23,18 @@ mod gemm;
 pub mod mlp;
 pub mod model;
 mod simd;
+pub mod train_config;
 pub mod weights;
 
 pub use adam::{Adam, Ema};
-pub use dsm::{
-    DEFAULT_CLASS_DROPOUT, DsmSample, DsmSampler, ImportanceTable, TrainConfig, Trainer, Weighting,
-};
+pub use batch::{DsmSample, DsmSampler, IMPORTANCE_TABLE_SIZE, ImportanceTable};
+pub use dsm::Trainer;
 pub use embedding::TimeEmbedding;
 pub use mlp::{Activation, Embedding, LayerLayout, MlpConfig, Parameterization};
 pub use model::NetModel;
+pub use train_config::{
+    ConfigChange, DEFAULT_CLASS_DROPOUT, MAX_BATCH, Setting, TrainConfig, Weighting,
+};
 pub use weights::{SavedModel, WeightsError};
 
 /// Why a network could not be built, trained or run.

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 use super::NnError;
 use super::cpu::{CpuNet, EvalWorkspace, TrainWorkspace, WorkspacePool};
-use super::dsm::all_finite;
 use super::mlp::{MlpConfig, Parameterization};
+use super::simd::all_finite;
 use super::weights::SavedModel;
 use crate::Point;
 use crate::math::{Schedule, ScoreModel};
@@ -210,7 +210,7 @@ impl NetModel {
     }
 }
 
-/// Raw outputs → ε̂ in place (DESIGN §3: score `ε̂ = −σ o`, x₀ `ε̂ = (x − α o)/σ`).
+/// Raw outputs → ε̂ in place (docs/architecture.md §3: score `ε̂ = −σ o`, x₀ `ε̂ = (x − α o)/σ`).
 fn to_eps(param: Parameterization, xs: &[Point], out: &mut [Point], alpha: f32, sigma: f32) {
     if param != Parameterization::Eps {
         for (o, x) in out.iter_mut().zip(xs) {

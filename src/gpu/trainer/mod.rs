@@ -1,5 +1,13 @@
 //! DSM training on the GPU: the twin of `nn::Trainer`, step for step.
 //!
+//! - `mod.rs` (this file): `GpuTrainer` itself: construction, `train`/`step`/`flush`, the
+//!   settings (`apply`, `set_*`), `reset`, pausing and resuming;
+//! - `buffers`: the batch-sized buffers (`BatchBuffers`) and the importance table;
+//! - `binds`: every bind group of a step and its uniforms (`Binds`, `rebind`);
+//! - `encode`: recording a submission's steps into one command encoder (`submit_steps`);
+//! - `readback`: the loss ring read back by `map_async`, and the pause on a non-finite loss;
+//! - `weights`: `GpuWeights`, and the trainer's weights read, replaced, published.
+//!
 //! One training step is 3·depth + 6 dispatches in one compute pass, with no CPU round trip:
 //!
 //! ```text
@@ -20,23 +28,27 @@
 //! asynchronously every `loss_every` steps; training never waits for it. The weights reach the
 //! sampler by a buffer copy (`publish`), never through the CPU.
 
-use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, channel};
-use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
-use std::time::Duration;
+mod binds;
+mod buffers;
+mod encode;
+mod readback;
+mod weights;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use self::binds::Binds;
+use self::buffers::{BatchBuffers, batch_buffers, table_buffer};
+use self::readback::Readback;
 use super::context::GpuContext;
 use super::error::GpuError;
-use super::kernels::{
-    AdamUniform, DsmUniform, GEMM_TILE, GemmUniform, K, Kernels, MlpUniform, ScheduleUniform,
-    Slots, TrainStepUniform, WG_1D, act_id, grid_1d, grid_rows, param_id, read_f32, storage_buffer,
-    storage_init, uniform_bytes,
-};
+use super::kernels::{Kernels, Slots, storage_buffer, storage_init};
 use crate::Point;
 use crate::math::Schedule;
-use crate::nn::adam::{BETA1, BETA2};
-use crate::nn::dsm::{IMPORTANCE_TABLE_SIZE, ImportanceTable, MAX_BATCH};
-use crate::nn::{MlpConfig, TimeEmbedding, TrainConfig, Weighting};
+use crate::nn::{ConfigChange, Setting, TimeEmbedding, TrainConfig, Weighting};
+
+pub use self::readback::LossPoint;
+pub use self::weights::GpuWeights;
 
 /// Steps recorded into one command encoder.
 pub const STEPS_PER_SUBMIT: u32 = 32;
@@ -48,113 +60,6 @@ pub const LOSS_RING: u32 = 4096;
 /// workgroup's share of the batch reduction; at most `MAX_SPLITS` slices.
 pub const SPLIT_ROWS: u32 = 256;
 pub const MAX_SPLITS: u32 = 64;
-/// How long a finished mapping may take to reach its callback (run by whichever thread polls).
-const MAP_CALLBACK_WAIT: Duration = Duration::from_secs(10);
-
-/// The loss of one training step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LossPoint {
-    pub step: u64,
-    pub loss: f32,
-}
-
-/// Weights on the GPU that a sampler reads, replaced by a buffer copy; `version` counts the
-/// copies, so a reader can tell when they changed.
-#[derive(Debug)]
-pub struct GpuWeights {
-    pub config: MlpConfig,
-    pub buffer: wgpu::Buffer,
-    version: AtomicU64,
-}
-
-impl GpuWeights {
-    /// Weights uploaded from the CPU (a loaded file, or fresh ones).
-    pub fn new(
-        ctx: &GpuContext,
-        config: &MlpConfig,
-        params: &[f32],
-    ) -> Result<Arc<Self>, GpuError> {
-        config.validate()?;
-        super::error::check_supported(config)?;
-        config.check_params(params)?;
-        let buffer = ctx.scoped("uploading weights", || {
-            storage_init(ctx, "published weights", params)
-        })??;
-        Ok(Arc::new(Self {
-            config: config.clone(),
-            buffer,
-            version: AtomicU64::new(1),
-        }))
-    }
-
-    /// Replaces the weights from the CPU.
-    pub fn upload(&self, ctx: &GpuContext, params: &[f32]) -> Result<(), GpuError> {
-        self.config.check_params(params)?;
-        ctx.queue
-            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(params));
-        self.version.fetch_add(1, Ordering::Release);
-        Ok(())
-    }
-
-    /// How many times the weights have been replaced.
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
-    }
-
-    /// The weights back on the CPU (saving, tests).
-    pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
-        read_f32(ctx, &self.buffer, 0, self.config.num_params())
-    }
-}
-
-/// Buffers whose size depends on the batch.
-#[derive(Debug)]
-struct BatchBuffers {
-    batch: u32,
-    splits: u32,
-    k_split: u32,
-    input: wgpu::Buffer,
-    samples: wgpu::Buffer,
-    /// Z_l and H_l per hidden layer, then dZ_l.
-    z: Vec<wgpu::Buffer>,
-    h: Vec<wgpu::Buffer>,
-    dz: Vec<wgpu::Buffer>,
-    out: wgpu::Buffer,
-    d_out: wgpu::Buffer,
-    loss_partial: wgpu::Buffer,
-    /// Gradient slices, `splits` copies of the parameter layout.
-    partials: wgpu::Buffer,
-}
-
-/// Every bind group of a step, in dispatch order.
-#[derive(Debug)]
-struct Binds {
-    batch: (wgpu::BindGroup, wgpu::BindGroup),
-    forward: Vec<wgpu::BindGroup>,
-    head: wgpu::BindGroup,
-    loss: wgpu::BindGroup,
-    loss_reduce: (wgpu::BindGroup, wgpu::BindGroup),
-    head_dw: wgpu::BindGroup,
-    head_dx: wgpu::BindGroup,
-    /// Per hidden layer l (index l): dW and, for l > 0, dX.
-    backward_dw: Vec<wgpu::BindGroup>,
-    backward_dx: Vec<Option<wgpu::BindGroup>>,
-    adam: (wgpu::BindGroup, wgpu::BindGroup),
-    /// Uniform buffers the bind groups point to.
-    _uniforms: Vec<wgpu::Buffer>,
-}
-
-/// A readback in flight: the steps `[from, to)` it covers and its map result.
-type InFlight = (u64, u64, Receiver<Result<(), wgpu::BufferAsyncError>>);
-
-/// The staging copy of the loss ring and status word, mapped asynchronously.
-#[derive(Debug)]
-struct Readback {
-    staging: wgpu::Buffer,
-    in_flight: Option<InFlight>,
-    /// Losses of steps before this one have been read.
-    read_to: u64,
-}
 
 /// DSM training on the GPU. Not `Sync` (one thread trains); `Send`, so it can live on the
 /// training thread.
@@ -282,361 +187,6 @@ impl GpuTrainer {
         Ok(trainer)
     }
 
-    /// Rebuilds the uniforms and bind groups (after the batch, data, schedule or weighting
-    /// changed). The weights and Adam's state stay.
-    fn rebind(&mut self) -> Result<(), GpuError> {
-        let binds = self
-            .ctx
-            .scoped("binding the training buffers", || self.make_binds())??;
-        self.binds = Some(binds);
-        Ok(())
-    }
-
-    fn make_binds(&self) -> Result<Binds, GpuError> {
-        let device = &self.ctx.device;
-        let k = &self.kernels;
-        let net = &self.cfg.net;
-        let layers = net.layers();
-        let depth = net.depth;
-        let width = net.width as u32;
-        let in_ld = net.input_dim() as u32;
-        let act = act_id(net.activation);
-        let b = &self.bufs;
-        let batch = b.batch;
-        let p = self.num_params as u32;
-        let mut uniforms = Vec::new();
-        let mut uni = |label: &str, bytes: &[u8]| {
-            let buf = uniform_bytes(&self.ctx, label, bytes);
-            uniforms.push(buf);
-            uniforms.len() - 1
-        };
-
-        // DSM: batch construction and loss.
-        let emb_half = TimeEmbedding::new(net.embedding).freqs().len() as u32;
-        let (weighting, table_weight) = match self.cfg.weighting {
-            Weighting::Uniform => (0, 1.0),
-            Weighting::InverseSigma2 => (1, 1.0),
-            Weighting::Importance => (
-                2,
-                ImportanceTable::new(&self.cfg.schedule, self.cfg.t_min).weight,
-            ),
-        };
-        let dsm = DsmUniform {
-            batch,
-            n_data: self.n_data as u32,
-            seed: self.cfg.seed,
-            weighting,
-            t_min: self.cfg.t_min,
-            table_weight,
-            table_n: IMPORTANCE_TABLE_SIZE as u32,
-            param: param_id(net.param),
-            emb_half,
-            in_ld,
-            _pad: [0; 2],
-            schedule: ScheduleUniform::new(&self.cfg.schedule),
-        };
-        let dsm_u = uni("dsm uniform", bytemuck::bytes_of(&dsm));
-
-        // Forward GEMMs.
-        let mut fwd_u = Vec::new();
-        for (l, layer) in layers.iter().enumerate().take(depth) {
-            let g = GemmUniform {
-                m: batch,
-                n: width,
-                k: layer.fan_in as u32,
-                lda: layer.fan_in as u32,
-                ldb: width,
-                ldc: width,
-                ld_aux: width,
-                b_off: layer.weight_offset as u32,
-                bias_off: layer.bias_offset as u32,
-                act,
-                flag: 1,
-                ..GemmUniform::default()
-            };
-            fwd_u.push(uni(
-                &format!("forward layer {l} uniform"),
-                bytemuck::bytes_of(&g),
-            ));
-        }
-        let out_layer = layers[depth];
-        let head = MlpUniform {
-            rows: batch,
-            width,
-            ld: width,
-            act,
-            w_off: out_layer.weight_offset as u32,
-            b_off: out_layer.bias_offset as u32,
-            k_split: b.k_split,
-            split_stride: p,
-            ..MlpUniform::default()
-        };
-        let head_u = uni("head uniform", bytemuck::bytes_of(&head));
-        // Backward GEMMs.
-        let mut dw_u = Vec::new();
-        let mut dx_u = Vec::new();
-        for (l, layer) in layers.iter().enumerate().take(depth) {
-            let dw = GemmUniform {
-                m: layer.fan_in as u32 + 1,
-                n: width,
-                k: batch,
-                lda: layer.fan_in as u32,
-                ldb: width,
-                ldc: width,
-                c_off: layer.weight_offset as u32,
-                flag: 1,
-                k_split: b.k_split,
-                c_split_stride: p,
-                ..GemmUniform::default()
-            };
-            dw_u.push(uni(
-                &format!("backward dW layer {l} uniform"),
-                bytemuck::bytes_of(&dw),
-            ));
-            let dx = GemmUniform {
-                m: batch,
-                n: width,
-                k: width,
-                lda: width,
-                ldb: width,
-                ldc: width,
-                ld_aux: width,
-                b_off: layer.weight_offset as u32,
-                act,
-                ..GemmUniform::default()
-            };
-            dx_u.push(uni(
-                &format!("backward dX layer {l} uniform"),
-                bytemuck::bytes_of(&dx),
-            ));
-        }
-        let adam = AdamUniform {
-            n: p,
-            splits: b.splits,
-            split_stride: p,
-            _pad: 0,
-        };
-        let adam_u = uni("adam uniform", bytemuck::bytes_of(&adam));
-        let u = |i: usize| &uniforms[i];
-
-        let slot = |kernel: K, label: &str| {
-            k.get(kernel)
-                .bind_slots(device, label, &self.slots)
-                .ok_or_else(|| GpuError::Config(format!("{label}: kernel has no slot layout")))
-        };
-        let batch_bind = k.get(K::DsmBatch).bind(
-            device,
-            "dsm batch",
-            &[
-                u(dsm_u),
-                &self.data,
-                &self.table,
-                &self.freqs,
-                &b.input,
-                &b.samples,
-            ],
-        );
-        let forward = (0..depth)
-            .map(|l| {
-                let src = if l == 0 { &b.input } else { &b.h[l - 1] };
-                k.get(K::GemmForward).bind(
-                    device,
-                    &format!("forward layer {l}"),
-                    &[u(fwd_u[l]), src, &self.params, &b.z[l], &b.h[l]],
-                )
-            })
-            .collect();
-        let head_bind = k.get(K::Head).bind(
-            device,
-            "head",
-            &[
-                u(head_u),
-                &self.params,
-                &b.h[depth - 1],
-                &b.out,
-                &self.dummy,
-                &self.freqs,
-            ],
-        );
-        let loss = k.get(K::DsmLoss).bind(
-            device,
-            "dsm loss",
-            &[u(dsm_u), &b.samples, &b.out, &b.d_out, &b.loss_partial],
-        );
-        let loss_reduce = k.get(K::DsmLossReduce).bind(
-            device,
-            "dsm loss reduce",
-            &[u(dsm_u), &b.loss_partial, &self.ring, &self.status],
-        );
-        let head_dw = k.get(K::HeadDw).bind(
-            device,
-            "head dW",
-            &[
-                u(head_u),
-                &self.params,
-                &b.d_out,
-                &b.partials,
-                &b.h[depth - 1],
-                &self.freqs,
-            ],
-        );
-        let head_dx = k.get(K::HeadDx).bind(
-            device,
-            "head dX",
-            &[
-                u(head_u),
-                &self.params,
-                &b.d_out,
-                &b.dz[depth - 1],
-                &b.z[depth - 1],
-                &self.freqs,
-            ],
-        );
-        let backward_dw = (0..depth)
-            .map(|l| {
-                let a = if l == 0 { &b.input } else { &b.h[l - 1] };
-                k.get(K::GemmBackwardDw).bind(
-                    device,
-                    &format!("backward dW layer {l}"),
-                    &[u(dw_u[l]), a, &b.dz[l], &b.partials, &self.dummy],
-                )
-            })
-            .collect();
-        let backward_dx = (0..depth)
-            .map(|l| {
-                (l > 0).then(|| {
-                    k.get(K::GemmBackwardDx).bind(
-                        device,
-                        &format!("backward dX layer {l}"),
-                        &[
-                            u(dx_u[l]),
-                            &b.dz[l],
-                            &self.params,
-                            &b.dz[l - 1],
-                            &b.z[l - 1],
-                        ],
-                    )
-                })
-            })
-            .collect();
-        let adam_bind = k.get(K::Adam).bind(
-            device,
-            "adam",
-            &[
-                u(adam_u),
-                &self.params,
-                &self.moments,
-                &self.ema,
-                &b.partials,
-                &self.grad,
-                &self.backup,
-                &self.status,
-            ],
-        );
-        Ok(Binds {
-            batch: (batch_bind, slot(K::DsmBatch, "dsm batch slots")?),
-            forward,
-            head: head_bind,
-            loss,
-            loss_reduce: (loss_reduce, slot(K::DsmLossReduce, "loss reduce slots")?),
-            head_dw,
-            head_dx,
-            backward_dw,
-            backward_dx,
-            adam: (adam_bind, slot(K::Adam, "adam slots")?),
-            _uniforms: uniforms,
-        })
-    }
-
-    /// The per-step uniform of the next step (`self.steps + offset`), mirroring
-    /// `nn::adam::{Adam::step, Ema::current_decay}` in the same float types.
-    fn step_uniform(&self, offset: u64) -> TrainStepUniform {
-        let step = self.steps + offset;
-        let k = (self.adam_steps + offset + 1).min(i32::MAX as u64) as i32;
-        let c1 = (1.0 - (BETA1 as f64).powi(k)) as f32;
-        let c2 = (1.0 - (BETA2 as f64).powi(k)) as f32;
-        let updates = (self.adam_steps + offset) as f32;
-        let ema_decay = self.cfg.ema_decay.min((1.0 + updates) / (10.0 + updates));
-        TrainStepUniform {
-            step: step as u32,
-            slot: (step % u64::from(LOSS_RING)) as u32,
-            step_size: self.cfg.lr / c1,
-            inv_sqrt_c2: 1.0 / c2.sqrt(),
-            ema_decay,
-            _pad: [0; 3],
-        }
-    }
-
-    /// Records one training step reading slot `slot`.
-    fn encode_step(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32) {
-        let k = &self.kernels;
-        let b = &self.bufs;
-        let Some(bi) = &self.binds else {
-            return;
-        };
-        let off = [Slots::offset(slot)];
-        let net = &self.cfg.net;
-        let depth = net.depth;
-        let width = net.width as u32;
-        let batch = b.batch;
-        let rows_1d = batch.div_ceil(WG_1D);
-        // (x₀, t, ε) → input rows and samples.
-        pass.set_pipeline(&k.get(K::DsmBatch).pipeline);
-        pass.set_bind_group(0, &bi.batch.0, &[]);
-        pass.set_bind_group(1, &bi.batch.1, &off);
-        pass.dispatch_workgroups(rows_1d, 1, 1);
-        // Forward through the hidden layers, keeping Z and H for the backward pass.
-        pass.set_pipeline(&k.get(K::GemmForward).pipeline);
-        for bind in &bi.forward {
-            pass.set_bind_group(0, bind, &[]);
-            pass.dispatch_workgroups(width.div_ceil(GEMM_TILE), batch.div_ceil(GEMM_TILE), 1);
-        }
-        // o = H·W_out + b_out.
-        pass.set_pipeline(&k.get(K::Head).pipeline);
-        pass.set_bind_group(0, &bi.head, &[]);
-        let (gx, gy) = grid_1d(batch, WG_1D);
-        pass.dispatch_workgroups(gx, gy, 1);
-        // Loss, dO, and the batch mean into the ring.
-        pass.set_pipeline(&k.get(K::DsmLoss).pipeline);
-        pass.set_bind_group(0, &bi.loss, &[]);
-        pass.dispatch_workgroups(rows_1d, 1, 1);
-        pass.set_pipeline(&k.get(K::DsmLossReduce).pipeline);
-        pass.set_bind_group(0, &bi.loss_reduce.0, &[]);
-        pass.set_bind_group(1, &bi.loss_reduce.1, &off);
-        pass.dispatch_workgroups(1, 1, 1);
-        // Output layer backward.
-        pass.set_pipeline(&k.get(K::HeadDw).pipeline);
-        pass.set_bind_group(0, &bi.head_dw, &[]);
-        pass.dispatch_workgroups((width + 1).div_ceil(64), b.splits, 1);
-        pass.set_pipeline(&k.get(K::HeadDx).pipeline);
-        pass.set_bind_group(0, &bi.head_dx, &[]);
-        let (gy, gz) = grid_rows(batch);
-        pass.dispatch_workgroups(width.div_ceil(64), gy, gz);
-        // Hidden layers backward, top down.
-        let layers = net.layers();
-        for l in (0..depth).rev() {
-            let fan_in = layers[l].fan_in as u32;
-            pass.set_pipeline(&k.get(K::GemmBackwardDw).pipeline);
-            pass.set_bind_group(0, &bi.backward_dw[l], &[]);
-            pass.dispatch_workgroups(
-                width.div_ceil(GEMM_TILE),
-                (fan_in + 1).div_ceil(GEMM_TILE),
-                b.splits,
-            );
-            if let Some(dx) = &bi.backward_dx[l] {
-                pass.set_pipeline(&k.get(K::GemmBackwardDx).pipeline);
-                pass.set_bind_group(0, dx, &[]);
-                pass.dispatch_workgroups(width.div_ceil(GEMM_TILE), batch.div_ceil(GEMM_TILE), 1);
-            }
-        }
-        // Σ slices, Adam, EMA.
-        pass.set_pipeline(&k.get(K::Adam).pipeline);
-        pass.set_bind_group(0, &bi.adam.0, &[]);
-        pass.set_bind_group(1, &bi.adam.1, &off);
-        let (ax, ay) = grid_1d(self.num_params as u32, WG_1D);
-        pass.dispatch_workgroups(ax, ay, 1);
-    }
-
     /// Runs `steps` training steps, `STEPS_PER_SUBMIT` per command encoder, without waiting
     /// for the GPU. Returns the losses that have come back since the last call (they lag the
     /// steps a little). After a non-finite loss, training pauses: this returns
@@ -656,160 +206,6 @@ impl GpuTrainer {
             }
         }
         Ok(self.losses.drain(..).collect())
-    }
-
-    fn submit_steps(&mut self, n: u32) -> Result<(), GpuError> {
-        // Never let the ring wrap over losses not yet read back.
-        if self.steps + u64::from(n) - self.readback.read_to
-            > u64::from(LOSS_RING - STEPS_PER_SUBMIT)
-        {
-            self.poll_losses(true)?;
-            self.start_readback()?;
-            self.poll_losses(true)?;
-        }
-        let uniforms: Vec<TrainStepUniform> =
-            (0..u64::from(n)).map(|i| self.step_uniform(i)).collect();
-        self.slots.write(&self.ctx.queue, 0, &uniforms);
-        let index = self.ctx.scoped("recording training steps", || {
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("training steps"),
-                });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("dsm step"),
-                    timestamp_writes: None,
-                });
-                for i in 0..n {
-                    self.encode_step(&mut pass, i);
-                }
-            }
-            self.ctx.queue.submit([enc.finish()])
-        })?;
-        self.ctx
-            .throttle(&mut self.submissions, index, MAX_IN_FLIGHT)?;
-        self.steps += u64::from(n);
-        self.adam_steps += u64::from(n);
-        if self.steps - self.readback.read_to >= self.loss_every
-            && self.readback.in_flight.is_none()
-        {
-            self.start_readback()?;
-        }
-        Ok(())
-    }
-
-    /// Copies the status word and the loss ring to the staging buffer and asks to map it.
-    fn start_readback(&mut self) -> Result<(), GpuError> {
-        if self.readback.in_flight.is_some() || self.readback.read_to >= self.steps {
-            return Ok(());
-        }
-        let staging = self.readback.staging.clone();
-        self.ctx.scoped("reading back the losses", || {
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("loss readback"),
-                });
-            enc.copy_buffer_to_buffer(&self.status, 0, &staging, 0, 4);
-            enc.copy_buffer_to_buffer(&self.ring, 0, &staging, 4, u64::from(LOSS_RING) * 4);
-            self.ctx.queue.submit([enc.finish()]);
-        })?;
-        let (tx, rx) = channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.readback.in_flight = Some((self.readback.read_to, self.steps, rx));
-        Ok(())
-    }
-
-    /// Polls the device (firing map and device-lost callbacks), then collects the readback
-    /// in flight if it is mapped (`wait`: block until it is).
-    fn poll_losses(&mut self, wait: bool) -> Result<(), GpuError> {
-        let poll = if wait && self.readback.in_flight.is_some() {
-            wgpu::PollType::wait_indefinitely()
-        } else {
-            wgpu::PollType::Poll
-        };
-        self.ctx.device.poll(poll).map_err(|e| GpuError::Device {
-            what: "polling the GPU".into(),
-            message: e.to_string(),
-        })?;
-        self.ctx.check_alive()?;
-        let Some((from, to, rx)) = self.readback.in_flight.take() else {
-            return Ok(());
-        };
-        // After a blocking poll the mapping is done, but when the device is shared another
-        // thread's poll may be the one running our callback: wait for it rather than miss it.
-        let received = if wait {
-            rx.recv_timeout(MAP_CALLBACK_WAIT).map_err(|e| {
-                // A mapping still pending would block the next readback: drop it.
-                self.readback.staging.unmap();
-                GpuError::Readback(match e {
-                    RecvTimeoutError::Timeout => "the loss readback never completed".into(),
-                    RecvTimeoutError::Disconnected => "map callback dropped".into(),
-                })
-            })
-        } else {
-            match rx.try_recv() {
-                Err(TryRecvError::Empty) => {
-                    self.readback.in_flight = Some((from, to, rx));
-                    return Ok(());
-                }
-                Err(TryRecvError::Disconnected) => {
-                    Err(GpuError::Readback("map callback dropped".into()))
-                }
-                Ok(r) => Ok(r),
-            }
-        }?;
-        received.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let (status, ring) = {
-            let view = self
-                .readback
-                .staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
-            let words: &[u32] = bytemuck::cast_slice(&view);
-            let ring: Vec<f32> = bytemuck::cast_slice(&words[1..]).to_vec();
-            (words[0], ring)
-        };
-        self.readback.staging.unmap();
-        for step in from..to {
-            let loss = ring[(step % u64::from(LOSS_RING)) as usize];
-            self.losses.push_back(LossPoint { step, loss });
-        }
-        self.readback.read_to = to;
-        if status != 0 && self.paused.is_none() {
-            self.pause_on_non_finite(u64::from(status - 1))?;
-        }
-        Ok(())
-    }
-
-    /// Restores the weights of the last finite step, zeroes Adam's moments, and pauses.
-    fn pause_on_non_finite(&mut self, step: u64) -> Result<(), GpuError> {
-        let p_bytes = self.num_params as u64 * 4;
-        self.ctx.scoped("restoring the last good weights", || {
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("restore last good weights"),
-                });
-            enc.copy_buffer_to_buffer(&self.backup, 0, &self.params, 0, p_bytes);
-            enc.copy_buffer_to_buffer(&self.backup, p_bytes, &self.ema, 0, p_bytes);
-            enc.clear_buffer(&self.moments, 0, None);
-            self.ctx.queue.submit([enc.finish()]);
-        })?;
-        self.adam_steps = 0;
-        // The steps after the bad one did nothing (the status word gates Adam).
-        self.steps = step + 1;
-        self.readback.read_to = self.readback.read_to.min(self.steps);
-        self.losses.retain(|l| l.step <= step);
-        self.paused = Some(GpuError::NonFinite { step });
-        Ok(())
     }
 
     /// Why training is paused, if it is.
@@ -865,81 +261,6 @@ impl GpuTrainer {
     /// Reads every this many steps (default 16); 1 reads after every submission.
     pub fn set_loss_every(&mut self, steps: u64) {
         self.loss_every = steps.max(1);
-    }
-
-    /// The weights being trained (a readback: waits for the GPU).
-    pub fn params(&self) -> Result<Vec<f32>, GpuError> {
-        read_f32(&self.ctx, &self.params, 0, self.num_params)
-    }
-
-    /// Their moving average, the weights to sample with (a readback).
-    pub fn ema_params(&self) -> Result<Vec<f32>, GpuError> {
-        read_f32(&self.ctx, &self.ema, 0, self.num_params)
-    }
-
-    /// The gradient of the last step (a readback; tests).
-    pub fn last_grad(&self) -> Result<Vec<f32>, GpuError> {
-        read_f32(&self.ctx, &self.grad, 0, self.num_params)
-    }
-
-    /// The buffers a caller can bind or copy from: (params, ema).
-    pub fn param_buffers(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
-        (&self.params, &self.ema)
-    }
-
-    /// A new weights buffer holding the current EMA weights, filled by a GPU copy (no CPU
-    /// round trip): what a sampler on another thread moves particles with.
-    pub fn snapshot_weights(&self) -> Result<Arc<GpuWeights>, GpuError> {
-        let buffer = storage_buffer(&self.ctx, "published weights", self.num_params as u64 * 4)?;
-        let weights = GpuWeights {
-            config: self.cfg.net.clone(),
-            buffer,
-            version: AtomicU64::new(0),
-        };
-        self.publish(&weights)?;
-        Ok(Arc::new(weights))
-    }
-
-    /// Copies the EMA weights into `weights` on the GPU (no CPU round trip) and bumps its
-    /// version.
-    pub fn publish(&self, weights: &GpuWeights) -> Result<(), GpuError> {
-        if weights.config != self.cfg.net {
-            return Err(GpuError::Config(
-                "published weights have another network shape".into(),
-            ));
-        }
-        self.ctx.scoped("publishing weights", || {
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("publish weights"),
-                });
-            enc.copy_buffer_to_buffer(&self.ema, 0, &weights.buffer, 0, self.num_params as u64 * 4);
-            self.ctx.queue.submit([enc.finish()]);
-        })?;
-        weights.version.fetch_add(1, Ordering::Release);
-        Ok(())
-    }
-
-    /// Replaces the weights (and their EMA) from the CPU, e.g. a loaded file; Adam restarts.
-    pub fn set_params(&mut self, params: &[f32]) -> Result<(), GpuError> {
-        self.cfg.net.check_params(params)?;
-        let q = &self.ctx.queue;
-        q.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
-        q.write_buffer(&self.ema, 0, bytemuck::cast_slice(params));
-        self.ctx.scoped("resetting Adam", || {
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("reset adam"),
-                });
-            enc.clear_buffer(&self.moments, 0, None);
-            self.ctx.queue.submit([enc.finish()]);
-        })?;
-        self.adam_steps = 0;
-        Ok(())
     }
 
     pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
@@ -1015,6 +336,38 @@ impl GpuTrainer {
         self.rebind()
     }
 
+    /// Takes the settings of `cfg` that training continues under (see `ConfigChange`); a new
+    /// seed starts over with fresh weights (`reset`), a new network shape needs a new
+    /// trainer and is refused. The batch goes first: it is the one change the device can
+    /// refuse, and then nothing has changed.
+    pub fn apply(&mut self, cfg: &TrainConfig) -> Result<ConfigChange, GpuError> {
+        cfg.validate()?;
+        let change = ConfigChange::between(&self.cfg, cfg);
+        if cfg.net != self.cfg.net {
+            return Err(GpuError::Unsupported(
+                "a new network shape on a running GPU trainer".into(),
+            ));
+        }
+        if change.continued.contains(&Setting::Batch) {
+            self.set_batch(cfg.batch)?;
+        }
+        let table = [Setting::Weighting, Setting::Schedule, Setting::TMin]
+            .iter()
+            .any(|s| change.continued.contains(s));
+        self.cfg = TrainConfig {
+            seed: self.cfg.seed,
+            ..cfg.clone()
+        };
+        if table {
+            self.table = table_buffer(&self.ctx, &self.cfg)?;
+            self.rebind()?;
+        }
+        if change.restarts {
+            self.reset(cfg.seed)?;
+        }
+        Ok(change)
+    }
+
     /// Starts over from fresh weights drawn with `seed` (which also seeds the batches).
     pub fn reset(&mut self, seed: u32) -> Result<(), GpuError> {
         self.flush()?;
@@ -1048,79 +401,4 @@ fn check_data(data: &[Point]) -> Result<(), GpuError> {
         )));
     }
     Ok(())
-}
-
-/// The importance sampler's inverse CDF (or a one-entry placeholder).
-fn table_buffer(ctx: &GpuContext, cfg: &TrainConfig) -> Result<wgpu::Buffer, GpuError> {
-    let table = match cfg.weighting {
-        Weighting::Importance => ImportanceTable::new(&cfg.schedule, cfg.t_min).t_of_u,
-        _ => vec![0.0; IMPORTANCE_TABLE_SIZE + 1],
-    };
-    ctx.scoped("uploading the importance table", || {
-        storage_init(ctx, "importance table", &table)
-    })?
-}
-
-/// The buffers of one batch size, checked against the device's limits before allocating.
-fn batch_buffers(
-    ctx: &GpuContext,
-    net: &MlpConfig,
-    batch: usize,
-    num_params: usize,
-) -> Result<BatchBuffers, GpuError> {
-    if batch == 0 || batch > MAX_BATCH {
-        return Err(GpuError::Config(format!(
-            "batch must be in 1..={MAX_BATCH} (got {batch})"
-        )));
-    }
-    let b = batch as u64;
-    let width = net.width as u64;
-    let in_ld = net.input_dim() as u64;
-    // Split-K: slices of at least SPLIT_ROWS rows, a multiple of the tile depth, at most
-    // MAX_SPLITS of them.
-    let per = (b.div_ceil(u64::from(MAX_SPLITS))).max(u64::from(SPLIT_ROWS).min(b));
-    let k_split = per.next_multiple_of(16);
-    let splits = b.div_ceil(k_split) as u32;
-    let act_bytes = b * width * 4;
-    // Check every size first, so a huge request fails before anything is allocated.
-    for (what, bytes) in [
-        ("the network input of a batch", b * in_ld * 4),
-        ("one layer's activations of a batch", act_bytes),
-        (
-            "the gradient slices",
-            u64::from(splits) * num_params as u64 * 4,
-        ),
-    ] {
-        ctx.check_buffer_size(what, bytes)?;
-    }
-    ctx.scoped("allocating the batch buffers", || {
-        let depth = net.depth;
-        let layer = |name: &str| -> Result<Vec<wgpu::Buffer>, GpuError> {
-            (0..depth)
-                .map(|l| storage_buffer(ctx, &format!("{name} {l}"), act_bytes))
-                .collect()
-        };
-        Ok::<_, GpuError>(BatchBuffers {
-            batch: batch as u32,
-            splits,
-            k_split: k_split as u32,
-            input: storage_buffer(ctx, "network input rows", b * in_ld * 4)?,
-            samples: storage_buffer(ctx, "dsm samples", b * 32)?,
-            z: layer("pre-activation Z")?,
-            h: layer("activation H")?,
-            dz: layer("gradient dZ")?,
-            out: storage_buffer(ctx, "raw output o", b * 8)?,
-            d_out: storage_buffer(ctx, "output gradient dO", b * 8)?,
-            loss_partial: storage_buffer(
-                ctx,
-                "loss partial sums",
-                b.div_ceil(u64::from(WG_1D)) * 4,
-            )?,
-            partials: storage_buffer(
-                ctx,
-                "gradient slices",
-                u64::from(splits) * num_params as u64 * 4,
-            )?,
-        })
-    })?
 }

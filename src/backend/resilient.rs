@@ -1,0 +1,448 @@
+//! [`ResilientTrainer`]: a trainer that starts on the GPU and moves to the CPU when the GPU
+//! fails (device lost, out of memory, a config it cannot run), continuing from the last good
+//! weights it could read back.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::Point;
+use crate::gpu::{GpuContext, GpuError, GpuTrainer, LossPoint};
+use crate::nn::{ConfigChange, NetModel, TrainConfig};
+
+use super::{BackendError, BackendKind, CpuTrainer, GpuSnapshot, Selection, TrainBackend};
+
+/// Whether a GPU error means the device cannot go on, or cannot do what was asked (so the
+/// CPU should take over), as opposed to a bad setting or a NaN pause.
+fn is_device_failure(e: &BackendError) -> bool {
+    matches!(
+        e,
+        BackendError::Gpu(
+            GpuError::Unsupported(_)
+                | GpuError::DeviceLost(_)
+                | GpuError::OutOfMemory(_)
+                | GpuError::TooLarge { .. }
+                | GpuError::Device { .. }
+                | GpuError::Readback(_)
+                | GpuError::NoAdapter(_)
+                | GpuError::RequestDevice { .. }
+        )
+    )
+}
+
+/// Weights read back from the GPU: the trained ones, their EMA, and the step they are at.
+#[derive(Clone)]
+struct GoodWeights {
+    params: Vec<f32>,
+    ema: Vec<f32>,
+    steps: u64,
+}
+
+/// A trainer that starts on the GPU and moves to the CPU if the GPU fails.
+pub struct ResilientTrainer {
+    inner: Box<dyn TrainBackend>,
+    /// The device to train on while it works (`None` once the CPU has taken over).
+    gpu: Option<GpuContext>,
+    data: Arc<[Point]>,
+    labels: Option<Arc<[u32]>>,
+    notice: Option<String>,
+    /// The newest EMA weights read back from the GPU (the app reads them for every
+    /// snapshot): what the CPU continues from when nothing can be read after a failure.
+    last_ema: RefCell<Option<(u64, Vec<f32>)>>,
+}
+
+impl ResilientTrainer {
+    /// Trains on `selection`'s backend; if the GPU trainer cannot even be built (no device,
+    /// a batch too large for it), the CPU trains and `notice` says why.
+    pub fn new(
+        selection: &Selection,
+        cfg: TrainConfig,
+        data: &[Point],
+    ) -> Result<Self, BackendError> {
+        Self::with_labels(selection, cfg, data, None)
+    }
+
+    /// As `new`, with one class label per point if given. A class-conditional config is
+    /// refused by the GPU and trains on the CPU (with a notice).
+    pub fn with_labels(
+        selection: &Selection,
+        cfg: TrainConfig,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<Self, BackendError> {
+        let gpu = match &selection.gpu {
+            Some(ctx) if selection.kind == BackendKind::Wgpu => Some(ctx.clone()),
+            _ => None,
+        };
+        let mut this = Self {
+            inner: Box::new(CpuTrainer::with_labels(cfg.clone(), data, labels)?),
+            gpu,
+            data: data.into(),
+            labels: labels.map(Into::into),
+            notice: None,
+            last_ema: RefCell::default(),
+        };
+        if this.gpu.is_some() {
+            this.build(cfg)?;
+        }
+        Ok(this)
+    }
+
+    /// Wraps a trainer of any kind (a GPU stand-in in tests): if it is a GPU one and fails
+    /// as a device does, the CPU takes over as it would from `GpuTrainer`.
+    pub fn wrap(inner: Box<dyn TrainBackend>, data: &[Point], labels: Option<&[u32]>) -> Self {
+        Self {
+            inner,
+            gpu: None,
+            data: data.into(),
+            labels: labels.map(Into::into),
+            notice: None,
+            last_ema: RefCell::default(),
+        }
+    }
+
+    /// A fresh trainer for `cfg`: on the GPU while there is one, else (or if it refuses) on
+    /// the CPU with a notice saying why.
+    fn build(&mut self, cfg: TrainConfig) -> Result<(), BackendError> {
+        cfg.validate()?;
+        if let Some(ctx) = &self.gpu {
+            match GpuTrainer::new(ctx, cfg.clone(), &self.data) {
+                Ok(t) => {
+                    self.inner = Box::new(t);
+                    self.last_ema.replace(None);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let e = BackendError::from(e);
+                    if !is_device_failure(&e) {
+                        return Err(e);
+                    }
+                    self.notice = Some(format!(
+                        "the GPU could not train ({e}); training on the CPU instead"
+                    ));
+                }
+            }
+        }
+        self.inner = Box::new(CpuTrainer::with_labels(
+            cfg,
+            &self.data,
+            self.labels.as_deref(),
+        )?);
+        Ok(())
+    }
+
+    /// Runs `op` on the inner trainer; on a GPU device failure, moves to the CPU and runs
+    /// `op` there.
+    fn guarded<T>(
+        &mut self,
+        mut op: impl FnMut(&mut dyn TrainBackend) -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        match op(self.inner.as_mut()) {
+            Err(e) if self.inner.kind() == BackendKind::Wgpu && is_device_failure(&e) => {
+                self.fall_back(&e)?;
+                op(self.inner.as_mut())
+            }
+            other => other,
+        }
+    }
+
+    /// The CPU takes over from the weights the GPU still gives back; when it gives none (a
+    /// lost device), from the last EMA weights read from it; with fresh weights only when
+    /// there were none.
+    fn fall_back(&mut self, why: &BackendError) -> Result<(), BackendError> {
+        let cfg = self.inner.config().clone();
+        let steps = self.inner.steps_done();
+        let read_now = match (self.inner.params(), self.inner.ema_params()) {
+            (Ok(params), Ok(ema)) => Some(GoodWeights { params, ema, steps }),
+            _ => None,
+        };
+        let last_read = self
+            .last_ema
+            .borrow()
+            .clone()
+            .map(|(steps, ema)| GoodWeights {
+                params: ema.clone(),
+                ema,
+                steps,
+            });
+        let mut cpu = CpuTrainer::with_labels(cfg, &self.data, self.labels.as_deref())?;
+        let mut from = "fresh weights: none could be read from the GPU".to_owned();
+        for (good, what) in [
+            (read_now, "its weights"),
+            (last_read, "the last weights read"),
+        ] {
+            let Some(good) = good else { continue };
+            if cpu.resume_from(good.params, &good.ema, good.steps).is_ok() {
+                from = format!("from {what}, at step {}", good.steps);
+                break;
+            }
+        }
+        self.notice = Some(format!(
+            "the GPU failed at step {steps} ({why}); the CPU backend takes over ({from})"
+        ));
+        self.inner = Box::new(cpu);
+        self.gpu = None;
+        Ok(())
+    }
+}
+
+impl TrainBackend for ResilientTrainer {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn kind(&self) -> BackendKind {
+        self.inner.kind()
+    }
+
+    fn train(&mut self, steps: u64) -> Result<Vec<LossPoint>, BackendError> {
+        self.guarded(|t| t.train(steps))
+    }
+
+    fn flush(&mut self) -> Result<Vec<LossPoint>, BackendError> {
+        self.guarded(|t| t.flush())
+    }
+
+    fn steps_done(&self) -> u64 {
+        self.inner.steps_done()
+    }
+
+    fn config(&self) -> &TrainConfig {
+        self.inner.config()
+    }
+
+    fn paused(&self) -> Option<String> {
+        self.inner.paused()
+    }
+
+    fn resume(&mut self) {
+        self.inner.resume()
+    }
+
+    fn params(&self) -> Result<Vec<f32>, BackendError> {
+        self.inner.params()
+    }
+
+    fn ema_params(&self) -> Result<Vec<f32>, BackendError> {
+        let ema = self.inner.ema_params()?;
+        if self.inner.kind() == BackendKind::Wgpu {
+            self.last_ema
+                .replace(Some((self.inner.steps_done(), ema.clone())));
+        }
+        Ok(ema)
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<(), BackendError> {
+        self.guarded(|t| t.set_params(params))
+    }
+
+    fn gpu_weights(&self) -> Option<GpuSnapshot> {
+        self.inner.gpu_weights()
+    }
+
+    fn ema_model(&self) -> Result<NetModel, BackendError> {
+        let cfg = self.config();
+        Ok(NetModel::new(
+            cfg.net.clone(),
+            cfg.schedule,
+            self.ema_params()?,
+        )?)
+    }
+
+    fn apply(&mut self, cfg: &TrainConfig) -> Result<ConfigChange, BackendError> {
+        let change = ConfigChange::between(self.config(), cfg);
+        if change.restarts {
+            self.build(cfg.clone())?;
+            return Ok(change);
+        }
+        self.guarded(|t| t.apply(cfg))
+    }
+
+    fn set_data(&mut self, data: &[Point]) -> Result<(), BackendError> {
+        let r = self.guarded(|t| t.set_data(data));
+        if r.is_ok() {
+            self.data = data.into();
+            self.labels = None;
+        }
+        r
+    }
+
+    fn set_data_with_labels(
+        &mut self,
+        data: &[Point],
+        labels: Option<&[u32]>,
+    ) -> Result<(), BackendError> {
+        let r = self.guarded(|t| t.set_data_with_labels(data, labels));
+        if r.is_ok() {
+            self.data = data.into();
+            self.labels = labels.map(Into::into);
+        }
+        r
+    }
+
+    fn reset(&mut self, seed: u32) -> Result<(), BackendError> {
+        self.guarded(|t| t.reset(seed))
+    }
+
+    fn notice(&mut self) -> Option<String> {
+        self.notice.take()
+    }
+}
+
+/// A trainer on the selected backend, falling back to the CPU as `ResilientTrainer` does.
+pub fn make_trainer(
+    selection: &Selection,
+    cfg: TrainConfig,
+    data: &[Point],
+) -> Result<Box<dyn TrainBackend>, BackendError> {
+    Ok(Box::new(ResilientTrainer::new(selection, cfg, data)?))
+}
+
+/// As [`make_trainer`], with one class label per point if given (a class-conditional
+/// network trains on the CPU).
+pub fn make_trainer_with_labels(
+    selection: &Selection,
+    cfg: TrainConfig,
+    data: &[Point],
+    labels: Option<&[u32]>,
+) -> Result<Box<dyn TrainBackend>, BackendError> {
+    Ok(Box::new(ResilientTrainer::with_labels(
+        selection, cfg, data, labels,
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::MlpConfig;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn cfg() -> TrainConfig {
+        TrainConfig {
+            batch: 16,
+            net: MlpConfig {
+                width: 8,
+                depth: 1,
+                ..MlpConfig::default()
+            },
+            ..TrainConfig::default()
+        }
+    }
+
+    fn data() -> Vec<Point> {
+        (0..40)
+            .map(|i| [i as f32 * 0.05, (i % 7) as f32 * 0.1])
+            .collect()
+    }
+
+    /// A GPU stand-in: a CPU trainer that calls itself a GPU one and, once `lost` is set,
+    /// fails as a lost device does; `readable` says whether its weights can still be read.
+    struct Flaky {
+        cpu: CpuTrainer,
+        lost: Arc<AtomicBool>,
+        readable: bool,
+    }
+
+    impl Flaky {
+        fn check(&self, reading: bool) -> Result<(), BackendError> {
+            if self.lost.load(Ordering::Relaxed) && !(reading && self.readable) {
+                Err(GpuError::DeviceLost("test".into()).into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl TrainBackend for Flaky {
+        fn name(&self) -> String {
+            "flaky gpu".into()
+        }
+        fn kind(&self) -> BackendKind {
+            BackendKind::Wgpu
+        }
+        fn train(&mut self, steps: u64) -> Result<Vec<LossPoint>, BackendError> {
+            self.check(false)?;
+            self.cpu.train(steps)
+        }
+        fn flush(&mut self) -> Result<Vec<LossPoint>, BackendError> {
+            self.check(false)?;
+            Ok(Vec::new())
+        }
+        fn steps_done(&self) -> u64 {
+            self.cpu.steps_done()
+        }
+        fn config(&self) -> &TrainConfig {
+            self.cpu.config()
+        }
+        fn paused(&self) -> Option<String> {
+            None
+        }
+        fn resume(&mut self) {}
+        fn params(&self) -> Result<Vec<f32>, BackendError> {
+            self.check(true)?;
+            self.cpu.params()
+        }
+        fn ema_params(&self) -> Result<Vec<f32>, BackendError> {
+            self.check(true)?;
+            self.cpu.ema_params()
+        }
+        fn apply(&mut self, cfg: &TrainConfig) -> Result<ConfigChange, BackendError> {
+            self.cpu.apply(cfg)
+        }
+        fn set_data(&mut self, data: &[Point]) -> Result<(), BackendError> {
+            self.cpu.set_data(data)
+        }
+        fn reset(&mut self, seed: u32) -> Result<(), BackendError> {
+            self.cpu.reset(seed)
+        }
+    }
+
+    /// Trains a flaky GPU for 20 steps, reads its EMA (as the app's snapshots do), trains 10
+    /// more, loses the device, and lets the CPU take over. Returns the trainer, the EMA read
+    /// at step 20, and the weights and EMA at step 30.
+    fn hand_over(readable: bool) -> (ResilientTrainer, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let data = data();
+        let lost = Arc::new(AtomicBool::new(false));
+        let flaky = Flaky {
+            cpu: CpuTrainer::new(cfg(), &data).expect("trainer"),
+            lost: Arc::clone(&lost),
+            readable,
+        };
+        let mut t = ResilientTrainer::wrap(Box::new(flaky), &data, None);
+        t.train(20).expect("trains");
+        let ema_read = t.ema_params().expect("ema");
+        t.train(10).expect("trains");
+        let params = t.inner.params().expect("params");
+        let ema = t.inner.ema_params().expect("ema");
+        lost.store(true, Ordering::Relaxed);
+        t.flush().expect("the CPU takes over");
+        (t, ema_read, params, ema)
+    }
+
+    #[test]
+    fn the_cpu_continues_from_the_weights_the_gpu_still_gives_back() {
+        let (mut t, _, params, ema) = hand_over(true);
+        assert_eq!(t.kind(), BackendKind::Cpu);
+        assert_eq!(t.steps_done(), 30);
+        assert_eq!(t.params().expect("params"), params);
+        assert_eq!(t.ema_params().expect("ema"), ema);
+        let notice = t.notice().expect("a notice");
+        assert!(notice.contains("from its weights, at step 30"), "{notice}");
+        t.train(5).expect("the CPU trains on");
+        assert_eq!(t.steps_done(), 35);
+    }
+
+    #[test]
+    fn a_lost_device_hands_over_the_last_weights_read() {
+        let (mut t, ema_read, params, _) = hand_over(false);
+        assert_eq!(t.kind(), BackendKind::Cpu);
+        assert_eq!(t.steps_done(), 20);
+        assert_eq!(t.params().expect("params"), ema_read);
+        assert_eq!(t.ema_params().expect("ema"), ema_read);
+        assert_ne!(ema_read, params, "the test needs the two to differ");
+        let notice = t.notice().expect("a notice");
+        assert!(
+            notice.contains("the last weights read, at step 20"),
+            "{notice}"
+        );
+    }
+}
