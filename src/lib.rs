@@ -13,6 +13,7 @@ pub mod math;
 pub mod nn;
 pub mod teach;
 pub mod train;
+pub mod work;
 
 /// A 2D point. Plain arrays keep batches `Pod`, so they upload to the GPU as they are.
 pub type Point = [f32; 2];

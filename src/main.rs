@@ -31,7 +31,7 @@ enum Command {
     /// Throughput of training and sampling per backend.
     Bench(cli::bench_cmd::BenchArgs),
     /// Draw the forward and reverse process to a PNG (and a GIF) without a window.
-    Render(diffusion_playground::app::render::RenderArgs),
+    Render(cli::render_cmd::RenderArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Sample(a)) => cli::sample_cmd::run(a),
         Some(Command::Nll(a)) => cli::nll_cmd::run(a),
         Some(Command::Bench(a)) => cli::bench_cmd::run(a),
-        Some(Command::Render(a)) => diffusion_playground::app::render::render(a),
+        Some(Command::Render(a)) => cli::render_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -61,6 +61,7 @@ fn main() -> std::process::ExitCode {
 /// tries to reach a Wayland compositor and prints "XDG_RUNTIME_DIR is invalid" twice per
 /// adapter scan. It has nothing to select there, so switch it off; with a session it stays on
 /// (it picks the right GPU on multi-GPU laptops).
+#[allow(unsafe_code)] // `env::set_var` (unsafe since edition 2024), before any thread exists
 fn quiet_headless_vulkan() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         // SAFETY: called first thing in `main`, before any other thread exists.

@@ -1,46 +1,41 @@
 //! The desktop app (eframe): the teacher's view of a diffusion model on 2D points.
 //!
 //! Left, the controls; centre, the particle canvas with its time scrubber; right, the
-//! curves; bottom, the status bar. Training runs on its own thread (`crate::train`), the
-//! sampler runs on worker threads (`trajectory`), so the UI only draws.
+//! curves; bottom, the status bar. Training and sampling run as background jobs
+//! (`crate::train`, `state::trajectory`), so the UI only draws.
+//!
+//! - this file: [`App`], the frame loop, the step that hands settings to the trainer;
+//! - `state`: what the app holds (settings, data, training news, the player, runs, jobs);
+//! - `panels`: the parts of the window (controls, canvas, plots, status, teaching strip);
+//! - `paint`: our wgpu paint callbacks (particles, fills, lines, region pictures);
+//! - `explore`: the Explore window's teaching views.
 
-mod callback;
-mod canvas;
-mod controls;
-mod datasets;
 mod explore;
-mod export;
-mod fill;
-mod formulas;
-mod jobs;
-mod lessons;
-mod lines;
-mod particles;
-mod player;
-mod plots;
-mod region_cache;
-pub mod render;
-mod settings;
-mod status;
-mod style;
-mod teach_bar;
-mod training;
-pub mod trajectory;
+mod paint;
+mod panels;
+mod state;
+
+// The submodules by their short names, as every file of the app refers to them.
+use paint::{callback, fill, lines, particles, region_cache};
+use panels::{canvas, controls, export, formulas, lessons, plots, status, style, teach_bar};
+pub use state::trajectory;
+use state::{datasets, jobs, noise_check, player, settings, training};
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use datasets::{DRAW_CLASSES, Drawing, LoadedData};
-pub use explore::ExploreTab;
+pub use noise_check::NoiseCheck;
 pub use particles::SHADER as PARTICLE_SHADER;
-pub use player::{Mode, NoiseCheck, ReverseKey};
+pub use player::{Mode, ReverseKey, hue_of};
+pub use settings::ExploreTab;
 pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings, TeachSettings};
 pub use style::body_size;
 
 use crate::Point;
 use crate::gpu::GpuContext;
 use crate::math::Schedule;
-use crate::train::{self, BackendFactory, Command, TrainHandle, TrainSetup};
+use crate::train::{self, BackendFactory, Command, TrainHandle, TrainSettings, TrainSetup};
 
 use player::Player;
 use training::TrainState;
@@ -133,8 +128,8 @@ pub struct App {
     exit_after_secs: Option<f64>,
     started: Instant,
     applied_look: Option<style::Look>,
-    /// The schedule the trainer last heard of.
-    sent_schedule: Schedule,
+    /// The settings and schedule the trainer last heard of (`sync_training`).
+    configured: (TrainSettings, Schedule),
     /// Builds training backends (sharing the renderer's device); kept for restarts.
     factory: BackendFactory,
     /// The teaching views' state and results.
@@ -164,7 +159,7 @@ impl App {
     /// An app inside an eframe (or egui_kittest) context: installs the particle renderer
     /// when wgpu is there. `train: false` records commands without a training thread.
     pub fn create(cc: &eframe::CreationContext<'_>, settings: Settings, train: bool) -> Self {
-        // The renderer's device, for the WGSL trainer to share (DESIGN §1).
+        // The renderer's device, for the WGSL trainer to share (docs/architecture.md §1).
         let shared = cc.wgpu_render_state.as_ref().map(|rs| {
             // Before the training thread can submit anything.
             report_wgpu_errors(&rs.device);
@@ -228,6 +223,7 @@ impl App {
                             normalization: Default::default(),
                             labels: None,
                             num_classes: 0,
+                            version: datasets::next_version(),
                         },
                         Some(format!("{e}; {e2}")),
                     ),
@@ -235,35 +231,22 @@ impl App {
             }
         };
         let schedule = settings.schedule.schedule();
-        let mut state = TrainState::default();
+        let configured = (settings.train.clone(), schedule);
         let training = if train {
-            let setup = TrainSetup {
-                settings: settings.train.clone(),
-                schedule,
-                data: Arc::clone(&data.points),
-                paused: false,
-            };
-            let repaint_ctx = ctx.clone();
-            let spawned = TrainHandle::spawn_with(setup, Arc::clone(&factory), move || {
-                repaint_ctx.request_repaint()
-            });
-            match spawned {
-                Ok(h) => h,
-                Err(e) => {
-                    state.crashed = Some(format!("cannot start the training thread: {e}"));
-                    TrainHandle::detached()
-                }
-            }
+            Self::start_training(ctx, &factory, configured.clone(), &data)
         } else {
             TrainHandle::detached()
         };
+        let repaint_ctx = ctx.clone();
+        let mut player = Player::default();
+        player.noise.repaint = Some(Arc::new(move || repaint_ctx.request_repaint()));
         Self {
             settings,
             data,
             data_error,
             training,
-            train: state,
-            player: Player::default(),
+            train: TrainState::default(),
+            player,
             drawing: None,
             canvas: canvas::CanvasState::default(),
             gpu: None,
@@ -271,7 +254,7 @@ impl App {
             exit_after_secs: None,
             started: Instant::now(),
             applied_look: None,
-            sent_schedule: schedule,
+            configured,
             factory,
             explore: explore::Explore::default(),
             export: export::ExportState::default(),
@@ -304,6 +287,7 @@ impl App {
             normalization: self.data.normalization,
             labels: None,
             num_classes: 0,
+            version: datasets::next_version(),
         };
         self.player.invalidate();
         self.training
@@ -321,43 +305,72 @@ impl App {
         lessons::apply_current(self);
     }
 
-    /// Tells the trainer about a schedule change (called every frame; sends on change).
-    fn sync_schedule(&mut self) {
+    /// The one step that turns settings into training: when the training settings or the
+    /// schedule differ from what the trainer last heard, it gets them all in one
+    /// `Configure` (it then continues or starts over, see `TrainBackend::apply`). Called
+    /// every frame, and at once by whatever must follow the change (loading weights). The
+    /// seed is the one the last Reset used: editing it alone restarts nothing.
+    pub fn sync_training(&mut self) {
+        let mut settings = self.settings.train.clone();
+        settings.seed = self.configured.0.seed;
         let schedule = self.settings.schedule.schedule();
-        if schedule != self.sent_schedule && schedule.validate().is_ok() {
-            self.sent_schedule = schedule;
-            self.training.send(Command::SetSchedule(schedule));
+        if (&settings, &schedule) == (&self.configured.0, &self.configured.1)
+            || schedule.validate().is_err()
+        {
+            return;
         }
+        self.configured = (settings.clone(), schedule);
+        self.training
+            .send(Command::Configure { settings, schedule });
     }
 
-    /// Restarts a crashed training thread from the current settings.
-    pub fn restart_training(&mut self, ctx: &egui::Context) {
+    /// Starts over from fresh weights drawn with the seed in the settings.
+    pub fn reset_training(&mut self) {
+        let seed = self.settings.train.seed;
+        self.configured.0.seed = seed;
+        self.training.send(Command::Reset { seed });
+    }
+
+    fn start_training(
+        ctx: &egui::Context,
+        factory: &BackendFactory,
+        (settings, schedule): (TrainSettings, Schedule),
+        data: &LoadedData,
+    ) -> TrainHandle {
         let setup = TrainSetup {
-            settings: self.settings.train.clone(),
-            schedule: self.settings.schedule.schedule(),
-            data: Arc::clone(&self.data.points),
+            settings,
+            schedule,
+            data: Arc::clone(&data.points),
             paused: false,
         };
         let repaint_ctx = ctx.clone();
-        self.train = TrainState::default();
-        let spawned = TrainHandle::spawn_with(setup, Arc::clone(&self.factory), move || {
+        TrainHandle::spawn_with(setup, Arc::clone(factory), move || {
             repaint_ctx.request_repaint()
-        });
-        match spawned {
-            Ok(h) => self.training = h,
-            Err(e) => self.train.crashed = Some(format!("cannot start the training thread: {e}")),
-        }
+        })
     }
 
-    /// Drains the training thread's news.
+    /// Restarts crashed training from the current settings.
+    pub fn restart_training(&mut self, ctx: &egui::Context) {
+        self.configured = (
+            self.settings.train.clone(),
+            self.settings.schedule.schedule(),
+        );
+        self.train = TrainState::default();
+        self.training =
+            Self::start_training(ctx, &self.factory, self.configured.clone(), &self.data);
+    }
+
+    /// Drains the training job's news.
     fn poll_training(&mut self) {
+        // Looked at first: a job that has ended has left its last words in the events.
+        let finished = self.training.is_finished();
         for event in self.training.drain() {
             self.train.apply(event);
         }
         if let Some(snapshot) = self.training.take_snapshot() {
             self.train.set_snapshot(snapshot);
         }
-        if self.train.crashed.is_none() && self.training.is_finished() {
+        if self.train.crashed.is_none() && finished {
             self.train.crashed = Some("the training thread stopped".to_owned());
         }
     }
@@ -408,6 +421,7 @@ impl App {
             self.applied_look = Some(look);
         }
         self.poll_training();
+        self.player.collect();
         self.shortcuts(&ctx);
 
         self.cached_region(ui, "status", status::status_ui);
@@ -426,7 +440,7 @@ impl App {
             .show(ui, |ui| canvas::canvas_ui(self, ui));
         explore::explore_ui(self, &ctx);
 
-        self.sync_schedule();
+        self.sync_training();
         if self.drawing.is_none() {
             self.player
                 .update(dt, &self.settings, &self.data, &self.train);
@@ -549,10 +563,10 @@ pub fn run(exit_after_secs: Option<f64>) -> anyhow::Result<()> {
     // (An error means the pool exists already; it then keeps its priority.)
     let _ = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("rayon-{i}"))
-        .start_handler(|_| crate::train::lower_priority())
+        .start_handler(|_| crate::work::lower_priority())
         .build_global();
     // Vulkan / Metal / DX12 only: under GL the device gets WebGL2 limits and compute fails
-    // (DESIGN §6). WGPU_BACKEND still overrides.
+    // (docs/architecture.md §6). WGPU_BACKEND still overrides.
     let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
     setup.instance_descriptor.backends =
         wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);

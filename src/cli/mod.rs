@@ -1,10 +1,16 @@
 //! The command line: `data`, `train`, `sample`, `nll`, `render`, `bench`. Each command is a
 //! file; errors travel up as `anyhow` and `main` prints them as one line.
+//!
+//! - `data_cmd`, `train_cmd`, `sample_cmd`, `nll_cmd`, `render_cmd`, `bench_cmd`: the
+//!   commands;
+//! - `model`: the `--model FILE | --oracle NAME` argument group of `sample` and `nll`;
+//! - `source`: the `--dataset` argument (a built-in name or a CSV file).
 
 pub mod bench_cmd;
 pub mod data_cmd;
 pub mod model;
 pub mod nll_cmd;
+pub mod render_cmd;
 pub mod sample_cmd;
 pub mod source;
 pub mod train_cmd;

@@ -12,16 +12,13 @@ use std::time::Instant;
 use anyhow::Context as _;
 use image::{Rgb, RgbImage};
 
-use crate::Point;
-use crate::math::oracle::Oracle;
-use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
-use crate::math::{Schedule, ScoreModel, sde};
-use crate::nn::{TrainConfig, Trainer};
-use crate::train::TrainSettings;
-
-use super::datasets::LoadedData;
-use super::player::hue_of;
-use super::settings::DataChoice;
+use diffusion_playground::Point;
+use diffusion_playground::app::{DataChoice, LoadedData, hue_of};
+use diffusion_playground::math::oracle::Oracle;
+use diffusion_playground::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
+use diffusion_playground::math::{Schedule, ScoreModel, sde};
+use diffusion_playground::nn::{TrainConfig, Trainer};
+use diffusion_playground::train::TrainSettings;
 
 /// Options of `diffusion-playground render`.
 #[derive(clap::Args, Debug, Clone)]
@@ -79,7 +76,7 @@ const REVERSE: [u8; 4] = [255, 150, 60, 235];
 /// World units from the centre to the edge, as in the app at zoom 1.
 const HALF_EXTENT: f32 = 3.2;
 
-pub fn render(args: &RenderArgs) -> anyhow::Result<()> {
+pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         (16..=4096).contains(&args.size),
         "--size must be in 16..=4096"

@@ -2,10 +2,15 @@
 //! by hand, and the user's own CSV files.
 //!
 //! Everything the networks see is standardised (about zero mean, unit spread, one scale for
-//! both axes so shapes keep their aspect): the noise schedule of DESIGN §3 assumes data of
+//! both axes so shapes keep their aspect): the schedule of docs/architecture.md §3 assumes data of
 //! unit scale, and one set of hyper-parameters then works for every dataset. Built-in sets
 //! come standardised; a user's CSV keeps its own units and is standardised by the caller with
 //! [`Normalization`], which also maps samples back.
+//!
+//! - `builtin`: the built-in sets by name; `toy`: their generators; `moments`: the
+//!   population moments they are standardised by;
+//! - `csv`: reading `x,y[,label]` files; `dataset`: points with optional labels;
+//! - `normalization`: standardising and back; `error`: why data could not be loaded.
 
 mod builtin;
 mod csv;

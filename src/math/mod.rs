@@ -1,4 +1,15 @@
-//! The math of the VP-SDE, written as in DESIGN §3.
+//! The math of the VP-SDE, written as in docs/architecture.md §3.
+//!
+//! - `schedule`: β(t), its integral, α, σ, SNR and λ for the linear, cosine and constant
+//!   schedules;
+//! - `sde`: the forward marginal and Euler–Maruyama steps of the forward SDE;
+//! - `solvers`: every sampler (reverse SDE, PF-ODE solvers, DDPM, DDIM, DPM-Solver++,
+//!   predictor–corrector, Langevin) and their time grids;
+//! - `model`: `ScoreModel`, what the samplers evaluate (ε̂, hence the score);
+//! - `oracle`: the exact score of a Gaussian mixture or a point set;
+//! - `likelihood`: log-density along the PF-ODE (exact 2D divergence or Hutchinson);
+//! - `metrics`: sliced Wasserstein-2 and energy distance;
+//! - `rng`: the counter-based random numbers and their streams.
 
 pub mod likelihood;
 pub mod metrics;

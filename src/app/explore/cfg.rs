@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use egui::{Color32, RichText, Ui};
 
-use super::guidance::Labelled;
+use super::labelled::{Labelled, colour, pick};
 use super::{Inputs, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::jobs::Task;
@@ -321,11 +321,6 @@ impl CfgView {
 
 fn split(points: &[Point], labels: &[u32], classes: u32) -> Vec<(Vec<Point>, Color32)> {
     (0..classes)
-        .map(|c| {
-            (
-                super::guidance::pick(points, labels, c),
-                super::guidance::colour(c),
-            )
-        })
+        .map(|c| (pick(points, labels, c), colour(c)))
         .collect()
 }

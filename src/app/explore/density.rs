@@ -173,7 +173,7 @@ impl DensityView {
     /// Recomputes p_t when the scrubbed time or the schedule moved (one run at a time).
     fn follow_scrubber(&mut self, ctx: &egui::Context, inputs: &Inputs) {
         let t = inputs.t.clamp(1e-3, 1.0);
-        let key = (t, format!("{:?}{}", inputs.schedule, inputs.data_label));
+        let key = (t, format!("{:?}#{}", inputs.schedule, inputs.data_version));
         let stale = self
             .forward_key
             .as_ref()

@@ -1,11 +1,20 @@
-//! The Explore window: one tab per teaching view (issue 5). Each view owns its settings and
+//! The Explore window: one tab per teaching view. Each view owns its settings and
 //! a background [`Task`](super::jobs::Task); this module holds what they share: the models,
 //! held-out data, and small drawings (point clouds, heatmap textures).
+//!
+//! - `quality`: quality vs number of network evaluations, every sampler;
+//! - `density`: p_t, the model's PF-ODE log-density and the exact one, with the NLL;
+//! - `memorise`: the ideal denoiser of a few points reproduces them;
+//! - `guidance`: classifier guidance with the exact Bayes classifier; `cfg`: classifier-free
+//!   guidance with a class-conditional network; `labelled`: the labelled data both use;
+//! - `why_score`: drift-only reversal, plain and annealed Langevin;
+//! - `ablation`: two models trained side by side that differ in one setting.
 
 mod ablation;
 mod cfg;
 mod density;
 mod guidance;
+mod labelled;
 mod memorise;
 mod quality;
 mod why_score;
@@ -13,10 +22,9 @@ mod why_score;
 use std::sync::Arc;
 
 use egui::{Color32, Rect, RichText, Sense, Ui, Vec2};
-use serde::{Deserialize, Serialize};
 
 use super::App;
-use super::settings::DataChoice;
+use super::settings::{DataChoice, ExploreTab};
 use crate::Point;
 use crate::data::BuiltIn;
 use crate::math::Schedule;
@@ -27,39 +35,6 @@ pub use guidance::GuidanceView;
 
 /// Half-width of the square the small canvases and heatmaps show (standardised units).
 pub const VIEW_HALF: f32 = 3.0;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExploreTab {
-    #[default]
-    Quality,
-    Density,
-    Memorisation,
-    Guidance,
-    WhyScore,
-    Ablation,
-}
-
-impl ExploreTab {
-    pub const ALL: [ExploreTab; 6] = [
-        ExploreTab::Quality,
-        ExploreTab::Density,
-        ExploreTab::Memorisation,
-        ExploreTab::Guidance,
-        ExploreTab::WhyScore,
-        ExploreTab::Ablation,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ExploreTab::Quality => "Quality vs steps",
-            ExploreTab::Density => "Density",
-            ExploreTab::Memorisation => "Memorisation",
-            ExploreTab::Guidance => "Guidance",
-            ExploreTab::WhyScore => "Why the score",
-            ExploreTab::Ablation => "Ablation",
-        }
-    }
-}
 
 /// The state of every view (results survive switching tabs).
 #[derive(Default)]
@@ -77,6 +52,8 @@ pub struct Inputs {
     pub schedule: Schedule,
     pub data: Arc<Vec<Point>>,
     pub data_label: String,
+    /// `LoadedData::version` of `data`: what caches of results computed from it are keyed by.
+    pub data_version: u64,
     /// The data's classes, one per point, if it has them (CSV label column, drawn colours).
     pub labels: Option<Arc<Vec<u32>>>,
     pub num_classes: u32,
@@ -103,6 +80,7 @@ impl Inputs {
             schedule,
             data: Arc::clone(&app.data.points),
             data_label: app.data.label.clone(),
+            data_version: app.data.version,
             labels: app.data.labels.clone(),
             num_classes: app.data.num_classes,
             builtin,

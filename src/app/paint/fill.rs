@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use egui::{Color32, Rect};
 use egui_wgpu::wgpu;
 
-use super::callback;
+use crate::app::callback;
 
 /// The shader's uniform block (32 bytes).
 #[repr(C)]
@@ -22,7 +22,7 @@ struct Uniforms {
 const _: () = assert!(std::mem::size_of::<Uniforms>() == 32);
 
 /// The WGSL source (validated by naga with every other shader in `tests/shaders.rs`).
-pub const SHADER: &str = include_str!("../../shaders/fill.wgsl");
+pub const SHADER: &str = include_str!("../../../shaders/fill.wgsl");
 
 /// GPU objects of the fills, kept in egui-wgpu's `CallbackResources`.
 pub struct FillRenderer {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use egui::{Pos2, Rect, Shape, Stroke, Vec2};
 use egui_wgpu::wgpu;
 
-use super::callback;
+use crate::app::callback;
 
 /// Segments of one layer, in egui points.
 #[derive(Default)]
@@ -81,7 +81,7 @@ struct Vertex {
 const _: () = assert!(std::mem::size_of::<Vertex>() == 32);
 
 /// The WGSL source (validated by naga with every other shader in `tests/shaders.rs`).
-pub const SHADER: &str = include_str!("../../shaders/lines.wgsl");
+pub const SHADER: &str = include_str!("../../../shaders/lines.wgsl");
 
 /// Two triangles per segment, one pixel of antialiasing margin on each side.
 fn quads(

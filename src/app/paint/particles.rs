@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use egui_wgpu::wgpu;
 
-use super::callback;
 use crate::Point;
+use crate::app::callback;
 
 /// One particle as the GPU reads it: world position and unmultiplied gamma-space RGBA.
 #[repr(C)]
@@ -34,7 +34,7 @@ struct Uniforms {
 const _: () = assert!(std::mem::size_of::<Uniforms>() == 48);
 
 /// The WGSL source (validated by naga with every other shader in `tests/shaders.rs`).
-pub const SHADER: &str = include_str!("../../shaders/particles.wgsl");
+pub const SHADER: &str = include_str!("../../../shaders/particles.wgsl");
 
 /// GPU objects of the particle layer, kept in egui-wgpu's `CallbackResources` (never in the
 /// app's saved state).

@@ -23,10 +23,10 @@ use egui::layers::ShapeIdx;
 use egui::{Context, LayerId, Rect, Shape, TextureId, Vec2};
 use egui_wgpu::wgpu;
 
-use super::callback;
+use crate::app::callback;
 
 /// The WGSL source (validated by naga with every other shader in `tests/shaders.rs`).
-pub const SHADER: &str = include_str!("../../shaders/blit.wgsl");
+pub const SHADER: &str = include_str!("../../../shaders/blit.wgsl");
 
 /// Where a region's shapes start in its layer (taken before the region is built).
 #[derive(Clone, Copy, Debug)]

@@ -10,13 +10,13 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Shape, Stroke, 
 use crate::Point;
 use crate::math::rng::{STREAM_PROBE, normal2};
 
-use super::App;
-use super::datasets::Drawing;
-use super::fill;
-use super::lines::Lines;
-use super::particles::{Instance, ParticleCallback, Resident};
-use super::player::{Colors, Mode};
-use super::settings::{Arrows, ScoreSource};
+use crate::app::App;
+use crate::app::datasets::Drawing;
+use crate::app::fill;
+use crate::app::lines::Lines;
+use crate::app::particles::{Instance, ParticleCallback, Resident};
+use crate::app::player::{Colors, Mode};
+use crate::app::settings::{Arrows, ScoreSource};
 
 /// World units from the canvas centre to its nearer edge at zoom 1.
 const HALF_EXTENT: f32 = 3.2;
@@ -49,7 +49,7 @@ struct ArrowKey {
     view: [i32; 4],
     model_version: u64,
     schedule: crate::math::Schedule,
-    data: usize,
+    data: u64,
 }
 
 /// World ↔ screen mapping of the canvas rect.
@@ -295,7 +295,7 @@ fn drawing_layer(painter: &egui::Painter, view: &View, drawing: &Drawing) {
 
 /// The colour of a class, the same in the drawing and the Explore views.
 pub fn class_colour(class: u32) -> Color32 {
-    super::explore::PALETTE[class as usize % super::explore::PALETTE.len()]
+    crate::app::explore::PALETTE[class as usize % crate::app::explore::PALETTE.len()]
 }
 
 fn particles_layer(
@@ -303,7 +303,7 @@ fn particles_layer(
     ui: &Ui,
     painter: &egui::Painter,
     view: &View,
-    frame: &super::player::Frame,
+    frame: &crate::app::player::Frame,
     dark: bool,
 ) {
     let (points, colors) = (frame.points.as_slice(), &frame.colors);
@@ -385,7 +385,7 @@ fn particles_layer(
     }
 }
 
-fn trails_layer(view: &View, frame: &super::player::Frame, dark: bool) -> Lines {
+fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool) -> Lines {
     // Stochastic paths jump by √(β dt) per step: fewer of them, and tails that fade fast
     // (comet-like), keep the particles readable; smooth paths fade gently.
     let jagged = frame.jagged;
@@ -444,7 +444,7 @@ fn arrows_layer(app: &mut App, view: &View, t: f64) -> Lines {
         ],
         model_version: app.train.model_version,
         schedule,
-        data: Arc::as_ptr(&app.data.points) as usize,
+        data: app.data.version,
     };
     let cell = 2.0 * hx.min(hy) / ARROW_GRID as f32;
     if app.canvas.arrows.as_ref().is_none_or(|(k, _, _)| *k != key) {
@@ -510,7 +510,7 @@ fn arrows_layer(app: &mut App, view: &View, t: f64) -> Lines {
     lines
 }
 
-fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &super::player::Frame) {
+fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::player::Frame) {
     let rect = view.rect;
     let dark = app.settings.dark;
     let text = if dark {

@@ -8,13 +8,13 @@ use crate::nn::Weighting;
 use crate::nn::{Activation, Embedding};
 use crate::train::{BackendPref, Command, weighting_label};
 
-use super::canvas::class_colour;
-use super::datasets::{DRAW_CLASSES, Drawing, MIN_DRAWN, builtin_names};
-use super::player::Mode;
-use super::settings::{
+use crate::app::canvas::class_colour;
+use crate::app::datasets::{DRAW_CLASSES, Drawing, MIN_DRAWN, builtin_names};
+use crate::app::player::Mode;
+use crate::app::settings::{
     Arrows, DataChoice, ForwardPaths, MAX_PARTICLES, MAX_STEPS, ScheduleKind, ScoreSource, Settings,
 };
-use super::{App, style};
+use crate::app::{App, style};
 
 const WIDTHS: [usize; 5] = [32, 64, 128, 256, 512];
 const BATCHES: [usize; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
@@ -39,7 +39,7 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
     .show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.add_space(4.0);
-            super::teach_bar::teach_toggles_ui(app, ui);
+            crate::app::teach_bar::teach_toggles_ui(app, ui);
             ui.separator();
             if presentation {
                 presentation_controls_ui(app, ui);
@@ -61,7 +61,7 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
                     .show(ui, |ui| view_ui(app, ui));
                 egui::CollapsingHeader::new("Export")
                     .default_open(false)
-                    .show(ui, |ui| super::export::export_ui(app, ui));
+                    .show(ui, |ui| crate::app::export::export_ui(app, ui));
             }
         });
     });
@@ -431,63 +431,50 @@ fn sampling_ui(app: &mut App, ui: &mut Ui) {
     });
 }
 
+/// The network and optimiser settings. Each edits `app.settings.train` only: the app's
+/// `sync_training` hands the change to the trainer, which keeps training or starts over.
 fn training_ui(app: &mut App, ui: &mut Ui) {
-    let mut rebuild = false;
     let train = &mut app.settings.train;
     ComboBox::new("width", "Width")
         .selected_text(train.net.width.to_string())
         .show_ui(ui, |ui| {
             for w in WIDTHS {
-                rebuild |= ui
-                    .selectable_value(&mut train.net.width, w, w.to_string())
-                    .clicked();
+                ui.selectable_value(&mut train.net.width, w, w.to_string());
             }
         });
     ComboBox::new("depth", "Hidden layers")
         .selected_text(train.net.depth.to_string())
         .show_ui(ui, |ui| {
             for d in 1..=6 {
-                rebuild |= ui
-                    .selectable_value(&mut train.net.depth, d, d.to_string())
-                    .clicked();
+                ui.selectable_value(&mut train.net.depth, d, d.to_string());
             }
         });
     ComboBox::new("activation", "Activation")
         .selected_text(train.net.activation.name())
         .show_ui(ui, |ui| {
             for a in Activation::ALL {
-                rebuild |= ui
-                    .selectable_value(&mut train.net.activation, a, a.name())
-                    .clicked();
+                ui.selectable_value(&mut train.net.activation, a, a.name());
             }
         });
     ComboBox::new("embedding", "Time embedding")
         .selected_text(embedding_label(train.net.embedding))
         .show_ui(ui, |ui| {
             for e in EMBEDDINGS {
-                rebuild |= ui
-                    .selectable_value(&mut train.net.embedding, e, embedding_label(e))
-                    .clicked();
+                ui.selectable_value(&mut train.net.embedding, e, embedding_label(e));
             }
         });
-    let mut batch = train.batch;
     ComboBox::new("batch", "Batch")
-        .selected_text(batch.to_string())
+        .selected_text(train.batch.to_string())
         .show_ui(ui, |ui| {
             for b in BATCHES {
-                ui.selectable_value(&mut batch, b, b.to_string());
+                ui.selectable_value(&mut train.batch, b, b.to_string());
             }
         });
-    if batch != train.batch {
-        train.batch = batch;
-        app.training.send(Command::SetBatch(batch));
-    }
-    let mut backend = train.backend;
     ComboBox::new("backend", "Trains on")
-        .selected_text(backend.label())
+        .selected_text(train.backend.label())
         .show_ui(ui, |ui| {
             for b in BackendPref::ALL {
-                ui.selectable_value(&mut backend, b, b.label());
+                ui.selectable_value(&mut train.backend, b, b.label());
             }
         })
         .response
@@ -495,36 +482,19 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
             "auto: the GPU when it is a real one; a software adapter such as lavapipe is \
              slower than the CPU backend. Changing it starts over.",
         );
-    if backend != train.backend {
-        train.backend = backend;
-        rebuild = true;
-    }
-    let mut weighting = train.weighting;
     ComboBox::new("weighting", "Loss weighting")
-        .selected_text(weighting_label(weighting))
+        .selected_text(weighting_label(train.weighting))
         .show_ui(ui, |ui| {
             for w in Weighting::ALL {
-                ui.selectable_value(&mut weighting, w, weighting_label(w));
+                ui.selectable_value(&mut train.weighting, w, weighting_label(w));
             }
         });
-    if weighting != train.weighting {
-        train.weighting = weighting;
-        app.training.send(Command::SetWeighting(weighting));
-    }
-    let lr = ui
-        .add(
-            Slider::new(&mut app.settings.train.lr, 1e-5..=1e-1)
-                .logarithmic(true)
-                .text("learning rate"),
-        )
-        .on_hover_text("Takes effect at once; training goes on from the current weights");
-    if lr.changed() {
-        app.training.send(Command::SetLr(app.settings.train.lr));
-    }
-    if rebuild {
-        app.training
-            .send(Command::Rebuild(app.settings.train.clone()));
-    }
+    ui.add(
+        Slider::new(&mut train.lr, 1e-5..=1e-1)
+            .logarithmic(true)
+            .text("learning rate"),
+    )
+    .on_hover_text("Takes effect at once; training goes on from the current weights");
 
     ui.horizontal(|ui| {
         let paused = app.train.paused;
@@ -546,9 +516,7 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
             .on_hover_text("Start over from fresh weights drawn with this seed")
             .clicked()
         {
-            app.training.send(Command::Reset {
-                seed: app.settings.train.seed,
-            });
+            app.reset_training();
         }
         let label = ui.label("seed");
         ui.add(egui::DragValue::new(&mut app.settings.train.seed))
@@ -564,7 +532,7 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
         }
     }
     crash_ui(app, ui);
-    super::export::weights_ui(app, ui);
+    crate::app::export::weights_ui(app, ui);
     ui.label(
         RichText::new(format!(
             "{} parameters · EMA weights drive sampling",
@@ -636,8 +604,8 @@ fn view_ui(app: &mut App, ui: &mut Ui) {
             presentation,
             ..Settings::default()
         };
-        app.training
-            .send(Command::Rebuild(app.settings.train.clone()));
+        app.sync_training();
+        app.reset_training();
         app.set_data(app.settings.data.clone());
         app.player.play_mode(Mode::Forward);
     }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use egui::{Color32, RichText, Ui};
 
-use super::jobs::Task;
-use super::player::Colors;
-use super::{App, Mode};
 use crate::Point;
+use crate::app::jobs::Task;
+use crate::app::player::Colors;
+use crate::app::{App, Mode};
 use crate::teach::TeachError;
 use crate::teach::export::{BACKGROUND, View, load_model, write_gif, write_png, write_samples_csv};
 use crate::train::Command;
@@ -131,8 +131,7 @@ pub fn load_weights(app: &mut App) {
             if saved.config != app.settings.train.net {
                 // Adopt the file's architecture: rebuild, then load into the new network.
                 app.settings.train.net = saved.config.clone();
-                app.training
-                    .send(Command::Rebuild(app.settings.train.clone()));
+                app.sync_training();
                 note.push_str(" (network settings taken from the file)");
             }
             if saved.schedule != app.settings.schedule.schedule() {

@@ -4,7 +4,7 @@
 
 use egui::{RichText, Ui};
 
-use super::{App, style};
+use crate::app::{App, style};
 use crate::teach::formulas::formulas;
 
 /// Text size relative to the body text: the panel is read from the back of a room.

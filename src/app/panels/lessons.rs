@@ -3,12 +3,12 @@
 
 use egui::{RichText, Ui};
 
-use super::settings::{Arrows, DataChoice, ScheduleKind};
-use super::{App, Mode, style};
+use crate::app::settings::{Arrows, DataChoice, ScheduleKind};
+use crate::app::{App, Mode, style};
 use crate::math::Schedule;
 use crate::teach::lessons::Preset;
 
-use super::explore::ExploreTab;
+use crate::app::settings::ExploreTab;
 
 pub fn lessons_ui(app: &mut App, ui: &mut Ui) {
     egui::Panel::top("lessons")

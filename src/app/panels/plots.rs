@@ -10,8 +10,8 @@ use std::time::Duration;
 use egui::{Color32, RichText, Stroke, Ui};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
-use super::training::{self, TrainState};
-use super::{App, style};
+use crate::app::training::{self, TrainState};
+use crate::app::{App, style};
 
 /// How often the training curves take in new points.
 const CURVE_REFRESH: Duration = Duration::from_millis(500);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use egui::{RichText, Ui};
 
-use super::{App, style};
+use crate::app::{App, style};
 
 /// How often the bar's numbers change.
 const REFRESH: Duration = Duration::from_millis(500);

@@ -48,7 +48,7 @@ pub fn install_fonts(ctx: &egui::Context) {
     fonts.font_data.insert(
         "DejaVuSans".to_owned(),
         std::sync::Arc::new(egui::FontData::from_static(include_bytes!(
-            "../../assets/fonts/DejaVuSans.ttf"
+            "../../../assets/fonts/DejaVuSans.ttf"
         ))),
     );
     for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {

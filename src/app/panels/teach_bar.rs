@@ -2,7 +2,7 @@
 
 use egui::Ui;
 
-use super::{App, lessons};
+use crate::app::{App, lessons};
 
 pub fn teach_toggles_ui(app: &mut App, ui: &mut Ui) {
     ui.horizontal_wrapped(|ui| {

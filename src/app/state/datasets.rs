@@ -1,13 +1,13 @@
-//! The data the app trains on, whatever its source, in standardised units (DESIGN §3: the
-//! schedule assumes data of unit scale). Loading never touches the current data: a bad CSV
-//! returns an error and the caller keeps what it had.
+//! The data the app trains on, whatever its source, in standardised units (the schedule
+//! assumes data of unit scale: docs/architecture.md §3). Loading never touches the current
+//! data: a bad CSV returns an error and the caller keeps what it had.
 
 use std::sync::Arc;
 
 use crate::Point;
 use crate::data::{BuiltIn, Dataset, Normalization, load_csv};
 
-use super::settings::DataChoice;
+use crate::app::settings::DataChoice;
 
 /// Training points drawn from a built-in dataset.
 pub const BUILTIN_POINTS: usize = 10_000;
@@ -28,6 +28,15 @@ pub struct LoadedData {
     pub labels: Option<Arc<Vec<u32>>>,
     /// Classes in `labels` (one more than the largest); 0 when unlabelled.
     pub num_classes: u32,
+    /// Unique to this load (caches of things computed from the data are keyed by it; an
+    /// address could be reused by the next allocation).
+    pub version: u64,
+}
+
+/// A number no earlier load had.
+pub fn next_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Colours a drawing's points can have; a point's class is its colour's index.
@@ -99,6 +108,7 @@ impl LoadedData {
                     normalization: Normalization::IDENTITY,
                     labels: data.labels.map(Arc::new),
                     num_classes: data.num_classes,
+                    version: next_version(),
                 })
             }
             DataChoice::Csv(path) => {
@@ -131,6 +141,7 @@ impl LoadedData {
     fn standardised(label: String, data: Dataset) -> Self {
         let normalization = Normalization::fit(&data.points);
         Self {
+            version: next_version(),
             label,
             points: Arc::new(normalization.apply_all(&data.points)),
             normalization,

@@ -6,21 +6,20 @@
 //! without anyone touching anything. Reverse runs use the newest weights at the start of
 //! each loop, so the samples visibly improve as training goes on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::Point;
-use crate::math::metrics::sliced_w2;
 use crate::math::oracle::Oracle;
 use crate::math::rng::{STREAM_EPS, normal2};
-use crate::math::solvers::{SamplerConfig, prior};
+use crate::math::solvers::SamplerConfig;
 use crate::math::{Schedule, sde};
 use crate::train::SharedModel;
 
-use super::datasets::LoadedData;
-use super::settings::{ForwardPaths, ScoreSource, Settings};
-use super::training::TrainState;
-use super::trajectory::{FORWARD_STEPS, GpuFrame, Job, Runner, Stored, TRAILS, Trajectory};
+use crate::app::datasets::LoadedData;
+use crate::app::noise_check::{NoiseCheck, NoiseChecker};
+use crate::app::settings::{ForwardPaths, ScoreSource, Settings};
+use crate::app::training::TrainState;
+use crate::app::trajectory::{FORWARD_STEPS, GpuFrame, Job, Runner, Stored, TRAILS, Trajectory};
 
 /// Seconds one direction takes at speed 1.
 const DIRECTION_SECS: f64 = 4.0;
@@ -30,11 +29,6 @@ const HOLD_NOISE_SECS: f64 = 1.0;
 const HOLD_DATA_SECS: f64 = 2.0;
 /// Data points behind the exact score ("ideal denoiser"); its cost grows with them.
 const ORACLE_POINTS: usize = 500;
-/// Points in the "reached N(0, I)?" check: enough that the floor (the sw2 of two N(0, I)
-/// draws, ~1/√n) is small next to what a schedule stopping at α(1) ≈ 0.3 leaves.
-const CHECK_POINTS: usize = 20_000;
-/// How long the schedule must rest before it is checked.
-const CHECK_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 /// Seed of the per-particle forward noise ε.
 const EPS_SEED: u32 = 0xF0A7;
 /// Training steps before the loop plays reverse with the learned score: an untrained score
@@ -90,7 +84,7 @@ pub struct ReverseKey {
     pub particles: usize,
     pub source: ScoreSource,
     /// Identity of the data (the exact score depends on it).
-    data: usize,
+    data: u64,
     /// Version of the learned weights (0 for the exact score).
     model_version: u64,
 }
@@ -111,40 +105,8 @@ impl ReverseKey {
 struct ForwardKey {
     schedule: Schedule,
     particles: usize,
-    data: usize,
+    data: u64,
 }
-
-/// The "did x reach N(0, I) at t = 1?" readout.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct NoiseCheck {
-    /// Sliced W₂ between x₁ and a fresh N(0, I) draw.
-    pub sw2: f64,
-    /// The same between two N(0, I) draws.
-    pub floor: f64,
-    /// α(1): how much of the data survives at t = 1.
-    pub alpha_end: f64,
-    /// SNR(1) = α²/σ² at t = 1.
-    pub snr_end: f64,
-}
-
-/// Largest SNR(1) that counts as "the data is gone": under it the data carries less than
-/// 1 % of x₁'s variance. (Standardised data has the prior's variance, so the sw2 of x₁ to
-/// N(0, I) barely moves until α(1) is large; the SNR is the sharper test.)
-pub const MAX_END_SNR: f64 = 0.01;
-
-impl NoiseCheck {
-    /// Whether x₁ is indistinguishable from noise at this sample size.
-    pub fn reached_noise(&self) -> bool {
-        self.snr_end <= MAX_END_SNR && self.ratio() <= 1.5
-    }
-
-    /// sw2 as a multiple of its floor.
-    pub fn ratio(&self) -> f64 {
-        self.sw2 / self.floor.max(1e-12)
-    }
-}
-
-type CheckSlot = Arc<Mutex<Option<((Schedule, usize), NoiseCheck)>>>;
 
 pub struct Player {
     pub mode: Mode,
@@ -166,14 +128,12 @@ pub struct Player {
     x0: Arc<Vec<Point>>,
     eps: Vec<Point>,
     colors: Arc<Vec<[u8; 4]>>,
-    particles_of: (usize, usize),
+    particles_of: (usize, u64),
     forward_em: Option<(ForwardKey, Runner)>,
     reverse: Option<(ReverseKey, Runner)>,
-    exact: Option<((Schedule, usize), SharedModel)>,
-    check: CheckSlot,
-    check_key: Option<(Schedule, usize)>,
-    /// Counts requested checks, so a superseded one stops early.
-    check_generation: Arc<AtomicU64>,
+    exact: Option<((Schedule, u64), SharedModel)>,
+    /// Whether x₁ reached N(0, I), for the schedule and data shown.
+    pub noise: NoiseChecker,
 }
 
 impl Default for Player {
@@ -195,16 +155,14 @@ impl Default for Player {
             forward_em: None,
             reverse: None,
             exact: None,
-            check: Arc::default(),
-            check_key: None,
-            check_generation: Arc::default(),
+            noise: NoiseChecker::default(),
         }
     }
 }
 
-/// Identity of a dataset's points (a new load is a new allocation).
-fn data_id(data: &LoadedData) -> usize {
-    Arc::as_ptr(&data.points) as usize
+/// Identity of a dataset (each load has its own version).
+fn data_id(data: &LoadedData) -> u64 {
+    data.version
 }
 
 impl Player {
@@ -272,9 +230,7 @@ impl Player {
 
     /// The noise check for the current schedule, once computed.
     pub fn noise_check(&self) -> Option<NoiseCheck> {
-        let slot = self.check.lock().ok()?;
-        let (key, check) = slot.as_ref()?;
-        (Some(*key) == self.check_key).then_some(*check)
+        self.noise.get()
     }
 
     /// Forgets every computation (new data).
@@ -283,7 +239,7 @@ impl Player {
         self.reverse = None;
         self.exact = None;
         self.particles_of = (0, 0);
-        self.check_key = None;
+        self.noise.forget();
     }
 
     /// The exact-score model of the data under a schedule (cached).
@@ -306,7 +262,7 @@ impl Player {
     pub fn update(&mut self, dt: f64, settings: &Settings, data: &LoadedData, train: &TrainState) {
         let schedule = settings.schedule.schedule();
         self.ensure_particles(settings.particles, data);
-        self.ensure_noise_check(schedule, data);
+        self.noise.ensure(schedule, data.version, &data.points);
         if settings.forward_paths == ForwardPaths::EulerMaruyama {
             let key = ForwardKey {
                 schedule,
@@ -487,41 +443,9 @@ impl Player {
         self.particles_of = key;
     }
 
-    fn ensure_noise_check(&mut self, schedule: Schedule, data: &LoadedData) {
-        let key = (schedule, data_id(data));
-        if self.check_key == Some(key) {
-            return;
-        }
-        self.check_key = Some(key);
-        let slot = Arc::clone(&self.check);
-        let points = Arc::clone(&data.points);
-        let generation = Arc::clone(&self.check_generation);
-        let mine = generation.fetch_add(1, Ordering::Relaxed) + 1;
-        // Half a second of sorting, off the UI thread; while a slider moves, only the
-        // schedule it rests on is measured.
-        let _ = std::thread::Builder::new()
-            .name("noise check".into())
-            .spawn(move || {
-                crate::train::lower_priority();
-                std::thread::sleep(CHECK_DEBOUNCE);
-                if generation.load(Ordering::Relaxed) != mine {
-                    return;
-                }
-                let n = CHECK_POINTS;
-                let x0: Vec<Point> = (0..n).map(|i| points[i % points.len()]).collect();
-                let mut x1 = vec![[0.0; 2]; n];
-                sde::marginal(&schedule, 1.0, &x0, &prior(n, 0xC0FFEE), &mut x1);
-                let gauss = prior(n, 0xBEEF);
-                let check = NoiseCheck {
-                    sw2: sliced_w2(&x1, &gauss),
-                    floor: sliced_w2(&prior(n, 0xFACE), &gauss),
-                    alpha_end: schedule.alpha(1.0),
-                    snr_end: schedule.snr(1.0),
-                };
-                if let Ok(mut s) = slot.lock() {
-                    *s = Some((key, check));
-                }
-            });
+    /// Takes in background results that have arrived (called before the UI draws).
+    pub fn collect(&mut self) {
+        self.noise.collect();
     }
 
     /// What to draw now.
@@ -702,7 +626,7 @@ fn trails_until(tr: &Trajectory, step: usize) -> Vec<Vec<Point>> {
 
 /// A colour from the angle of a data point around the origin, so one sees where each part of
 /// the data goes while it dissolves.
-pub(crate) fn hue_of(p: Point) -> [u8; 4] {
+pub fn hue_of(p: Point) -> [u8; 4] {
     let h = (p[1].atan2(p[0]) / std::f32::consts::TAU + 0.5) * 6.0;
     let x = 1.0 - ((h % 2.0) - 1.0).abs();
     let (r, g, b) = match h as u32 {

@@ -9,8 +9,6 @@ use crate::math::solvers::SamplerKind;
 use crate::teach::lessons::LessonCursor;
 use crate::train::TrainSettings;
 
-use super::explore::ExploreTab;
-
 /// Which data the model learns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DataChoice {
@@ -271,6 +269,40 @@ impl Default for TeachSettings {
             explore: false,
             tab: ExploreTab::default(),
             export_dir: "exports".to_owned(),
+        }
+    }
+}
+
+/// The Explore window's views (the tab shown is a setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExploreTab {
+    #[default]
+    Quality,
+    Density,
+    Memorisation,
+    Guidance,
+    WhyScore,
+    Ablation,
+}
+
+impl ExploreTab {
+    pub const ALL: [ExploreTab; 6] = [
+        ExploreTab::Quality,
+        ExploreTab::Density,
+        ExploreTab::Memorisation,
+        ExploreTab::Guidance,
+        ExploreTab::WhyScore,
+        ExploreTab::Ablation,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ExploreTab::Quality => "Quality vs steps",
+            ExploreTab::Density => "Density",
+            ExploreTab::Memorisation => "Memorisation",
+            ExploreTab::Guidance => "Guidance",
+            ExploreTab::WhyScore => "Why the score",
+            ExploreTab::Ablation => "Ablation",
         }
     }
 }
