@@ -1,5 +1,6 @@
 //! The command-line contract: run the built binary on tiny settings and check its outputs,
 //! JSON keys and error behaviour (one line on stderr, non-zero exit, no panic).
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use std::process::{Command, Output};
 
@@ -199,6 +200,7 @@ fn oracle_sampling_and_nll_print_json() {
         "{j}"
     );
 
+    // Hutchinson's estimator runs (its accuracy: `oracle_nll_matches_the_analytic_density`).
     let o = run(&[
         "nll",
         "--oracle",
@@ -212,6 +214,137 @@ fn oracle_sampling_and_nll_print_json() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout_json(&o)["nll"].as_f64().unwrap().is_finite());
+}
+
+/// `nll --oracle NAME ...` on fresh draws: the mean NLL in nats and the JSON's `n`.
+fn oracle_nll(extra: &[&str]) -> f64 {
+    let mut args = vec!["nll", "--oracle"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    stdout_json(&o)["nll"].as_f64().unwrap()
+}
+
+/// log N(x; m, C) in 2D.
+fn gaussian_log_density(x: [f64; 2], m: [f64; 2], c: [[f64; 2]; 2]) -> f64 {
+    let det = c[0][0] * c[1][1] - c[0][1] * c[1][0];
+    let (dx, dy) = (x[0] - m[0], x[1] - m[1]);
+    let quad = (c[1][1] * dx * dx - 2.0 * c[0][1] * dx * dy + c[0][0] * dy * dy) / det;
+    -(std::f64::consts::TAU).ln() - 0.5 * det.ln() - 0.5 * quad
+}
+
+/// The PF-ODE NLL of the exact 8-Gaussians score equals E_{x∼p₀}[−log p_{t_min}(x)], the
+/// cross-entropy of the data with the noised mixture at t_min = 1e-3, worked out here in
+/// closed form: p_t = Σ_k w_k N(α μ_k, α² Σ_k + σ² I), in the standardised units the built-in
+/// sets are drawn in (so `nll` adds no unit shift). The expectation is taken over 1M draws
+/// here; `nll` averages n held-out points, so the tolerance is 5 standard errors of that
+/// mean, plus the ODE's discretisation error, estimated from the same run at twice the steps.
+#[test]
+fn oracle_nll_matches_the_analytic_density() {
+    use diffusion_playground::data::{BuiltIn, mixture};
+    use diffusion_playground::math::Schedule;
+    use diffusion_playground::math::rng::normal2;
+
+    const N: usize = 100_000;
+    const STEPS: usize = 50;
+    let components = mixture(BuiltIn::EightGaussians).expect("a Gaussian mixture");
+    let schedule = Schedule::default();
+    let t_min = 1e-3; // the CLI's t_min for an oracle
+    let (a, s) = (schedule.alpha(t_min), schedule.sigma(t_min));
+    let log_p = |x: [f64; 2]| {
+        let terms: Vec<f64> = components
+            .iter()
+            .map(|c| {
+                let mut cov = c.cov.map(|row| row.map(|v| a * a * v));
+                cov[0][0] += s * s;
+                cov[1][1] += s * s;
+                c.weight.ln() + gaussian_log_density(x, c.mean.map(|m| a * m), cov)
+            })
+            .collect();
+        let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
+    };
+    // x ∼ p₀: component i mod 8 (all weights are 1/8), then its Gaussian (isotropic).
+    assert!(components.iter().all(|c| (c.weight - 0.125).abs() < 1e-12));
+    let draws = 1_000_000u32;
+    let (mut sum, mut sum_sq) = (0.0, 0.0);
+    for i in 0..draws {
+        let c = &components[i as usize % components.len()];
+        let z = normal2(0x5EED, 0, i, 0);
+        let sd = c.cov[0][0].sqrt();
+        assert_eq!(c.cov[0][1], 0.0);
+        let x = [c.mean[0] + sd * z[0] as f64, c.mean[1] + sd * z[1] as f64];
+        let nll = -log_p(x);
+        sum += nll;
+        sum_sq += nll * nll;
+    }
+    let truth = sum / draws as f64;
+    let per_point_sd = (sum_sq / draws as f64 - truth * truth).sqrt();
+    let se_truth = per_point_sd / (draws as f64).sqrt();
+
+    let n = N.to_string();
+    let coarse = oracle_nll(&["8-gaussians", "--n", &n, "--steps", &STEPS.to_string()]);
+    let fine = oracle_nll(&[
+        "8-gaussians",
+        "--n",
+        &n,
+        "--steps",
+        &(2 * STEPS).to_string(),
+    ]);
+    // RK4: the error at `fine` is ~1/16 of that at `coarse`, so |coarse − fine| bounds both.
+    let ode_error = (coarse - fine).abs();
+    let se = per_point_sd / (N as f64).sqrt();
+    let tol = 5.0 * (se * se + se_truth * se_truth).sqrt() + ode_error;
+    eprintln!(
+        "nll: {fine} at {} steps, {coarse} at {STEPS}; analytic {truth} (per-point sd \
+         {per_point_sd}, SE {se}); tolerance {tol}",
+        2 * STEPS
+    );
+    // The tolerance must stay below effects worth seeing: data drawn with 3 % more variance
+    // than the density has raise the NLL by ≈ 0.03 nats (½ · 3 % in each of 2 dimensions).
+    assert!(
+        tol < 0.02,
+        "tolerance {tol} too loose to see a 3 % variance error"
+    );
+    assert!(
+        (fine - truth).abs() < tol,
+        "nll {fine} vs analytic {truth} (|Δ| = {} > {tol})",
+        (fine - truth).abs()
+    );
+}
+
+/// `nll` reports nats in the CSV's own units: data scaled by c standardise to the same points,
+/// so their NLL differs by exactly 2 log c (the Jacobian of x ↦ x / c in 2D).
+#[test]
+fn nll_is_in_the_csv_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, scale: f64| {
+        let path = dir.path().join(name);
+        let mut text = String::from("x,y\n");
+        for i in 0..200 {
+            let z = diffusion_playground::math::rng::normal2(4, 0, i, 0);
+            let p = [3.0 + 0.8 * z[0] as f64, -2.0 + 0.3 * z[1] as f64];
+            text.push_str(&format!("{},{}\n", scale * p[0], scale * p[1]));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let small = write("small.csv", 1.0);
+    let large = write("large.csv", 10.0);
+    let nll = |path: &std::path::Path| {
+        oracle_nll(&[path.to_str().unwrap(), "--n", "300", "--steps", "20"])
+    };
+    let (a, b) = (nll(&small), nll(&large));
+    let shift = 2.0 * 10f64.ln();
+    eprintln!(
+        "nll {a} (data), {b} (data × 10): difference {} vs 2 log 10 = {shift}",
+        b - a
+    );
+    assert!(
+        (b - a - shift).abs() < 1e-4,
+        "nll ×10 data {b} − nll {a} = {} ≠ 2 log 10 = {shift}",
+        b - a
+    );
 }
 
 #[test]
@@ -257,8 +390,10 @@ fn corrupt_model_and_bad_flags_fail_cleanly() {
     assert_clean_error(&o, "--n");
 }
 
+/// A smoke test: the command runs and prints its JSON contract; the figures are only checked
+/// to be positive (timings are not reproducible enough to check more).
 #[test]
-fn bench_json_has_the_contract_keys() {
+fn bench_json_smoke_test_has_the_contract_keys() {
     let o = run(&[
         "bench",
         "--json",

@@ -1,6 +1,7 @@
-//! Class-conditional networks (classifier-free guidance, DESIGN §3–4, issue 5 item 4): the
+//! Class-conditional networks (classifier-free guidance, docs/architecture.md §3–4): the
 //! gradient of the class rows, label dropout, the fast per-class evaluation against the
 //! training forward pass, label validation, and the GPU's refusal with the CPU taking over.
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 mod gpu_common;
 

@@ -1,5 +1,6 @@
 //! The analytic gradient of the DSM loss (backward pass through the MLP) against central
 //! finite differences, for every activation, embedding, parameterisation and weighting.
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use diffusion_playground::Point;
 use diffusion_playground::math::Schedule;

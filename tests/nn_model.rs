@@ -1,5 +1,6 @@
 //! `NetModel` as a `ScoreModel`: the one-time fast path against the general forward pass,
 //! the exact divergence against finite differences, and validation.
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use diffusion_playground::Point;
 use diffusion_playground::math::rng::{STREAM_PRIOR, normal2};

@@ -1,5 +1,6 @@
 //! Weights files: exact round trip, atomic writes, and hostile files rejected with an error
 //! that names the file (never a panic).
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! End to end on the CPU backend: a fixed-seed run on the swiss roll must sample close to the
-//! data, measured against the data-vs-data floor (issue 2's quality bar).
+//! data, measured against the data-vs-data floor (the quality bar: within twice the floor).
 
 use diffusion_playground::data::BuiltIn;
 use diffusion_playground::math::metrics::sliced_w2;

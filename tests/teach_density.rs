@@ -1,5 +1,6 @@
 //! The density view against closed forms: the PF-ODE log-density of a Gaussian mixture, the
 //! exact forward density, and the held-out NLL.
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use diffusion_playground::data::BuiltIn;
 use diffusion_playground::math::Schedule;

@@ -1,4 +1,5 @@
 //! Export: CSV, PNG, GIF and model files are written atomically and bad paths are errors.
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use std::fs;
 

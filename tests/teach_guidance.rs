@@ -1,7 +1,8 @@
-//! Classifier-free guidance with the class-conditional network (issue 5 item 4): a network
+//! Classifier-free guidance with the class-conditional network: a network
 //! trained briefly on a labelled two-class mixture; guidance scale 0 is the conditional
 //! model, and a positive scale moves samples toward the chosen class (the accuracy of a
 //! nearest-mode classifier rises), against the unconditional model (∅) near 50 %.
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] fns
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! The sampling views of issue 5 against exact answers: quality vs NFE, the naive reversal
+//! The Explore window's sampling views against exact answers: quality vs NFE, the naive reversal
 //! and Langevin, the ideal denoiser, and guidance — all driven by exact mixture scores.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,6 +2,8 @@
 //! `UI_TEST_IMAGES=assets cargo test --release --test ui_teach_shots -- --ignored`.
 //! Ignored by default: each trains for a while and computes a full view.
 
+mod gpu_common;
+
 use diffusion_playground::app::{App, DataChoice, ExploreTab, Settings};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -22,6 +24,9 @@ fn shot(tab: ExploreTab, data: &str, button: &str, done_label: &str, file: &str)
     let Ok(dir) = std::env::var("UI_TEST_IMAGES") else {
         return;
     };
+    if !gpu_common::require_gpu() {
+        return;
+    }
     let mut settings = Settings {
         auto_loop: false,
         data: DataChoice::BuiltIn(data.into()),
@@ -81,6 +86,9 @@ fn screenshot_cfg() {
     let Ok(dir) = std::env::var("UI_TEST_IMAGES") else {
         return;
     };
+    if !gpu_common::require_gpu() {
+        return;
+    }
     let mut settings = Settings {
         auto_loop: false,
         data: DataChoice::BuiltIn("moons".into()),

@@ -11,10 +11,17 @@ use std::sync::OnceLock;
 use diffusion_playground::gpu::GpuContext;
 use diffusion_playground::nn::{Activation, Embedding, MlpConfig, TrainConfig};
 
-/// The shared device, or `None` when GPU tests are skipped.
+/// The rule of every GPU test, in one place: `None` when `DIFFUSION_PLAYGROUND_SKIP_GPU=1`
+/// (the test returns early and says so on stderr); otherwise the shared device, or a panic
+/// saying that no adapter was found and how to get one. A test that needs no device of ours
+/// (egui_kittest's `.wgpu()` harness) calls [`require_gpu`], which applies the same rule.
 pub fn gpu() -> Option<&'static GpuContext> {
     if std::env::var("DIFFUSION_PLAYGROUND_SKIP_GPU").as_deref() == Ok("1") {
-        eprintln!("DIFFUSION_PLAYGROUND_SKIP_GPU=1: skipping a GPU test");
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a GPU test")
+            .to_owned();
+        eprintln!("DIFFUSION_PLAYGROUND_SKIP_GPU=1: skipping {test} (it needs a GPU adapter)");
         return None;
     }
     static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
@@ -25,6 +32,14 @@ pub fn gpu() -> Option<&'static GpuContext> {
              libvulkan1) or set DIFFUSION_PLAYGROUND_SKIP_GPU=1 to skip the GPU tests."
         ),
     }
+}
+
+/// [`gpu`]'s rule for tests that render through their own wgpu device: `false` to skip
+/// (`DIFFUSION_PLAYGROUND_SKIP_GPU=1`), `true` when this machine has an adapter; panics with
+/// the same message as [`gpu`] when it has none.
+#[must_use = "skip the test when this is false"]
+pub fn require_gpu() -> bool {
+    gpu().is_some()
 }
 
 /// Asserts |a − b| ≤ abs + rel·|b| elementwise, naming the worst element.
