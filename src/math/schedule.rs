@@ -1,4 +1,4 @@
-//! Noise schedules of the VP-SDE `dx = −½ β(t) x dt + √β(t) dW` (DESIGN §3).
+//! Noise schedules of the VP-SDE `dx = −½ β(t) x dt + √β(t) dW` (docs/architecture.md §3).
 //!
 //! Every schedule gives β, B = ∫₀ᵗ β, α = exp(−½B) and σ² = 1 − α² in closed form, in f64:
 //! σ near t = 0 is the difference of two numbers close to 1, so it is taken with `expm1`.

@@ -1,4 +1,4 @@
-//! Every sampler of DESIGN §3, stepping a batch of particles from noise (t = 1) to data.
+//! Every sampler of docs/architecture.md §3, stepping particles from noise (t = 1) to data.
 //!
 //! All of them drive one [`ScoreModel`] (ε̂) through a [`Sampler`] that advances one step at a
 //! time, so the app can animate any of them and the CLI can run them to the end. In terms of

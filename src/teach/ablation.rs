@@ -1,11 +1,11 @@
 //! Two training runs that differ in exactly one setting, stepped side by side.
 //!
 //! The settings worth comparing on toy data: the time input (sinusoidal features vs the raw
-//! scalar t: seed 000's experiment, where the scalar often looked smoother in 2D), the loss
+//! scalar t: in 2D the scalar often looks smoother), the loss
 //! weighting (uniform with a cut-off t_min, the score-matching weight 1/σ², or the same loss
-//! by importance sampling π(t) ∝ 1/σ²: lecture 001's variance remedies), and what the network
-//! predicts (ε, the score, or x₀; DESIGN §3). Everything else — data, seed, schedule, width,
-//! optimiser — is shared, so any difference in the loss curves or the samples is that
+//! by importance sampling π(t) ∝ 1/σ²: the two variance remedies), and what the network
+//! predicts (ε, the score, or x₀; docs/architecture.md §3). Everything else — data, seed, schedule,
+//! width, optimiser — is shared, so any difference in the loss curves or the samples is that
 //! setting's.
 
 use serde::{Deserialize, Serialize};

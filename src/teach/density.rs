@@ -1,7 +1,7 @@
 //! Log-density heatmaps and the held-out NLL.
 //!
 //! The model's density comes from the instantaneous change of variables along the PF-ODE
-//! (lecture 001, "exact likelihood"): `log p_t(x) = log N(x(1); 0, I) + ∫_t^1 ∇·f(x(s), s) ds`
+//! (docs/architecture.md §3): `log p_t(x) = log N(x(1); 0, I) + ∫_t^1 ∇·f(x(s), s) ds`
 //! with `f = −½β (x + s_θ)`, the divergence exact in 2D (`math::likelihood`). Next to it the
 //! closed form of the noised data, exact for mixtures and for a set of points alike:
 //! `p_t = Σ_k w_k N(α μ_k, α² Σ_k + σ² I)` (`math::oracle`). For the training points that is

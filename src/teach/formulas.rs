@@ -1,5 +1,5 @@
 //! The equations of the current schedule as Unicode text, symbolic and with the numbers at a
-//! time t, for a panel a projector can show (DESIGN §3):
+//! time t, for a panel a projector can show (docs/architecture.md §3):
 //!
 //! - forward SDE `dx = −½ β(t) x dt + √β(t) dW`, marginal `xₜ = α(t) x₀ + σ(t) ε`;
 //! - reverse SDE (Anderson) `dx = [−½ β(t) x − β(t) ∇ₓlog pₜ(x)] dt + √β(t) dW̄`;

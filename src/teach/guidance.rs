@@ -1,6 +1,6 @@
 //! Guidance: steering samples toward a class y.
 //!
-//! **Classifier guidance** (lecture 001, eq. 8): by Bayes' rule p_t(x|y) ∝ p_t(y|x) p_t(x), so
+//! **Classifier guidance** (Dhariwal & Nichol 2021): by Bayes' rule p_t(x|y) ∝ p_t(y|x) p_t(x), so
 //! `∇log p_t(x|y) = ∇log p_t(x) + ∇log p_t(y|x)`, the normalising constant p(y) dropping out.
 //! A scale γ weighs the classifier: `s̃ = s + γ ∇log p_t(y|x)`, in ε terms
 //! `ε̃ = ε̂ − σ γ ∇log p_t(y|x)`. γ = 0 is the unconditional model, γ = 1 the exact

@@ -1,4 +1,4 @@
-//! The computations behind the teaching views (issue 5): pure library code, no UI.
+//! The computations behind the teaching views: pure library code, no UI.
 //!
 //! Each heavy computation takes a [`Progress`]: it reports the fraction done and stops with
 //! [`TeachError::Cancelled`] as soon as its cancel flag is raised, so the app can run it on a

@@ -1,4 +1,4 @@
-//! Why the score, and why the reverse SDE (seed 000, lecture 001).
+//! Why the score, and why the reverse SDE.
 //!
 //! (a) **Naive reversal.** Running the forward process backwards without the score,
 //! `dx = −½β x dt` from t = 1 down to t_min (optionally with its noise `√β dW̄`), is the
@@ -10,7 +10,7 @@
 //! supplies exactly the information the forward process destroyed.
 //!
 //! (b) **Langevin dynamics.** `x ← x + δ s(x) + √(2δ) z` samples from p when run long enough,
-//! but with the score at t_min only it fails twice (lecture 001): the learned score is poor
+//! but with the score at t_min only it fails twice: the learned score is poor
 //! in low-density regions, and particles cannot cross between separated modes, so the mode
 //! weights come out as the share of the start that fell into each basin. Annealed Langevin
 //! (Song & Ermon 2019) runs a few steps at each of a decreasing sequence of noise levels
