@@ -134,6 +134,9 @@ fn train_sample_nll_round_trip_in_csv_units() {
         "--out",
         samples.to_str().unwrap(),
         "--metrics",
+        // The model records its CSV's path but never opens it: the user names the data.
+        "--data",
+        csv.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j = stdout_json(&o);
@@ -169,12 +172,26 @@ fn train_sample_nll_round_trip_in_csv_units() {
         "20",
         "--steps",
         "10",
+        "--data",
+        csv.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j = stdout_json(&o);
     assert!(j["nll"].as_f64().unwrap().is_finite());
     assert_eq!(j["n"], 20);
     assert!(j.get("seconds").is_some());
+
+    // Without --data the metrics need data the model only names: a clear one-line error.
+    let o = run(&[
+        "nll",
+        "--model",
+        model.to_str().unwrap(),
+        "--n",
+        "20",
+        "--steps",
+        "10",
+    ]);
+    assert_clean_error(&o, "--data FILE.csv");
 }
 
 #[test]

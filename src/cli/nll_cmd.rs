@@ -26,12 +26,9 @@ pub struct NllArgs {
 pub fn run(args: &NllArgs) -> Result<()> {
     let n = positive("n", args.n)?;
     // On the CPU, where the network differentiates itself exactly (forward mode).
-    let Target {
-        score,
-        schedule,
-        t_min,
-        source,
-    } = args.score.resolve()?;
+    let target: Target = args.score.resolve(true)?;
+    let source = target.data()?;
+    let (score, schedule, t_min) = (&target.score, target.schedule, target.t_min);
     let divergence = match args.hutchinson {
         Some(0) => bail!("--hutchinson needs at least 1 probe"),
         Some(probes) => Divergence::Hutchinson { probes, seed: 1 },

@@ -32,7 +32,8 @@ pub struct SampleArgs {
     /// Output CSV, in the dataset's own units.
     #[arg(long)]
     pub out: Option<String>,
-    /// Print one JSON line of quality metrics against held-out data.
+    /// Print one JSON line of quality metrics against held-out data (a model trained on a
+    /// CSV file needs --data FILE.csv).
     #[arg(long)]
     pub metrics: bool,
     #[command(flatten)]
@@ -55,7 +56,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     if args.out.is_none() && !args.metrics {
         bail!("nothing to do: give --out FILE.csv and/or --metrics");
     }
-    let t = args.score.resolve()?;
+    let t = args.score.resolve(args.metrics)?;
     let cfg = SamplerConfig {
         kind: args.sampler,
         steps,
@@ -88,11 +89,12 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         bail!("the sampler diverged (non-finite particles): try more steps or another sampler");
     }
     if let Some(out) = &args.out {
-        write_points(out, &t.source.normalization.invert_all(&x), None)?;
+        write_points(out, &t.normalization.invert_all(&x), None)?;
     }
     if args.metrics {
-        let a = t.source.held_out(n, HELD_OUT_SEED);
-        let b = t.source.held_out(n, HELD_OUT_SEED + 1);
+        let source = t.data()?;
+        let a = source.held_out(n, HELD_OUT_SEED);
+        let b = source.held_out(n, HELD_OUT_SEED + 1);
         let line = serde_json::json!({
             "sampler": args.sampler.name(),
             "steps": steps,
@@ -103,7 +105,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
             "energy_floor": energy_distance(&b, &a),
             "seconds": seconds,
             "n": n,
-            "dataset": t.source.label,
+            "dataset": source.label,
         });
         println!("{line}");
     }

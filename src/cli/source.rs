@@ -19,16 +19,30 @@ pub struct Source {
 }
 
 impl Source {
-    /// Resolves `spec` as a built-in name first, then as a CSV path.
+    /// Resolves `spec` (a name or path the user gave) as a built-in name first, then as a
+    /// CSV path.
     pub fn resolve(spec: &str, n: usize, seed: u64) -> Result<Self> {
+        Self::resolve_with(spec, n, seed, None)
+    }
+
+    /// [`Source::resolve`] in given units: `normalization` maps the data's own units to the
+    /// standardised ones (a model's, so its samples and these points compare), instead of the
+    /// identity for a built-in and a fit for a CSV file.
+    pub fn resolve_with(
+        spec: &str,
+        n: usize,
+        seed: u64,
+        normalization: Option<Normalization>,
+    ) -> Result<Self> {
         if let Some(builtin) = BuiltIn::from_name(spec) {
             let d = builtin.sample(n, seed);
+            let normalization = normalization.unwrap_or(Normalization::IDENTITY);
             return Ok(Self {
                 label: spec.to_owned(),
                 builtin: Some(builtin),
-                points: d.points,
+                points: normalization.apply_all(&d.points),
                 labels: d.labels,
-                normalization: Normalization::IDENTITY,
+                normalization,
             });
         }
         if !spec.ends_with(".csv") && !std::path::Path::new(spec).exists() {
@@ -39,7 +53,7 @@ impl Source {
             );
         }
         let d: Dataset = data::load_csv(spec)?;
-        let normalization = Normalization::fit(&d.points);
+        let normalization = normalization.unwrap_or_else(|| Normalization::fit(&d.points));
         Ok(Self {
             label: spec.to_owned(),
             builtin: None,
@@ -53,7 +67,7 @@ impl Source {
     /// a resample with replacement of the file for a CSV (its points are all there is).
     pub fn held_out(&self, n: usize, seed: u64) -> Vec<Point> {
         match self.builtin {
-            Some(b) => b.sample(n, seed).points,
+            Some(b) => self.normalization.apply_all(&b.sample(n, seed).points),
             None => {
                 let len = self.points.len() as u32;
                 (0..n as u32)

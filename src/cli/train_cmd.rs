@@ -129,6 +129,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
+    // Refused before training rather than after: a file `sample` could not read back.
+    let param_bytes = cfg.net.num_params() as u64 * 4;
+    if param_bytes > weights::MAX_FILE_BYTES {
+        bail!(
+            "a network of width {} and depth {} has {} parameters ({} MiB), more than a \
+             weights file may hold ({} MiB): use a smaller --width or --depth",
+            cfg.net.width,
+            cfg.net.depth,
+            cfg.net.num_params(),
+            param_bytes >> 20,
+            weights::MAX_FILE_BYTES >> 20
+        );
+    }
     let source = Source::resolve(
         &args.dataset,
         positive("data-n", args.data_n)?,

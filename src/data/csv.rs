@@ -6,22 +6,33 @@
 //! whitespace around fields, double quotes around a field, labels written as floats (`2.0`,
 //! as `numpy.savetxt` does).
 
-use std::fs;
 use std::path::Path;
 
 use super::dataset::{classes_of, validate_contents};
 use super::{DataError, Dataset, LineProblem, MAX_CLASSES};
 use crate::Point;
 
+/// Largest CSV file `load_csv` reads: 64 MiB, about two million points at the ≤ 32 bytes a
+/// line `write_csv` writes (more with shorter numbers). The app trains on 10,000 points and
+/// its sample exports hold at most its 100,000 particles (about 3 MiB), so this is a wide
+/// margin over the files the program writes for itself and over any 2D point cloud worth
+/// training on two cores, while a file named by mistake (a disk image, a log) is refused at
+/// once instead of filling memory.
+pub const MAX_CSV_BYTES: u64 = 64 << 20;
+
 /// Reads a CSV file into a [`Dataset`] in the file's own units (standardise it with
 /// `Normalization::fit`). The dataset is named by the path as given; errors name it too.
+/// Only a regular file of at most [`MAX_CSV_BYTES`] is read, without ever blocking on a
+/// FIFO or a device (`fsutil::read_bounded`); anything else is a `DataError::Io`.
 pub fn load_csv(path: impl AsRef<Path>) -> Result<Dataset, DataError> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    let bytes = fs::read(path).map_err(|source| DataError::Io {
-        file: file.clone(),
-        action: "read",
-        source,
+    let bytes = crate::fsutil::read_bounded(path, MAX_CSV_BYTES, "a CSV file").map_err(|e| {
+        DataError::Io {
+            file: file.clone(),
+            action: "read",
+            source: e.into_io_error(),
+        }
     })?;
     parse_csv(&file, &bytes)
 }
@@ -173,31 +184,42 @@ fn unquote(field: &str) -> &str {
         .map_or(field, str::trim)
 }
 
+/// A field as an error keeps it: its first 40 characters, then `…`. The error shows it with
+/// `{:?}`, which escapes control characters, so a line of the file can neither flood the
+/// message (a 60 MB line is one field) nor drive the terminal.
+fn clip(field: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    match field.char_indices().nth(MAX_CHARS) {
+        Some((at, _)) => format!("{}…", &field[..at]),
+        None => field.to_owned(),
+    }
+}
+
 /// A finite number that also fits an f32 (1e39 is a finite f64 but an infinite f32).
 /// The f32 comes from parsing the text directly, not from rounding an f64, which could
 /// round twice and miss the exact float `write_csv` wrote.
 fn coordinate(field: &str) -> Result<f32, LineProblem> {
-    let not_a_number = || LineProblem::NotANumber(field.to_owned());
+    let not_a_number = || LineProblem::NotANumber(clip(field));
     let wide: f64 = field.parse().map_err(|_| not_a_number())?;
     if !wide.is_finite() {
-        return Err(LineProblem::NotFinite(field.to_owned()));
+        return Err(LineProblem::NotFinite(clip(field)));
     }
     let value: f32 = field.parse().map_err(|_| not_a_number())?;
     if !value.is_finite() {
-        return Err(LineProblem::OutOfRange(field.to_owned()));
+        return Err(LineProblem::OutOfRange(clip(field)));
     }
     Ok(value)
 }
 
 /// A whole number in [0, MAX_CLASSES), written as an integer or as a float such as `2.0`.
 fn parse_label(field: &str) -> Result<u32, LineProblem> {
-    let bad = || LineProblem::BadLabel(field.to_owned());
+    let bad = || LineProblem::BadLabel(clip(field));
     let value: f64 = field.parse().map_err(|_| bad())?;
     if !value.is_finite() || value < 0.0 || value.fract() != 0.0 {
         return Err(bad());
     }
     if value >= MAX_CLASSES as f64 {
-        return Err(LineProblem::LabelTooLarge(field.to_owned()));
+        return Err(LineProblem::LabelTooLarge(clip(field)));
     }
     Ok(value as u32)
 }

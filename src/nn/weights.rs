@@ -12,22 +12,30 @@
 //! data = mean + scale · model space), `steps`.
 //!
 //! A loader must not trust the file: every key, dtype, shape and value is checked against the
-//! config it claims, and anything wrong is an error naming the file, never a panic.
+//! config it claims, and anything wrong is an error naming the file, never a panic. Text from
+//! the file that reaches an error (a key's value, a tensor's name, a parser's message) is
+//! escaped and cut short (`fsutil::quoted`). `dataset` is only a label: nothing here or in
+//! the callers opens the path it may name (the CLI takes a model's data from `--data`).
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::mlp::MlpConfig;
 use crate::data::Normalization;
+use crate::fsutil::{ReadError, printable, quoted};
 use crate::math::Schedule;
 
 /// Value of the `format` metadata key.
 pub const FORMAT: &str = "diffusion-playground/mlp-v1";
-/// Largest file `load` reads (the largest valid config is far smaller).
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Largest weights file `load` reads and `save` writes: 256 MiB, 64 million f32 parameters.
+/// The app's largest network (width 512, 6 hidden layers) takes under 6 MiB and a CLI network
+/// of width 1024 and depth 32 about 130 MiB, so every network worth training on 2D points
+/// fits with room to spare; the largest config `MlpConfig::validate` allows (width 4096,
+/// depth 32: about 2 GiB) does not, and `save` refuses it rather than write a file `load`
+/// would refuse.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// A trained network with what it was trained on.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,7 +43,8 @@ pub struct SavedModel {
     pub config: MlpConfig,
     pub schedule: Schedule,
     pub t_min: f32,
-    /// The dataset's name (or CSV path), for display and for held-out metrics.
+    /// The dataset's name (or CSV path), for display. A reader uses it for held-out data only
+    /// when it is exactly a built-in name; a path in it is never opened.
     pub dataset: String,
     /// The map from the data's units to the standardised units the model was trained in.
     pub normalization: Normalization,
@@ -54,7 +63,9 @@ pub enum WeightsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: file is {bytes} bytes, more than the {MAX_FILE_BYTES} a model can take")]
+    #[error(
+        "{file}: file is {bytes} bytes or more, over the {MAX_FILE_BYTES} bytes a weights file may have"
+    )]
     TooLarge { file: String, bytes: u64 },
     #[error("{file}: not a valid safetensors file ({reason})")]
     Format { file: String, reason: String },
@@ -68,7 +79,7 @@ pub enum WeightsError {
     },
     #[error("{file}: tensor `{name}` is missing")]
     MissingTensor { file: String, name: String },
-    #[error("{file}: unexpected tensor `{name}` (not part of the model's config)")]
+    #[error("{file}: unexpected tensor {name} (not part of the model's config)")]
     UnexpectedTensor { file: String, name: String },
     #[error("{file}: tensor `{name}` has dtype {dtype}, expected F32")]
     Dtype {
@@ -88,6 +99,9 @@ pub enum WeightsError {
     #[error("{file}: {reason}")]
     Invalid { file: String, reason: String },
 }
+
+/// Most characters of a reason taken from a parser of the file's contents.
+const REASON_CHARS: usize = 200;
 
 fn tensor_names(l: usize) -> (String, String) {
     (format!("layers.{l}.weight"), format!("layers.{l}.bias"))
@@ -188,10 +202,18 @@ fn to_bytes_named(model: &SavedModel, file: &str) -> Result<Vec<u8>, WeightsErro
         })?;
         views.push((name.clone(), view));
     }
-    safetensors::serialize(views, &Some(meta)).map_err(|e| WeightsError::Invalid {
+    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| WeightsError::Invalid {
         file: file.to_string(),
         reason: e.to_string(),
-    })
+    })?;
+    // Never write what `load` would refuse.
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(WeightsError::TooLarge {
+            file: file.to_string(),
+            bytes: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Writes `model` to `path` atomically: a temporary file in the same directory, synced, then
@@ -203,18 +225,22 @@ pub fn save(path: &Path, model: &SavedModel) -> Result<(), WeightsError> {
         .map_err(|source| WeightsError::Io { file, source })
 }
 
-/// Reads and validates a weights file.
+/// Reads and validates a weights file: a regular file of at most [`MAX_FILE_BYTES`], read
+/// without ever blocking on a FIFO or a device (`fsutil::read_bounded`).
 pub fn load(path: &Path) -> Result<SavedModel, WeightsError> {
     let file = path.display().to_string();
-    let io = |source| WeightsError::Io {
-        file: file.clone(),
-        source,
-    };
-    let bytes = fs::metadata(path).map_err(io)?.len();
-    if bytes > MAX_FILE_BYTES {
-        return Err(WeightsError::TooLarge { file, bytes });
-    }
-    let data = fs::read(path).map_err(io)?;
+    let data = crate::fsutil::read_bounded(path, MAX_FILE_BYTES, "a weights file").map_err(
+        |e| match e {
+            ReadError::TooLarge { bytes, .. } => WeightsError::TooLarge {
+                file: file.clone(),
+                bytes,
+            },
+            e => WeightsError::Io {
+                file: file.clone(),
+                source: e.into_io_error(),
+            },
+        },
+    )?;
     from_bytes(&data, &file)
 }
 
@@ -222,7 +248,7 @@ pub fn load(path: &Path) -> Result<SavedModel, WeightsError> {
 pub fn from_bytes(bytes: &[u8], file: &str) -> Result<SavedModel, WeightsError> {
     let format_err = |e: safetensors::SafeTensorError| WeightsError::Format {
         file: file.to_string(),
-        reason: format!("{e:?}"),
+        reason: printable(&format!("{e:?}"), REASON_CHARS),
     };
     let tensors = SafeTensors::deserialize(bytes).map_err(format_err)?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_err)?;
@@ -235,16 +261,17 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<SavedModel, WeightsError> 
             key,
         })
     };
+    // Parsers' messages may repeat part of the file.
     let bad = |key: &'static str, reason: String| WeightsError::BadMetadata {
         file: file.to_string(),
         key,
-        reason,
+        reason: printable(&reason, REASON_CHARS),
     };
     let format = get("format")?;
     if format != FORMAT {
         return Err(bad(
             "format",
-            format!("expected `{FORMAT}`, got `{format}`"),
+            format!("expected `{FORMAT}`, got {}", quoted(format, 40)),
         ));
     }
     let config: MlpConfig =
@@ -292,7 +319,7 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<SavedModel, WeightsError> 
     {
         return Err(WeightsError::UnexpectedTensor {
             file: file.to_string(),
-            name: name.clone(),
+            name: quoted(name, 40),
         });
     }
     let mut params = vec![0.0f32; config.num_params()];
