@@ -62,21 +62,25 @@ impl Normalization {
         }
     }
 
-    /// Data units → standardised units.
+    /// Data units → standardised units. In f64: a point and the mean can be further apart
+    /// than f32 reaches (3e38 and a mean of −1e38), although the standardised point is small.
     #[inline]
     pub fn apply(&self, p: Point) -> Point {
+        let (mean, scale) = (self.mean.map(f64::from), f64::from(self.scale));
         [
-            (p[0] - self.mean[0]) / self.scale,
-            (p[1] - self.mean[1]) / self.scale,
+            ((f64::from(p[0]) - mean[0]) / scale) as f32,
+            ((f64::from(p[1]) - mean[1]) / scale) as f32,
         ]
     }
 
-    /// Standardised units → data units (for samples shown or saved in the CSV's units).
+    /// Standardised units → data units (for samples shown or saved in the CSV's units), in
+    /// f64 for the same reason as `apply`.
     #[inline]
     pub fn invert(&self, p: Point) -> Point {
+        let (mean, scale) = (self.mean.map(f64::from), f64::from(self.scale));
         [
-            p[0] * self.scale + self.mean[0],
-            p[1] * self.scale + self.mean[1],
+            (f64::from(p[0]) * scale + mean[0]) as f32,
+            (f64::from(p[1]) * scale + mean[1]) as f32,
         ]
     }
 

@@ -262,7 +262,15 @@ impl LessonCursor {
     }
 
     pub fn is_last(&self) -> bool {
-        self.index + 1 >= LESSONS.len()
+        // Not `index + 1`: a stored cursor may hold any number, usize::MAX included.
+        self.index >= LESSONS.len() - 1
+    }
+
+    /// The cursor on an existing lesson (a stored one may point past the last).
+    pub fn clamped(self) -> Self {
+        Self {
+            index: self.index.min(LESSONS.len() - 1),
+        }
     }
 
     /// Moves on; false (and stays) at the last lesson.

@@ -1,0 +1,6 @@
+//! cargo fuzz target: see `playground_fuzz::check_weights` for the contract it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    playground_fuzz::check_weights(data);
+});
