@@ -14,6 +14,15 @@ struct Cli {
     /// Close the app window after this many seconds (for smoke tests and demos).
     #[arg(long)]
     exit_after: Option<f64>,
+    /// Soak drill: the app changes one setting (dataset, schedule, sampler, steps, SDE/ODE,
+    /// particles, weights saved and loaded, exports) every this many seconds and prints a
+    /// `soak {json}` line a minute (scripts/soak.sh). Starts from the default settings and
+    /// never saves them.
+    #[arg(long, value_name = "SECS")]
+    drill: Option<f64>,
+    /// Where the drill writes its weights and exports.
+    #[arg(long, value_name = "DIR", requires = "drill")]
+    drill_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,7 +47,16 @@ fn main() -> std::process::ExitCode {
     quiet_headless_vulkan();
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => diffusion_playground::app::run(cli.exit_after),
+        None => diffusion_playground::app::run(diffusion_playground::app::RunOptions {
+            exit_after_secs: cli.exit_after,
+            drill: cli.drill.map(|every| {
+                let dir = cli
+                    .drill_dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("diffusion-playground-drill"));
+                (every, dir)
+            }),
+        }),
         Some(Command::Data(a)) => cli::data_cmd::run(a),
         Some(Command::Train(a)) => cli::train_cmd::run(a),
         Some(Command::Sample(a)) => cli::sample_cmd::run(a),
@@ -49,9 +67,17 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the error and its causes, joined.
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            // One line: the error and its causes, joined; a cause the line already ends with
+            // (an error that prints its source, such as `DataError::Io`) is not repeated.
+            let mut line = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if line.is_empty() {
+                    line = cause;
+                } else if !line.ends_with(&cause) {
+                    line = format!("{line}: {cause}");
+                }
+            }
+            eprintln!("error: {line}");
             std::process::ExitCode::FAILURE
         }
     }

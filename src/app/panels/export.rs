@@ -141,11 +141,17 @@ pub fn load_weights(app: &mut App) {
                 path: path.clone(),
                 params: Arc::new(saved.params),
             });
+            // The file's dataset name is only shown, never opened: the app trains on the
+            // data chosen in the data panel. Anything but a built-in name is the file's own
+            // text, so it is shown escaped and cut short.
+            let dataset = match crate::data::BuiltIn::from_name(&saved.dataset) {
+                Some(builtin) => builtin.name().to_owned(),
+                None => crate::fsutil::quoted(&saved.dataset, 40),
+            };
             Ok(format!(
-                "loading {} ({} steps on {}){note}",
+                "loading {} ({} steps on {dataset}){note}",
                 path.display(),
                 saved.steps,
-                saved.dataset
             ))
         }
     };
@@ -174,7 +180,7 @@ fn still(app: &App) -> Result<Still, String> {
     })
 }
 
-fn export_png(app: &mut App, ctx: &egui::Context) {
+pub(crate) fn export_png(app: &mut App, ctx: &egui::Context) {
     let path = match out_path(app, "canvas.png") {
         Ok(p) => p,
         Err(e) => return app.export.message = Some(Err(e)),
@@ -224,7 +230,7 @@ fn export_gif(app: &mut App, ctx: &egui::Context) {
     });
 }
 
-fn export_csv(app: &mut App) {
+pub(crate) fn export_csv(app: &mut App) {
     let outcome = out_path(app, "samples.csv").and_then(|path| {
         let points = still(app)?.points;
         write_samples_csv(&path, &points, None)

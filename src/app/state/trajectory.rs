@@ -127,26 +127,85 @@ impl Trajectory {
     }
 }
 
+/// Most memory one run may take besides its stored frames (which `frame_stride` keeps within
+/// `FRAME_BUDGET_BYTES`): the particles and the sampler's work arrays. A run that would need
+/// more is refused before anything is allocated (a settings file or a slider gone wrong must
+/// not end the app with an allocation failure).
+const RUN_BUDGET_BYTES: usize = 1 << 30;
+/// Copies of the particles a run holds at once: the state, up to four RK4 stages or
+/// multistep histories, the first and last stored frames.
+const PARTICLE_COPIES: usize = 8;
+
+/// Whether a run of `particles` fits [`RUN_BUDGET_BYTES`]; if not, why not, in words.
+pub fn check_request(particles: usize) -> Result<(), String> {
+    let per_particle = PARTICLE_COPIES * std::mem::size_of::<Point>();
+    let fits = particles
+        .checked_mul(per_particle)
+        .is_some_and(|bytes| bytes <= RUN_BUDGET_BYTES);
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "{particles} particles would need more than {} MiB; at most {} fit",
+            RUN_BUDGET_BYTES >> 20,
+            RUN_BUDGET_BYTES / per_particle
+        ))
+    }
+}
+
 /// A running (or finished) computation; dropping it or starting another cancels it.
 pub struct Runner {
+    /// Unique to this run (what results computed from it are keyed by).
+    id: u64,
     shared: Arc<Mutex<Trajectory>>,
-    worker: Worker<()>,
+    /// `None` for a run refused before it started.
+    worker: Option<Worker<()>>,
 }
 
 impl Runner {
     pub fn start(job: Job) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let particles = match &job {
+            Job::Forward { x0, .. } => x0.len(),
+            Job::Reverse { particles, .. } => *particles,
+        };
+        if let Err(why) = check_request(particles) {
+            let refused = Trajectory {
+                failed: Some(why),
+                ..Trajectory::default()
+            };
+            return Self {
+                id,
+                shared: Arc::new(Mutex::new(refused)),
+                worker: None,
+            };
+        }
         let shared = Arc::new(Mutex::new(Trajectory::default()));
         let run = Run::new(job, Arc::clone(&shared));
         Self {
+            id,
             shared,
-            worker: Worker::spawn("trajectory", run, work::no_repaint()),
+            worker: Some(Worker::spawn("trajectory", run, work::no_repaint())),
         }
+    }
+
+    /// Unique to this run.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The last frame, once the run is done.
+    pub fn last_frame(&self) -> Option<Stored> {
+        self.with(|t| t.done.then(|| t.frame_at(usize::MAX)).flatten())
+            .flatten()
+            .map(|(_, frame)| frame)
     }
 
     /// Reads the trajectory (held only while `f` runs; the worker locks per step).
     pub fn with<R>(&self, f: impl FnOnce(&Trajectory) -> R) -> Option<R> {
         let mut traj = self.shared.lock().ok()?;
-        if let Some(Outcome::Failed(why)) = self.worker.take() {
+        if let Some(Outcome::Failed(why)) = self.worker.as_ref().and_then(Worker::take) {
             traj.failed = Some(why);
         }
         Some(f(&traj))
