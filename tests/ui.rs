@@ -7,7 +7,7 @@ mod ui_common;
 
 use diffusion_playground::app::{App, DataChoice, Mode, Settings};
 use diffusion_playground::math::Schedule;
-use diffusion_playground::math::solvers::SamplerKind;
+use diffusion_playground::math::solvers::{SamplerConfig, SamplerKind};
 use diffusion_playground::nn::ConfigChange;
 use diffusion_playground::train::{Command, TrainSettings, train_config};
 use egui::accesskit::Role;
@@ -26,9 +26,23 @@ fn ode_sde_toggle_changes_the_reverse_sampler() {
     assert_eq!(reverse_sampler(&h), Some(SamplerKind::Em));
     let seed_before = h.state().player.reverse_key().map(|k| k.cfg.seed);
 
-    h.get_by_label("SDE ↔ ODE").click();
+    let cfg_before = h.state().player.reverse_key().map(|k| k.cfg);
+    h.get_by_label("ODE: Heun").click();
     h.run_steps(2);
     assert_eq!(h.state().settings.sampler.kind, SamplerKind::Heun);
+    // Only the sampler kind changed: the grid (steps, t_min) and the noise are the same.
+    let cfg_after = h.state().player.reverse_key().map(|k| k.cfg);
+    if let (Some(before), Some(after)) = (cfg_before, cfg_after) {
+        assert_eq!(
+            SamplerConfig {
+                kind: before.kind,
+                ..after
+            },
+            before
+        );
+    }
+    // Both sides stay named, one selected, whichever runs.
+    assert!(h.query_by_label("SDE: EM").is_some());
     assert_eq!(reverse_sampler(&h), Some(SamplerKind::Heun));
     // Same starting noise: only the sampler changed.
     assert_eq!(
@@ -360,4 +374,48 @@ fn a_schedule_that_stops_too_early_fails_the_noise_check() {
     let check = h.state().player.noise_check().expect("checked");
     assert!(!check.reached_noise(), "β_max = 2 stops early: {check:?}");
     assert!(h.query_by_label_contains("x₁ is NOT N(0, I)").is_some());
+}
+
+/// The quality on the canvas is the run's own: "…" until the run has ended and been
+/// measured, then its sw2 against held-out data, which a 2-step run (still noise) makes
+/// several times worse than a 50-step Heun run from the same noise.
+#[test]
+fn the_canvas_shows_the_quality_of_the_run_on_it() {
+    use diffusion_playground::app::RunQuality;
+    fn measured(h: &Harness<'_, App>) -> Option<RunQuality> {
+        h.state().player.shown_run_quality()?.ok()?
+    }
+    let mut settings = test_settings();
+    settings.particles = 2000;
+    settings.sampler.select(SamplerKind::Heun);
+    settings.sampler.steps = 50;
+    let mut h = harness(settings);
+    h.run_steps(1);
+    h.key_press(egui::Key::R);
+    h.run_steps(1);
+    assert!(
+        measured(&h).is_none(),
+        "nothing is claimed before the run ends"
+    );
+    assert!(run_until(&mut h, 60.0, |h| measured(h).is_some()));
+    let good = measured(&h).expect("measured");
+    assert!(
+        good.caption().starts_with("this run: sw2 ="),
+        "{}",
+        good.caption()
+    );
+    assert!(good.floor_lo <= good.floor && good.floor <= good.floor_hi);
+
+    h.state_mut().settings.sampler.select(SamplerKind::Em);
+    h.state_mut().settings.sampler.steps = 2;
+    h.run_steps(2);
+    assert!(run_until(&mut h, 60.0, |h| measured(h).is_some_and(|q| q != good)));
+    let bad = measured(&h).expect("measured");
+    assert!(
+        bad.ratio() > 2.0 * good.ratio(),
+        "2 EM steps: {:.2} × floor, 50 Heun steps: {:.2} × floor",
+        bad.ratio(),
+        good.ratio()
+    );
+    assert_ne!(bad.caption(), good.caption());
 }

@@ -8,8 +8,10 @@
 //! - `state`: what the app holds (settings, data, training news, the player, runs, jobs);
 //! - `panels`: the parts of the window (controls, canvas, plots, status, teaching strip);
 //! - `paint`: our wgpu paint callbacks (particles, fills, lines, region pictures);
-//! - `explore`: the Explore window's teaching views.
+//! - `explore`: the Explore window's teaching views;
+//! - `drill`: the soak drill (`--drill`), the app driven by itself for hours.
 
+mod drill;
 mod explore;
 mod paint;
 mod panels;
@@ -19,7 +21,7 @@ mod state;
 use paint::{callback, fill, lines, particles, region_cache};
 use panels::{canvas, controls, export, formulas, lessons, plots, status, style, teach_bar};
 pub use state::trajectory;
-use state::{datasets, jobs, noise_check, player, settings, training};
+use state::{datasets, jobs, noise_check, player, run_quality, settings, training};
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -28,6 +30,7 @@ pub use datasets::{DRAW_CLASSES, Drawing, LoadedData};
 pub use noise_check::NoiseCheck;
 pub use particles::SHADER as PARTICLE_SHADER;
 pub use player::{Mode, ReverseKey, hue_of};
+pub use run_quality::RunQuality;
 pub use settings::ExploreTab;
 pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings, TeachSettings};
 pub use style::body_size;
@@ -117,6 +120,8 @@ pub struct App {
     pub data: LoadedData,
     /// The last failure to load data (the previous data stays in use).
     pub data_error: Option<String>,
+    /// Why the saved settings were not used as they were (`Settings::restore`), until dismissed.
+    pub settings_notice: Option<String>,
     pub training: TrainHandle,
     pub train: TrainState,
     pub player: Player,
@@ -126,6 +131,8 @@ pub struct App {
     gpu: Option<GpuInfo>,
     frame_stats: FrameStats,
     exit_after_secs: Option<f64>,
+    /// The soak drill, when the app drives itself (`--drill`).
+    drill: Option<drill::Drill>,
     started: Instant,
     applied_look: Option<style::Look>,
     /// The settings and schedule the trainer last heard of (`sync_training`).
@@ -147,12 +154,19 @@ pub struct App {
 impl App {
     /// The app as eframe creates it: restores saved settings, starts training.
     pub fn new(cc: &eframe::CreationContext<'_>, exit_after_secs: Option<f64>) -> Self {
-        let settings: Settings = cc
-            .storage
-            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
-            .unwrap_or_default();
-        let mut app = Self::create(cc, settings, true);
+        let mut app = Self::restored(cc, true);
         app.exit_after_secs = exit_after_secs;
+        app
+    }
+
+    /// An app with the settings eframe saved (`cc.storage`), as `create` builds it. A saved
+    /// file that cannot be read gives the defaults, values out of range are brought back, and
+    /// either way `settings_notice` says so (`Settings::restore`).
+    pub fn restored(cc: &eframe::CreationContext<'_>, train: bool) -> Self {
+        let stored = cc.storage.and_then(|s| s.get_string(eframe::APP_KEY));
+        let (settings, notice) = Settings::restore(stored.as_deref());
+        let mut app = Self::create(cc, settings, train);
+        app.settings_notice = notice;
         app
     }
 
@@ -239,11 +253,14 @@ impl App {
         };
         let repaint_ctx = ctx.clone();
         let mut player = Player::default();
-        player.noise.repaint = Some(Arc::new(move || repaint_ctx.request_repaint()));
+        let repaint: crate::work::Repaint = Arc::new(move || repaint_ctx.request_repaint());
+        player.noise.repaint = Some(Arc::clone(&repaint));
+        player.run_quality.repaint = Some(repaint);
         Self {
             settings,
             data,
             data_error,
+            settings_notice: None,
             training,
             train: TrainState::default(),
             player,
@@ -252,6 +269,7 @@ impl App {
             gpu: None,
             frame_stats: FrameStats::default(),
             exit_after_secs: None,
+            drill: None,
             started: Instant::now(),
             applied_look: None,
             configured,
@@ -441,6 +459,7 @@ impl App {
         explore::explore_ui(self, &ctx);
 
         self.sync_training();
+        drill::tick(self, &ctx);
         if self.drawing.is_none() {
             self.player
                 .update(dt, &self.settings, &self.data, &self.train);
@@ -519,6 +538,9 @@ impl eframe::App for App {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.drill.is_some() {
+            return;
+        }
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
     }
 
@@ -556,9 +578,19 @@ fn report_wgpu_errors(device: &wgpu::Device) {
     }));
 }
 
-/// Opens the window. With `exit_after_secs` it closes itself cleanly after that long (CI
-/// runs it under Xvfb and checks the exit code).
-pub fn run(exit_after_secs: Option<f64>) -> anyhow::Result<()> {
+/// How the window runs: as a person uses it, or closing itself, or drilling itself.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Close cleanly after this many seconds (CI runs the app under Xvfb and checks the exit
+    /// code).
+    pub exit_after_secs: Option<f64>,
+    /// Drive the app by itself, one change every this many seconds, writing files into the
+    /// folder (`drill`); the user's settings are then neither read nor saved.
+    pub drill: Option<(f64, std::path::PathBuf)>,
+}
+
+/// Opens the window.
+pub fn run(run: RunOptions) -> anyhow::Result<()> {
     // Training and sampling run on rayon's pool: let those threads give way to the UI.
     // (An error means the pool exists already; it then keeps its priority.)
     let _ = rayon::ThreadPoolBuilder::new()
@@ -586,7 +618,16 @@ pub fn run(exit_after_secs: Option<f64>) -> anyhow::Result<()> {
     eframe::run_native(
         "diffusion-playground",
         options,
-        Box::new(move |cc| Ok(Box::new(App::new(cc, exit_after_secs)))),
+        Box::new(move |cc| {
+            let mut app = match &run.drill {
+                // A drill starts from the defaults: the user's setup stays untouched.
+                Some(_) => App::create(cc, Settings::default(), true),
+                None => App::new(cc, None),
+            };
+            app.exit_after_secs = run.exit_after_secs;
+            app.drill = run.drill.map(|(every, dir)| drill::Drill::new(every, dir));
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }

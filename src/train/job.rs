@@ -311,6 +311,7 @@ impl Job for TrainJob {
                 step: m.step,
                 sw2: m.sw2,
                 floor: m.floor,
+                floor_band: m.floor_band,
             }),
             Some(Err(e)) => self.events.send(Event::Error(e)),
             None => {}

@@ -137,7 +137,9 @@ pub enum Event {
     Quality {
         step: u64,
         sw2: f64,
+        /// The mean over a few pairs of disjoint subsets, and its lowest and highest.
         floor: f64,
+        floor_band: (f64, f64),
     },
     /// Training stopped by itself (e.g. a NaN loss); `Resume` continues.
     Paused {

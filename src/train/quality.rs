@@ -27,16 +27,18 @@ const SEED: u32 = 0x0A11_7E57;
 pub(super) struct Measured {
     pub step: u64,
     pub sw2: f64,
+    /// The floor's mean over the pairs of subsets, and its lowest and highest.
     pub floor: f64,
+    pub floor_band: (f64, f64),
 }
 
 /// Measures the weights it is offered, one job at a time, at most every [`EVERY`].
 pub(super) struct Quality {
     worker: Option<Worker<(Measured, Arc<Vec<Point>>)>>,
     last: Option<Instant>,
-    /// The floor of the data it was measured on (the `Arc` keeps that data alive, so the
-    /// pointer comparison cannot match a new allocation).
-    floor: Option<(Arc<Vec<Point>>, f64)>,
+    /// The floor (mean, band) of the data it was measured on (the `Arc` keeps that data
+    /// alive, so the pointer comparison cannot match a new allocation).
+    floor: Option<(Arc<Vec<Point>>, Floor)>,
     repaint: Repaint,
 }
 
@@ -70,7 +72,11 @@ impl Quality {
         self.worker = None;
         match outcome {
             Outcome::Done((measured, data)) => {
-                self.floor = Some((data, measured.floor));
+                let floor = Floor {
+                    mean: measured.floor,
+                    band: measured.floor_band,
+                };
+                self.floor = Some((data, floor));
                 Some(Ok(measured))
             }
             Outcome::Failed(e) => Some(Err(format!("quality measurement failed: {e}"))),
@@ -86,11 +92,18 @@ impl Quality {
 }
 
 /// One measurement, in steps: the floor (unless known), then one sampler step at a time.
+/// The data-vs-data floor: its mean over pairs of subsets, and their lowest and highest.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Floor {
+    mean: f64,
+    band: (f64, f64),
+}
+
 struct Measure {
     snapshot: Snapshot,
     data: Arc<Vec<Point>>,
     reference: Vec<Point>,
-    floor: Option<f64>,
+    floor: Option<Floor>,
     sampler: Sampler,
     x: Vec<Point>,
 }
@@ -100,7 +113,7 @@ impl Measure {
         snapshot: Snapshot,
         schedule: Schedule,
         data: Arc<Vec<Point>>,
-        floor: Option<f64>,
+        floor: Option<Floor>,
     ) -> Self {
         let reference = group(&data, 0);
         let cfg = SamplerConfig {
@@ -126,12 +139,17 @@ impl Job for Measure {
 
     fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
         let Some(floor) = self.floor else {
-            // The sw2 of two small draws varies by ±50 %: average a few pairs.
-            let floor = (1..GROUPS)
+            // The sw2 of two small draws varies by ±50 %: average a few pairs, keep the band.
+            let pairs: Vec<f64> = (1..GROUPS)
                 .map(|g| sliced_w2(&group(&self.data, g), &self.reference))
-                .sum::<f64>()
-                / (GROUPS - 1) as f64;
-            self.floor = Some(floor);
+                .collect();
+            self.floor = Some(Floor {
+                mean: pairs.iter().sum::<f64>() / pairs.len() as f64,
+                band: (
+                    pairs.iter().copied().fold(f64::INFINITY, f64::min),
+                    pairs.iter().copied().fold(0.0, f64::max),
+                ),
+            });
             return Ok(Step::Continue);
         };
         if !self.sampler.is_done() {
@@ -142,7 +160,8 @@ impl Job for Measure {
         let measured = Measured {
             step: self.snapshot.step,
             sw2: sliced_w2(&self.x, &self.reference),
-            floor,
+            floor: floor.mean,
+            floor_band: floor.band,
         };
         Ok(Step::Done((measured, Arc::clone(&self.data))))
     }

@@ -16,7 +16,7 @@ use crate::app::fill;
 use crate::app::lines::Lines;
 use crate::app::particles::{Instance, ParticleCallback, Resident};
 use crate::app::player::{Colors, Mode};
-use crate::app::settings::{Arrows, ScoreSource};
+use crate::app::settings::{Arrows, short_label, tag};
 
 /// World units from the canvas centre to its nearer edge at zoom 1.
 const HALF_EXTENT: f32 = 3.2;
@@ -136,7 +136,9 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
 }
 
 fn transport_ui(app: &mut App, ui: &mut Ui) {
-    ui.horizontal(|ui| {
+    // Wrapped: at a narrow window (or presentation mode's large text) a second row is better
+    // than a toolbar wider than the canvas.
+    ui.horizontal_wrapped(|ui| {
         let mode = app.player.mode;
         let size = ui
             .style()
@@ -168,17 +170,23 @@ fn transport_ui(app: &mut App, ui: &mut Ui) {
         {
             app.player.toggle_play();
         }
-        let sde = app.settings.sampler.is_sde();
-        if ui
-            .button(big(if sde { "SDE ↔ ODE" } else { "ODE ↔ SDE" }))
-            .on_hover_text(format!(
-                "Now: {} ({}). Switch to the other family from the same noise. Shortcut: O",
-                app.settings.sampler.kind.label(),
-                if sde { "stochastic" } else { "deterministic" }
-            ))
-            .clicked()
-        {
-            app.settings.sampler.toggle_family();
+        // The SDE/ODE pair, both named, one running: a click runs the other from the same
+        // noise on the same grid.
+        let sampler = &mut app.settings.sampler;
+        let sde = sampler.is_sde();
+        for (is_sde, kind) in [(true, sampler.sde_choice()), (false, sampler.ode_choice())] {
+            let name = if is_sde { "SDE" } else { "ODE" };
+            if ui
+                .selectable_label(sde == is_sde, big(&format!("{name}: {}", tag(kind))))
+                .on_hover_text(format!(
+                    "{}. Switch between the stochastic sampler and the deterministic solver, \
+                     from the same starting noise on the same time grid. Shortcut: O",
+                    short_label(kind)
+                ))
+                .clicked()
+            {
+                sampler.set_family(is_sde);
+            }
         }
         ui.checkbox(&mut app.settings.auto_loop, "loop")
             .on_hover_text("Forward, then reverse, then again");
@@ -614,15 +622,44 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::
             color,
         );
     }
-    if app.player.mode == Mode::Reverse && app.settings.score_source == ScoreSource::Learned {
-        let quality = app.train.quality_ratio().map_or(String::new(), |r| {
-            format!("sample quality: sw2 = {r:.1} × floor")
-        });
+    // The quality of the run on the canvas (not the trainer's own check, which the plots
+    // panel shows under its own name), above the caption: "…" until the particles shown are
+    // the run's last.
+    if app.player.mode == Mode::Reverse
+        && let Some(quality) = app.player.shown_run_quality()
+    {
+        let (text, detail, color) = match quality {
+            Ok(Some(q)) if q.sw2.is_finite() => (
+                format!("this run: sw2 = {:.1} × floor", q.ratio()),
+                q.detail(),
+                if q.ratio() <= 1.5 {
+                    Color32::from_rgb(110, 200, 110)
+                } else {
+                    Color32::from_rgb(255, 170, 80)
+                },
+            ),
+            Ok(Some(q)) => (q.caption(), String::new(), Color32::from_rgb(255, 110, 100)),
+            Ok(None) => ("this run: sw2 = …".to_owned(), String::new(), weak),
+            Err(e) => (
+                format!("this run could not be measured: {e}"),
+                String::new(),
+                weak,
+            ),
+        };
+        let line = 18.0 * scale;
+        let bottom = rect.right_bottom() + Vec2::new(-pad.x, -pad.y - line);
         painter.text(
-            rect.right_top() + Vec2::new(-pad.x, pad.y),
-            Align2::RIGHT_TOP,
-            quality,
-            FontId::proportional(14.0 * scale),
+            bottom - Vec2::new(0.0, line),
+            Align2::RIGHT_BOTTOM,
+            text,
+            FontId::proportional(15.0 * scale),
+            color,
+        );
+        painter.text(
+            bottom,
+            Align2::RIGHT_BOTTOM,
+            detail,
+            FontId::proportional(12.0 * scale),
             weak,
         );
     }

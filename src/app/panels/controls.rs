@@ -12,7 +12,9 @@ use crate::app::canvas::class_colour;
 use crate::app::datasets::{DRAW_CLASSES, Drawing, MIN_DRAWN, builtin_names};
 use crate::app::player::Mode;
 use crate::app::settings::{
-    Arrows, DataChoice, ForwardPaths, MAX_PARTICLES, MAX_STEPS, ScheduleKind, ScoreSource, Settings,
+    Arrows, BETA_CAP_RANGE, BETA_CONSTANT_RANGE, BETA_MAX_RANGE, BETA_MIN_RANGE, DataChoice,
+    ForwardPaths, LR_RANGE, MAX_STEPS, ODE_SOLVERS, PARTICLES_RANGE, SDE_SAMPLERS, SPEED_RANGE,
+    ScheduleKind, ScoreSource, Settings, ZOOM_RANGE, short_label,
 };
 use crate::app::{App, style};
 
@@ -41,6 +43,7 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
             ui.add_space(4.0);
             crate::app::teach_bar::teach_toggles_ui(app, ui);
             ui.separator();
+            settings_notice_ui(app, ui);
             if presentation {
                 presentation_controls_ui(app, ui);
             } else {
@@ -88,6 +91,17 @@ fn presentation_controls_ui(app: &mut App, ui: &mut Ui) {
 
 fn error_ui(ui: &mut Ui, message: &str) {
     ui.label(RichText::new(message).color(ui.visuals().error_fg_color));
+}
+
+/// Why the saved settings were not used as they were (shown in every mode until dismissed).
+fn settings_notice_ui(app: &mut App, ui: &mut Ui) {
+    if let Some(message) = app.settings_notice.clone() {
+        ui.horizontal_wrapped(|ui| error_ui(ui, &message));
+        if ui.small_button("dismiss").clicked() {
+            app.settings_notice = None;
+        }
+        ui.separator();
+    }
 }
 
 fn data_picker_ui(app: &mut App, ui: &mut Ui) {
@@ -226,7 +240,7 @@ fn beta_max_ui(app: &mut App, ui: &mut Ui) {
     match s.kind {
         ScheduleKind::Linear => {
             ui.add(
-                Slider::new(&mut s.beta_max, 0.2..=50.0)
+                Slider::new(&mut s.beta_max, BETA_MAX_RANGE)
                     .logarithmic(true)
                     .text("β_max"),
             )
@@ -234,14 +248,14 @@ fn beta_max_ui(app: &mut App, ui: &mut Ui) {
         }
         ScheduleKind::Cosine => {
             ui.add(
-                Slider::new(&mut s.beta_cap, 1.0..=1000.0)
+                Slider::new(&mut s.beta_cap, BETA_CAP_RANGE)
                     .logarithmic(true)
                     .text("β cap"),
             );
         }
         ScheduleKind::Constant => {
             ui.add(
-                Slider::new(&mut s.beta_constant, 0.1..=50.0)
+                Slider::new(&mut s.beta_constant, BETA_CONSTANT_RANGE)
                     .logarithmic(true)
                     .text("β"),
             );
@@ -294,7 +308,7 @@ fn schedule_ui(app: &mut App, ui: &mut Ui) {
     match s.kind {
         ScheduleKind::Linear => {
             ui.add(
-                Slider::new(&mut s.beta_min, 0.01..=5.0)
+                Slider::new(&mut s.beta_min, BETA_MIN_RANGE)
                     .logarithmic(true)
                     .text("β_min"),
             )
@@ -330,36 +344,50 @@ fn schedule_ui(app: &mut App, ui: &mut Ui) {
     beta_max_ui(app, ui);
 }
 
+/// The reverse sampler as an explicit pair: an SDE sampler and an ODE solver, both shown,
+/// one running. The toggle (here, on the canvas, or O) flips between the two on the same time
+/// grid and from the same noise; it changes nothing else.
 fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
     let s = &mut app.settings.sampler;
-    let mut kind = s.kind;
-    ComboBox::new("sampler", "Sampler")
-        .selected_text(kind.label())
-        .show_ui(ui, |ui| {
-            for k in SamplerKind::ALL {
-                ui.selectable_value(&mut kind, k, k.label());
+    let sde = s.is_sde();
+    let mut side = |ui: &mut Ui, is_sde: bool| {
+        let (name, id, list, choice) = if is_sde {
+            ("SDE", "sampler", &SDE_SAMPLERS[..], s.sde_choice())
+        } else {
+            ("ODE", "solver", &ODE_SOLVERS[..], s.ode_choice())
+        };
+        ui.horizontal(|ui| {
+            let hover = if is_sde {
+                "Run the stochastic sampler: noise is injected at every step (jagged paths)"
+            } else {
+                "Run the deterministic solver of the probability-flow ODE (smooth paths)"
+            };
+            if ui
+                .selectable_label(sde == is_sde, name)
+                .on_hover_text(format!("{hover}. Shortcut: O"))
+                .clicked()
+            {
+                s.set_family(is_sde);
+            }
+            let mut kind = choice;
+            ComboBox::new(id, id)
+                .selected_text(short_label(kind))
+                .show_ui(ui, |ui| {
+                    for k in list {
+                        ui.selectable_value(&mut kind, *k, short_label(*k));
+                    }
+                });
+            if kind != choice {
+                if is_sde {
+                    s.choose_sde(kind);
+                } else {
+                    s.choose_ode(kind);
+                }
             }
         });
-    if kind != s.kind {
-        s.select(kind);
-    }
-    ui.horizontal(|ui| {
-        let label = if s.is_sde() {
-            "SDE (stochastic)"
-        } else {
-            "ODE (deterministic)"
-        };
-        if ui
-            .button(format!("↔ {label}"))
-            .on_hover_text(
-                "Switch between a stochastic (SDE) and a deterministic (ODE) sampler, from the \
-                 same starting noise. Shortcut: O",
-            )
-            .clicked()
-        {
-            s.toggle_family();
-        }
-    });
+    };
+    side(ui, true);
+    side(ui, false);
     if s.kind == SamplerKind::Ddim {
         ui.add(Slider::new(&mut s.eta, 0.0..=1.0).text("η"))
             .on_hover_text("0: deterministic (an ODE solver); 1: DDPM's noise");
@@ -403,12 +431,12 @@ fn sampling_ui(app: &mut App, ui: &mut Ui) {
             .on_hover_text("The same seed gives SDE and ODE runs the same starting noise");
     });
     ui.add(
-        Slider::new(&mut app.settings.particles, 500..=MAX_PARTICLES)
+        Slider::new(&mut app.settings.particles, PARTICLES_RANGE)
             .logarithmic(true)
             .text("particles"),
     );
     ui.add(
-        Slider::new(&mut app.settings.speed, 0.1..=4.0)
+        Slider::new(&mut app.settings.speed, SPEED_RANGE)
             .logarithmic(true)
             .text("speed"),
     );
@@ -490,7 +518,7 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
             }
         });
     ui.add(
-        Slider::new(&mut train.lr, 1e-5..=1e-1)
+        Slider::new(&mut train.lr, LR_RANGE)
             .logarithmic(true)
             .text("learning rate"),
     )
@@ -575,7 +603,7 @@ fn view_ui(app: &mut App, ui: &mut Ui) {
         .response
         .on_hover_text("σ·∇log p_t (= −ε_θ) on a grid at the current t");
     ui.add(
-        Slider::new(&mut s.zoom, 0.3..=4.0)
+        Slider::new(&mut s.zoom, ZOOM_RANGE)
             .logarithmic(true)
             .text("zoom"),
     )

@@ -60,6 +60,7 @@ pub struct Curves {
     loss: Vec<[f64; 2]>,
     quality: Vec<[f64; 2]>,
     floor: Option<f64>,
+    floor_band: Option<(f64, f64)>,
     /// egui's clock (`InputState::time`) at the last refresh.
     refreshed: Option<f64>,
 }
@@ -76,6 +77,7 @@ impl Curves {
             self.loss.clone_from(&train.loss);
             self.quality.clone_from(&train.quality);
             self.floor = train.quality_floor;
+            self.floor_band = train.quality_floor_band;
             self.refreshed = Some(now);
         } else if let Some(age) = age
             && (self.loss.last() != train.loss.last()
@@ -122,11 +124,12 @@ fn training_plots_ui(curves: &Curves, ui: &mut Ui, height: f32) {
 
     let ratio = training::quality_ratio(&curves.quality, curves.floor)
         .map_or("–".to_owned(), |r| format!("{r:.2} × floor"));
-    ui.label(RichText::new(format!("Sample quality · sw2 = {ratio}")).strong())
+    ui.label(RichText::new(format!("Trainer's check (Heun 25) · sw2 = {ratio}")).strong())
         .on_hover_text(
-            "Sliced W₂ between 1000 samples (Heun, 25 steps, EMA weights) and the data, \
-             measured beside training. The dashed line is the floor: the same distance \
-             between disjoint subsets of the data (no sampler can do better).",
+            "The trainer's own check, not the run on the canvas: sliced W₂ between 1000 \
+             samples (Heun, 25 steps, EMA weights) and the data, measured beside training. \
+             The dashed lines bound the floor: the same distance between disjoint subsets of \
+             the data, over four pairs (no sampler can do reliably better).",
         );
     // Log scale too: an untrained network is orders of magnitude off.
     let quality: PlotPoints = curves
@@ -150,9 +153,17 @@ fn training_plots_ui(curves: &Curves, ui: &mut Ui, height: f32) {
                 plot.set_plot_bounds_y(lo..=hi);
             }
             plot.line(Line::new("sw2", quality).color(BLUE));
-            if let Some(floor) = floor {
+            // The floor as a band: its spread over pairs of subsets, so that a noisy point
+            // under a single line does not read as "better than the data".
+            let band = curves.floor_band.filter(|(lo, _)| *lo > 0.0);
+            let lines = match (band, floor) {
+                (Some((lo, hi)), _) => vec![lo, hi],
+                (None, Some(floor)) => vec![floor],
+                (None, None) => Vec::new(),
+            };
+            for y in lines {
                 plot.hline(
-                    HLine::new("floor", floor.log10())
+                    HLine::new("floor", y.log10())
                         .color(GREEN)
                         .style(egui_plot::LineStyle::dashed_dense()),
                 );

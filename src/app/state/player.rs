@@ -17,9 +17,11 @@ use crate::train::SharedModel;
 
 use crate::app::datasets::LoadedData;
 use crate::app::noise_check::{NoiseCheck, NoiseChecker};
-use crate::app::settings::{ForwardPaths, ScoreSource, Settings};
+use crate::app::run_quality::{HeldOut, RunQuality, RunQualityState};
+use crate::app::settings::{DataChoice, ForwardPaths, ScoreSource, Settings};
 use crate::app::training::TrainState;
 use crate::app::trajectory::{FORWARD_STEPS, GpuFrame, Job, Runner, Stored, TRAILS, Trajectory};
+use crate::data::BuiltIn;
 
 /// Seconds one direction takes at speed 1.
 const DIRECTION_SECS: f64 = 4.0;
@@ -134,6 +136,8 @@ pub struct Player {
     exact: Option<((Schedule, u64), SharedModel)>,
     /// Whether x₁ reached N(0, I), for the schedule and data shown.
     pub noise: NoiseChecker,
+    /// The quality of the last reverse run, once it ends.
+    pub run_quality: RunQualityState,
 }
 
 impl Default for Player {
@@ -156,6 +160,7 @@ impl Default for Player {
             reverse: None,
             exact: None,
             noise: NoiseChecker::default(),
+            run_quality: RunQualityState::default(),
         }
     }
 }
@@ -240,6 +245,7 @@ impl Player {
         self.exact = None;
         self.particles_of = (0, 0);
         self.noise.forget();
+        self.run_quality.forget();
     }
 
     /// The exact-score model of the data under a schedule (cached).
@@ -281,6 +287,7 @@ impl Player {
             self.forward_em = None;
         }
         self.update_reverse(settings, data, train);
+        self.measure_finished_run(settings, data);
         self.advance(
             dt * settings.speed as f64 / DIRECTION_SECS,
             settings.auto_loop,
@@ -446,6 +453,34 @@ impl Player {
     /// Takes in background results that have arrived (called before the UI draws).
     pub fn collect(&mut self) {
         self.noise.collect();
+        self.run_quality.collect();
+    }
+
+    /// The quality of the reverse run shown: `None` without one, `Ok(None)` until it has
+    /// ended and been measured.
+    pub fn shown_run_quality(&self) -> Option<Result<Option<RunQuality>, String>> {
+        let (_, runner) = self.reverse.as_ref()?;
+        if !(self.mode == Mode::Reverse && self.at_end()) {
+            // The particles on screen are not the run's result (yet).
+            return Some(Ok(None));
+        }
+        Some(self.run_quality.of(runner.id()))
+    }
+
+    /// Starts measuring the reverse run once it has ended.
+    fn measure_finished_run(&mut self, settings: &Settings, data: &LoadedData) {
+        let Some((_, runner)) = &self.reverse else {
+            return;
+        };
+        let Some(last) = runner.last_frame() else {
+            return;
+        };
+        let held_out = match &settings.data {
+            DataChoice::BuiltIn(name) => BuiltIn::from_name(name).map(HeldOut::BuiltIn),
+            _ => None,
+        }
+        .unwrap_or_else(|| HeldOut::Resample(Arc::clone(&data.points)));
+        self.run_quality.ensure(runner.id(), last, held_out);
     }
 
     /// What to draw now.

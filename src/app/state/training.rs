@@ -27,6 +27,8 @@ pub struct TrainState {
     pub quality: Vec<[f64; 2]>,
     /// The data-vs-data floor of the latest quality measurement.
     pub quality_floor: Option<f64>,
+    /// The lowest and highest floor over the pairs of subsets it averages.
+    pub quality_floor_band: Option<(f64, f64)>,
     /// The newest EMA weights and how many arrived so far (a version number).
     pub model: Option<Snapshot>,
     pub model_version: u64,
@@ -55,7 +57,13 @@ impl TrainState {
                     push_thinned(&mut self.loss, [p.step as f64, p.loss as f64]);
                 }
             }
-            Event::Quality { step, sw2, floor } => {
+            Event::Quality {
+                step,
+                sw2,
+                floor,
+                floor_band,
+            } => {
+                self.quality_floor_band = Some(floor_band);
                 if sw2.is_finite() {
                     push_thinned(&mut self.quality, [step as f64, sw2]);
                 }
