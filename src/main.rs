@@ -93,4 +93,12 @@ fn quiet_headless_vulkan() {
         // SAFETY: called first thing in `main`, before any other thread exists.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
+    // On a software renderer (Mesa's llvmpipe), rasterise on the thread that submits rather
+    // than on a pool of one thread per core: the frame takes about as long (measured at
+    // 1280×800: 25.0 vs 24.1 ms), and training, which shares those cores, gets ~40 % more
+    // steps. Real GPUs ignore the variable; a value the user set is kept.
+    if std::env::var_os("LP_NUM_THREADS").is_none() {
+        // SAFETY: as above, before any other thread exists.
+        unsafe { std::env::set_var("LP_NUM_THREADS", "0") };
+    }
 }

@@ -25,6 +25,8 @@ use crate::data::BuiltIn;
 
 /// Seconds one direction takes at speed 1.
 const DIRECTION_SECS: f64 = 4.0;
+/// Forward time at which a loop takes the newest weights for its reverse run.
+const REFRESH_AT_T: f64 = 0.7;
 /// Pause on pure noise before the reverse run starts.
 const HOLD_NOISE_SECS: f64 = 1.0;
 /// Pause on the samples before the next forward run.
@@ -332,11 +334,12 @@ impl Player {
             Some((current, _)) if *current == wanted => false,
             Some((current, _)) if current.same_run_settings(&wanted) => {
                 // Only newer weights: take them once per loop, while forward plays (unseen),
-                // late enough for training to have moved on, early enough for the run to
-                // finish before reverse starts; or when the user asks for a new run.
+                // as late as lets the run (a fraction of a second) finish during the rest of
+                // forward and the hold on noise: the samples then show what training has
+                // learned by now, not two seconds ago; or when the user asks for a new run.
                 let refresh = self.mode == Mode::Forward
                     && !self.refreshed_this_loop
-                    && (self.t >= 0.2 || !self.playing);
+                    && (self.t >= REFRESH_AT_T || !self.playing);
                 if refresh {
                     self.refreshed_this_loop = true;
                 }
