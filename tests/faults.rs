@@ -7,6 +7,7 @@
 mod ui_common;
 
 use std::path::Path;
+#[cfg(target_os = "linux")]
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use diffusion_playground::nn::{MlpConfig, NetModel};
 use egui_kittest::kittest::Queryable;
 use ui_common::{harness, run_until, test_settings};
 
+#[cfg(target_os = "linux")]
 const BIN: &str = env!("CARGO_BIN_EXE_diffusion-playground");
 
 /// The names in `dir`, sorted.
