@@ -44,8 +44,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    quiet_headless_vulkan();
     let cli = Cli::parse();
+    // Parsing starts no thread, so the environment can still be set.
+    quiet_headless_vulkan(cli.command.is_none());
     let result = match &cli.command {
         None => diffusion_playground::app::run(diffusion_playground::app::RunOptions {
             exit_after_secs: cli.exit_after,
@@ -88,16 +89,18 @@ fn main() -> std::process::ExitCode {
 /// adapter scan. It has nothing to select there, so switch it off; with a session it stays on
 /// (it picks the right GPU on multi-GPU laptops).
 #[allow(unsafe_code)] // `env::set_var` (unsafe since edition 2024), before any thread exists
-fn quiet_headless_vulkan() {
+fn quiet_headless_vulkan(window: bool) {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        // SAFETY: called first thing in `main`, before any other thread exists.
+        // SAFETY: called in `main` right after parsing the arguments (which starts no
+        // thread), before any other thread exists.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
-    // On a software renderer (Mesa's llvmpipe), rasterise on the thread that submits rather
-    // than on a pool of one thread per core: the frame takes about as long (measured at
-    // 1280×800: 25.0 vs 24.1 ms), and training, which shares those cores, gets ~40 % more
-    // steps. Real GPUs ignore the variable; a value the user set is kept.
-    if std::env::var_os("LP_NUM_THREADS").is_none() {
+    // The window on a software renderer (Mesa's llvmpipe): rasterise on the thread that
+    // submits rather than on a pool of one thread per core: the frame takes about as long
+    // (measured at 1280×800: 25.0 vs 24.1 ms), and training, which shares those cores, gets
+    // ~40 % more steps. Not for the headless commands, whose wgpu compute on llvmpipe wants
+    // every core. Real GPUs ignore the variable; a value the user set is kept.
+    if window && std::env::var_os("LP_NUM_THREADS").is_none() {
         // SAFETY: as above, before any other thread exists.
         unsafe { std::env::set_var("LP_NUM_THREADS", "0") };
     }
