@@ -262,6 +262,77 @@ impl<T> Drop for Worker<T> {
     }
 }
 
+/// The newest of a series of jobs, each computing something for a key (a schedule, a run):
+/// asking for another key cancels the job under way (by dropping its worker), and the last
+/// result is kept with the key it is for.
+pub struct Latest<K, T> {
+    /// The key asked for last; the running job, if any, is for it.
+    wanted: Option<K>,
+    running: Option<Worker<T>>,
+    done: Option<(K, Result<T, String>)>,
+    /// Wakes the UI when a job ends.
+    pub repaint: Option<Repaint>,
+}
+
+impl<K, T> Default for Latest<K, T> {
+    fn default() -> Self {
+        Self {
+            wanted: None,
+            running: None,
+            done: None,
+            repaint: None,
+        }
+    }
+}
+
+impl<K: Clone + PartialEq, T: Send + 'static> Latest<K, T> {
+    /// Starts the job `make` builds, on a thread named `name`, unless `key` is the one asked
+    /// for last already.
+    pub fn ensure<J: Job<Output = T>>(&mut self, name: &str, key: K, make: impl FnOnce() -> J) {
+        self.collect();
+        if self.wanted.as_ref() == Some(&key) {
+            return;
+        }
+        self.wanted = Some(key);
+        let repaint = self.repaint.clone().unwrap_or_else(no_repaint);
+        self.running = Some(Worker::spawn(name, make(), repaint));
+    }
+
+    /// Takes in the job's result once it has ended.
+    pub fn collect(&mut self) {
+        let Some(outcome) = self.running.as_ref().and_then(Worker::take) else {
+            return;
+        };
+        self.running = None;
+        let result = match outcome {
+            Outcome::Done(value) => Ok(value),
+            Outcome::Failed(why) => Err(why),
+            Outcome::Cancelled => return,
+        };
+        if let Some(key) = self.wanted.clone() {
+            self.done = Some((key, result));
+        }
+    }
+
+    /// The key asked for last.
+    pub fn wanted(&self) -> Option<&K> {
+        self.wanted.as_ref()
+    }
+
+    /// The result for the key asked for last, once its job has ended.
+    pub fn latest(&self) -> Option<&Result<T, String>> {
+        let (key, result) = self.done.as_ref()?;
+        (self.wanted.as_ref() == Some(key)).then_some(result)
+    }
+
+    /// Drops the job under way and the last result.
+    pub fn forget(&mut self) {
+        self.wanted = None;
+        self.running = None;
+        self.done = None;
+    }
+}
+
 /// One step, with a panic turned into an error message.
 fn step_caught<J: Job + ?Sized>(job: &mut J, ctl: &Control) -> Result<Step<J::Output>, String> {
     catch_unwind(AssertUnwindSafe(|| job.step(ctl)))
@@ -382,6 +453,32 @@ mod tests {
         assert_eq!(worker.progress(), 0.001);
         while !worker.pump(Duration::from_millis(1)) {}
         assert_eq!(worker.take(), Some(Outcome::Done(1000)));
+    }
+
+    #[test]
+    fn latest_keeps_only_the_result_for_the_key_asked_for_last() {
+        let mut latest: Latest<u32, u32> = Latest::default();
+        let wait = |latest: &mut Latest<u32, u32>| {
+            let start = Instant::now();
+            while latest.latest().is_none() {
+                assert!(start.elapsed() < Duration::from_secs(20), "the job hung");
+                std::thread::sleep(Duration::from_millis(1));
+                latest.collect();
+            }
+        };
+        latest.ensure("test", 1, || Count { i: 0, n: 10 });
+        wait(&mut latest);
+        assert_eq!(latest.latest(), Some(&Ok(10)));
+        // The same key again starts nothing; a new one hides the old result until it ends.
+        latest.ensure("test", 1, || Count { i: 0, n: 99 });
+        assert_eq!(latest.latest(), Some(&Ok(10)));
+        latest.ensure("test", 2, || Count { i: 0, n: 99 });
+        assert_eq!(latest.latest(), None);
+        wait(&mut latest);
+        assert_eq!(latest.latest(), Some(&Err("step thirteen".to_owned())));
+        assert_eq!(latest.wanted(), Some(&2));
+        latest.forget();
+        assert_eq!((latest.wanted(), latest.latest()), (None, None));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use diffusion_playground::math::Schedule;
 use diffusion_playground::math::solvers::SamplerConfig;
 use diffusion_playground::nn::{MlpConfig, NetModel};
 use egui_kittest::kittest::Queryable;
-use ui_common::{harness, run_until, test_settings};
+use ui_common::{click, harness, run_until, test_settings};
 
 #[cfg(target_os = "linux")]
 const BIN: &str = env!("CARGO_BIN_EXE_diffusion-playground");
@@ -127,14 +127,6 @@ fn a_folder_that_cannot_be_written_gives_a_clear_message() {
         assert!(stderr.contains("roll.csv"), "names the file: {stderr}");
         assert!(!Path::new(out).exists());
     }
-}
-
-/// Scrolls a button into view and clicks it.
-fn click(h: &mut egui_kittest::Harness<'_, diffusion_playground::app::App>, label: &str) {
-    h.get_by_label(label).scroll_to_me();
-    h.run_steps(2);
-    h.get_by_label(label).click_accesskit();
-    h.run_steps(2);
 }
 
 /// In the app: an export folder that cannot be made (its path goes through a regular file)

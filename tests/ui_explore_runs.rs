@@ -7,7 +7,7 @@
 mod ui_common;
 
 use std::path::Path;
-use ui_common::{harness, run_until};
+use ui_common::{click, harness, run_until};
 
 use diffusion_playground::Point;
 use diffusion_playground::app::{App, ExploreTab, Settings};
@@ -25,14 +25,6 @@ fn test_settings(tab: ExploreTab, export_dir: &Path) -> Settings {
     settings.teach.tab = tab;
     settings.teach.export_dir = export_dir.display().to_string();
     settings
-}
-
-/// Scrolls a button into view, clicks it and runs a couple of frames.
-fn click(h: &mut Harness<'_, App>, label: &str) {
-    h.get_by_label(label).scroll_to_me();
-    h.run_steps(2);
-    h.get_by_label(label).click_accesskit();
-    h.run_steps(2);
 }
 
 /// A CSV file's header and rows, split on commas (the exports quote nothing they write

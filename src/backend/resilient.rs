@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::Point;
 use crate::gpu::{GpuContext, GpuError, GpuTrainer, LossPoint};
-use crate::nn::{ConfigChange, NetModel, TrainConfig};
+use crate::nn::{ConfigChange, TrainConfig};
 
 use super::{BackendError, BackendKind, CpuTrainer, GpuSnapshot, Selection, TrainBackend};
 
@@ -237,15 +237,6 @@ impl TrainBackend for ResilientTrainer {
 
     fn gpu_weights(&self) -> Option<GpuSnapshot> {
         self.inner.gpu_weights()
-    }
-
-    fn ema_model(&self) -> Result<NetModel, BackendError> {
-        let cfg = self.config();
-        Ok(NetModel::new(
-            cfg.net.clone(),
-            cfg.schedule,
-            self.ema_params()?,
-        )?)
     }
 
     fn apply(&mut self, cfg: &TrainConfig) -> Result<ConfigChange, BackendError> {

@@ -39,3 +39,12 @@ pub fn run_until(
     }
     false
 }
+
+/// Scrolls the widget labelled `label` into view, clicks it and runs a couple of frames.
+pub fn click(h: &mut Harness<'_, App>, label: &str) {
+    use egui_kittest::kittest::Queryable;
+    h.get_by_label(label).scroll_to_me();
+    h.run_steps(2);
+    h.get_by_label(label).click_accesskit();
+    h.run_steps(2);
+}

@@ -8,25 +8,7 @@ use std::time::Duration;
 use egui::{Color32, RichText, Ui};
 
 use crate::teach::{Progress, TeachError};
-use crate::work::{Control, Job, Outcome, Step, Worker};
-
-/// A teaching computation as a job: it runs in one step, reporting its progress and
-/// looking at the cancel flag through `teach::Progress`.
-struct Compute<F>(Option<F>);
-
-impl<T, F> Job for Compute<F>
-where
-    F: FnOnce(Progress<'_>) -> Result<T, TeachError> + Send + 'static,
-    T: Send + 'static,
-{
-    type Output = Result<T, TeachError>;
-
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        let work = self.0.take().ok_or("the computation already ran")?;
-        let report = |f: f64| ctl.set_progress(f);
-        Ok(Step::Done(work(Progress::new(ctl.cancel_flag(), &report))))
-    }
-}
+use crate::work::{Control, Once, Outcome, Worker};
 
 /// A computation the user can start, watch, cancel and read the result of.
 pub struct Task<T> {
@@ -58,9 +40,15 @@ impl<T: Send + 'static> Task<T> {
         self.cancel();
         self.error = None;
         let repaint = ctx.clone();
+        // One step: the computation reports its progress and looks at the cancel flag itself,
+        // through `teach::Progress`.
+        let job = Once::new(move |ctl: &Control| {
+            let report = |f: f64| ctl.set_progress(f);
+            Ok(work(Progress::new(ctl.cancel_flag(), &report)))
+        });
         self.worker = Some(Worker::spawn(
             "teach",
-            Compute(Some(work)),
+            job,
             Arc::new(move || repaint.request_repaint()),
         ));
     }

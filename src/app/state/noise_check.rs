@@ -8,7 +8,7 @@ use crate::Point;
 use crate::math::metrics::sliced_w2;
 use crate::math::solvers::prior;
 use crate::math::{Schedule, sde};
-use crate::work::{self, Control, Outcome, Step, Worker};
+use crate::work::{self, Control, Step};
 
 /// Points in the check: enough that the floor (the sw2 of two N(0, I) draws, ~1/√n) is
 /// small next to what a schedule stopping at α(1) ≈ 0.3 leaves.
@@ -47,60 +47,18 @@ impl NoiseCheck {
 }
 
 /// What a check is of: the schedule and the data's version (`LoadedData::version`).
-type CheckKey = (Schedule, u64);
+pub type CheckKey = (Schedule, u64);
 
-/// The check being computed (dropping it cancels it) and the last one computed.
-#[derive(Default)]
-pub struct NoiseChecker {
-    checking: Option<(CheckKey, Worker<NoiseCheck>)>,
-    checked: Option<(CheckKey, NoiseCheck)>,
-    /// Wakes the UI when a check finishes (egui's `request_repaint`).
-    pub repaint: Option<work::Repaint>,
-}
+/// The check of the schedule and data shown, computed in the background (a newer key
+/// cancels an older check).
+pub type NoiseChecker = work::Latest<CheckKey, NoiseCheck>;
 
-impl NoiseChecker {
-    /// Starts the check of this schedule and data, unless it is known or under way.
-    pub fn ensure(&mut self, schedule: Schedule, data_version: u64, points: &Arc<Vec<Point>>) {
-        let key = (schedule, data_version);
-        self.collect();
-        let known = self.checked.as_ref().is_some_and(|(k, _)| *k == key);
-        let under_way = self.checking.as_ref().is_some_and(|(k, _)| *k == key);
-        if known || under_way {
-            return;
-        }
-        // A superseded check is cancelled by dropping its worker.
-        let job = NoiseCheckJob {
-            schedule,
-            points: Arc::clone(points),
-            waited: false,
-        };
-        let repaint = self.repaint.clone().unwrap_or_else(work::no_repaint);
-        self.checking = Some((key, Worker::spawn("noise check", job, repaint)));
-    }
-
-    /// Takes in a finished check.
-    pub fn collect(&mut self) {
-        if let Some((k, worker)) = &self.checking
-            && let Some(outcome) = worker.take()
-        {
-            if let Outcome::Done(check) = outcome {
-                self.checked = Some((*k, check));
-            }
-            self.checking = None;
-        }
-    }
-
-    /// Drops the check under way and the last result (new data).
-    pub fn forget(&mut self) {
-        self.checking = None;
-        self.checked = None;
-    }
-
-    /// The check of what was last asked for, once computed.
-    pub fn get(&self) -> Option<NoiseCheck> {
-        let (key, check) = self.checked.as_ref()?;
-        let wanted = self.checking.as_ref().map(|(k, _)| k);
-        (wanted.is_none_or(|w| w == key)).then_some(*check)
+/// The job that checks `schedule` on `points`.
+pub fn check(schedule: Schedule, points: &Arc<Vec<Point>>) -> impl work::Job<Output = NoiseCheck> {
+    NoiseCheckJob {
+        schedule,
+        points: Arc::clone(points),
+        waited: false,
     }
 }
 

@@ -16,8 +16,8 @@ use crate::math::{Schedule, sde};
 use crate::train::SharedModel;
 
 use crate::app::datasets::LoadedData;
-use crate::app::noise_check::{NoiseCheck, NoiseChecker};
-use crate::app::run_quality::{HeldOut, RunQuality, RunQualityState};
+use crate::app::noise_check::{self, NoiseCheck, NoiseChecker};
+use crate::app::run_quality::{self, HeldOut, RunQuality, RunQualityState};
 use crate::app::settings::{DataChoice, ForwardPaths, ScoreSource, Settings};
 use crate::app::training::TrainState;
 use crate::app::trajectory::{FORWARD_STEPS, GpuFrame, Job, Runner, Stored, TRAILS, Trajectory};
@@ -167,11 +167,6 @@ impl Default for Player {
     }
 }
 
-/// Identity of a dataset (each load has its own version).
-fn data_id(data: &LoadedData) -> u64 {
-    data.version
-}
-
 impl Player {
     /// Switches direction and plays from its start (a user's request: a reverse run starts
     /// afresh with the newest weights).
@@ -237,7 +232,7 @@ impl Player {
 
     /// The noise check for the current schedule, once computed.
     pub fn noise_check(&self) -> Option<NoiseCheck> {
-        self.noise.get()
+        self.noise.latest().and_then(|r| r.as_ref().ok()).copied()
     }
 
     /// Forgets every computation (new data).
@@ -252,7 +247,7 @@ impl Player {
 
     /// The exact-score model of the data under a schedule (cached).
     pub fn exact_model(&mut self, schedule: Schedule, data: &LoadedData) -> SharedModel {
-        let key = (schedule, data_id(data));
+        let key = (schedule, data.version);
         if let Some((k, model)) = &self.exact
             && *k == key
         {
@@ -270,12 +265,15 @@ impl Player {
     pub fn update(&mut self, dt: f64, settings: &Settings, data: &LoadedData, train: &TrainState) {
         let schedule = settings.schedule.schedule();
         self.ensure_particles(settings.particles, data);
-        self.noise.ensure(schedule, data.version, &data.points);
+        self.noise
+            .ensure("noise check", (schedule, data.version), || {
+                noise_check::check(schedule, &data.points)
+            });
         if settings.forward_paths == ForwardPaths::EulerMaruyama {
             let key = ForwardKey {
                 schedule,
                 particles: settings.particles,
-                data: data_id(data),
+                data: data.version,
             };
             if self.forward_em.as_ref().is_none_or(|(k, _)| *k != key) {
                 let job = Job::Forward {
@@ -326,7 +324,7 @@ impl Player {
             cfg,
             particles: settings.particles,
             source: settings.score_source,
-            data: data_id(data),
+            data: data.version,
             model_version,
         };
         let restart = match &self.reverse {
@@ -439,7 +437,7 @@ impl Player {
 
     /// Forward particles: x₀ cycles through the data, ε is fixed per particle.
     fn ensure_particles(&mut self, n: usize, data: &LoadedData) {
-        let key = (n, data_id(data));
+        let key = (n, data.version);
         if self.particles_of == key {
             return;
         }
@@ -467,7 +465,7 @@ impl Player {
             // The particles on screen are not the run's result (yet).
             return Some(Ok(None));
         }
-        Some(self.run_quality.of(runner.id()))
+        Some(run_quality::of(&self.run_quality, runner.id()))
     }
 
     /// Starts measuring the reverse run once it has ended.
@@ -483,7 +481,9 @@ impl Player {
             _ => None,
         }
         .unwrap_or_else(|| HeldOut::Resample(Arc::clone(&data.points)));
-        self.run_quality.ensure(runner.id(), last, held_out);
+        self.run_quality.ensure("run quality", runner.id(), || {
+            run_quality::measure(last, held_out)
+        });
     }
 
     /// What to draw now.

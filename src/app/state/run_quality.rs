@@ -10,7 +10,7 @@ use crate::Point;
 use crate::data::BuiltIn;
 use crate::math::metrics::sliced_w2;
 use crate::math::rng::uniform;
-use crate::work::{self, Control, Outcome, Step, Worker};
+use crate::work::{self, Control, Step};
 
 /// Most points measured: a larger run is measured on every k-th particle (the floor at the
 /// same n), so a measurement costs at most about a second.
@@ -106,68 +106,29 @@ impl RunQuality {
     }
 }
 
-/// The measurement of the run with a given id: under way, or done.
-#[derive(Default)]
-pub struct RunQualityState {
-    run: Option<u64>,
-    worker: Option<Worker<RunQuality>>,
-    result: Option<RunQuality>,
-    failed: Option<String>,
-    /// Wakes the UI when a measurement ends.
-    pub repaint: Option<work::Repaint>,
+/// The measurement of the last run asked for (by its `Runner::id`), in the background.
+pub type RunQualityState = work::Latest<u64, RunQuality>;
+
+/// The job that measures a run whose last frame is `last`.
+pub fn measure(last: Stored, held_out: HeldOut) -> impl work::Job<Output = RunQuality> {
+    Measure {
+        last: Some(last),
+        held_out,
+        particles: Vec::new(),
+        reference: Vec::new(),
+        floors: Vec::new(),
+    }
 }
 
-impl RunQualityState {
-    /// Measures the finished run `run` (its last frame), unless it already is being measured.
-    pub fn ensure(&mut self, run: u64, last: Stored, held_out: HeldOut) {
-        if self.run == Some(run) {
-            return;
-        }
-        self.run = Some(run);
-        self.result = None;
-        self.failed = None;
-        let job = Measure {
-            last: Some(last),
-            held_out,
-            particles: Vec::new(),
-            reference: Vec::new(),
-            floors: Vec::new(),
-        };
-        let repaint = self.repaint.clone().unwrap_or_else(work::no_repaint);
-        self.worker = Some(Worker::spawn("run quality", job, repaint));
+/// The quality of run `run`: `Ok(None)` while it is measured (or not asked for).
+pub fn of(state: &RunQualityState, run: u64) -> Result<Option<RunQuality>, String> {
+    if state.wanted() != Some(&run) {
+        return Ok(None);
     }
-
-    /// Takes in a finished measurement.
-    pub fn collect(&mut self) {
-        let Some(outcome) = self.worker.as_ref().and_then(Worker::take) else {
-            return;
-        };
-        self.worker = None;
-        match outcome {
-            Outcome::Done(q) => self.result = Some(q),
-            Outcome::Failed(e) => self.failed = Some(e),
-            Outcome::Cancelled => {}
-        }
-    }
-
-    /// The quality of run `run`: `Ok(None)` while it is measured (or not yet finished).
-    pub fn of(&self, run: u64) -> Result<Option<RunQuality>, String> {
-        if self.run != Some(run) {
-            return Ok(None);
-        }
-        match (&self.result, &self.failed) {
-            (Some(q), _) => Ok(Some(*q)),
-            (None, Some(e)) => Err(e.clone()),
-            (None, None) => Ok(None),
-        }
-    }
-
-    /// Forgets everything (new data).
-    pub fn forget(&mut self) {
-        self.run = None;
-        self.worker = None;
-        self.result = None;
-        self.failed = None;
+    match state.latest() {
+        Some(Ok(q)) => Ok(Some(*q)),
+        Some(Err(e)) => Err(e.clone()),
+        None => Ok(None),
     }
 }
 
