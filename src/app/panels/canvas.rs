@@ -632,7 +632,8 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::
             Ok(Some(q)) if q.sw2.is_finite() => (
                 format!("this run: sw2 = {:.1} × floor", q.ratio()),
                 q.detail(),
-                if q.ratio() <= 1.5 {
+                // The colour follows the number as printed (one decimal), so "1.5" is green.
+                if (10.0 * q.ratio()).round() <= 15.0 {
                     Color32::from_rgb(110, 200, 110)
                 } else {
                     Color32::from_rgb(255, 170, 80)
