@@ -53,6 +53,11 @@ fn lessons_next_and_previous_apply_their_presets() {
             .sent()
             .any(|c| matches!(c, Command::SetData(_)))
     );
+    // A small chart, so the lesson's own run ends soon.
+    h.state_mut()
+        .explore
+        .quality
+        .configure(10, 250, &[SamplerKind::Heun, SamplerKind::Em]);
     for _ in 0..4 {
         h.get_by_label("Next ▶").click();
         h.run_steps(1);
@@ -62,6 +67,24 @@ fn lessons_next_and_previous_apply_their_presets() {
     assert_eq!(s.sampler.kind, SamplerKind::Dpm2m);
     assert_eq!(s.sampler.steps, 10);
     assert!(s.teach.explore && s.teach.tab == ExploreTab::Quality);
+    // The lesson's view computes by itself, its curves arriving one sampler at a time.
+    assert!(h.state().explore.quality.is_running());
+    let sizes = std::cell::RefCell::new(Vec::new());
+    let done = run_until(&mut h, 60.0, |h| {
+        let q = &h.state().explore.quality;
+        if let Some(c) = q.shown() {
+            sizes.borrow_mut().push(c.exact.curves.len());
+        }
+        !q.is_running()
+    });
+    let sizes = sizes.into_inner();
+    assert!(done, "the lesson's quality chart never finished");
+    let (_, exact) = h.state().explore.quality.result().expect("a result");
+    assert_eq!(exact.curves.len(), 2);
+    assert!(
+        sizes.windows(2).all(|w| w[0] <= w[1]),
+        "curves went away: {sizes:?}"
+    );
     h.get_by_label("◀ Previous").click();
     h.run_steps(1);
     assert_eq!(h.state().settings.sampler.kind, SamplerKind::Heun);

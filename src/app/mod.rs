@@ -12,7 +12,7 @@
 //! - `drill`: the soak drill (`--drill`), the app driven by itself for hours.
 
 mod drill;
-mod explore;
+pub mod explore;
 mod paint;
 mod panels;
 mod state;
@@ -29,7 +29,7 @@ use std::time::Instant;
 pub use datasets::{DRAW_CLASSES, Drawing, LoadedData};
 pub use noise_check::NoiseCheck;
 pub use particles::SHADER as PARTICLE_SHADER;
-pub use player::{Mode, ReverseKey, hue_of};
+pub use player::{Mode, ReverseKey, exact_oracle, hue_of};
 pub use run_quality::RunQuality;
 pub use settings::ExploreTab;
 pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings, TeachSettings};
@@ -456,13 +456,14 @@ impl App {
             lessons::lessons_ui(self, ui);
         }
         self.cached_region(ui, "controls", controls::controls_ui);
-        if !self.settings.presentation {
+        // Explore docks where the training plots stand (its views are the larger plots).
+        if !self.settings.presentation && !self.settings.teach.explore {
             plots::plots_ui(self, ui);
         }
+        explore::explore_ui(self, ui);
         egui::CentralPanel::default()
             .frame(style::unfilled(egui::Frame::central_panel(ui.style())))
             .show(ui, |ui| canvas::canvas_ui(self, ui));
-        explore::explore_ui(self, &ctx);
 
         self.sync_training();
         drill::tick(self, &ctx);

@@ -22,6 +22,8 @@ pub struct BenchArgs {
     pub particles: Vec<usize>,
     #[command(flatten)]
     pub backend: super::BackendArg,
+    #[command(flatten)]
+    pub explore: super::bench_explore::ExploreArgs,
 }
 
 /// The reference net of the issue: sinusoidal embedding 64, GELU, 3 hidden layers of 128.
@@ -45,6 +47,9 @@ struct Row {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.explore.explore {
+        return super::bench_explore::run(&args.explore, args.json);
+    }
     let net = reference_net();
     let settings = BenchSettings::default();
     let threads = rayon::current_num_threads();

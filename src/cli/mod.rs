@@ -7,6 +7,7 @@
 //! - `source`: the `--dataset` argument (a built-in name or a CSV file).
 
 pub mod bench_cmd;
+pub mod bench_explore;
 pub mod data_cmd;
 pub mod model;
 pub mod nll_cmd;

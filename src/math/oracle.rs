@@ -106,24 +106,29 @@ impl Oracle {
     }
 
     fn evaluate_with(noised: &[Noised], x: [f64; 2]) -> Evaluation {
-        // Two passes: the log-sum-exp maximum first, so tiny σ (t → 0) cannot underflow.
-        let quad = |n: &Noised| {
+        // One pass with a running log-sum-exp: the sums are kept relative to the largest
+        // log-term so far and rescaled when a larger one comes, so tiny σ (t → 0) cannot
+        // underflow, at one exp per component.
+        let (mut max, mut z, mut score, mut gg, mut tr) =
+            (f64::NEG_INFINITY, 0.0, [0.0; 2], 0.0, 0.0);
+        for n in noised {
             let d = [x[0] - n.mean[0], x[1] - n.mean[1]];
             let g = [
                 -(n.inv[0][0] * d[0] + n.inv[0][1] * d[1]),
                 -(n.inv[1][0] * d[0] + n.inv[1][1] * d[1]),
             ];
             let log_p = n.log_norm + 0.5 * (g[0] * d[0] + g[1] * d[1]);
-            (log_p, g)
-        };
-        let max = noised
-            .iter()
-            .map(|n| quad(n).0)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let (mut z, mut score, mut gg, mut tr) = (0.0, [0.0; 2], 0.0, 0.0);
-        for n in noised {
-            let (log_p, g) = quad(n);
-            let r = (log_p - max).exp();
+            let r = if log_p > max {
+                let shrink = (max - log_p).exp();
+                z *= shrink;
+                score = [score[0] * shrink, score[1] * shrink];
+                gg *= shrink;
+                tr *= shrink;
+                max = log_p;
+                1.0
+            } else {
+                (log_p - max).exp()
+            };
             z += r;
             score[0] += r * g[0];
             score[1] += r * g[1];

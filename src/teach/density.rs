@@ -21,7 +21,7 @@ use crate::math::schedule::Schedule;
 pub const MAX_CELLS: usize = 1 << 20;
 
 /// Grid points whose PF-ODE is integrated per progress tick.
-const CHUNK: usize = 512;
+const CHUNK: usize = 256;
 
 /// A regular grid of cell centres over `[min, max]`; row-major, row 0 at the smallest y.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,11 +210,40 @@ pub fn model_log_density(
     cfg: &LikelihoodConfig,
     progress: Progress<'_>,
 ) -> Result<Heatmap, TeachError> {
+    model_log_density_rows(model, schedule, grid, t, cfg, progress, &mut |_| {})
+}
+
+/// [`model_log_density`], handing `on_rows` the map so far after each chunk of cells (rows
+/// from the bottom; cells not yet computed are NaN) so a view can fill it in as it goes.
+pub fn model_log_density_rows(
+    model: &dyn ScoreModel,
+    schedule: Schedule,
+    grid: &Grid,
+    t: f64,
+    cfg: &LikelihoodConfig,
+    progress: Progress<'_>,
+    on_rows: &mut dyn FnMut(&Heatmap),
+) -> Result<Heatmap, TeachError> {
     check_time(t)?;
     schedule.validate()?;
     let cfg = LikelihoodConfig { t_min: t, ..*cfg };
-    let (log_density, _) =
-        log_likelihood_chunked(model, &schedule, &grid.points(), &cfg, progress)?;
+    let cells = grid.len();
+    let (log_density, _) = log_likelihood_chunked(
+        model,
+        &schedule,
+        &grid.points(),
+        &cfg,
+        progress,
+        &mut |done| {
+            let mut log_density = done.to_vec();
+            log_density.resize(cells, f64::NAN);
+            on_rows(&Heatmap {
+                grid: *grid,
+                t,
+                log_density,
+            });
+        },
+    )?;
     Ok(Heatmap {
         grid: *grid,
         t,
@@ -222,13 +251,15 @@ pub fn model_log_density(
     })
 }
 
-/// `likelihood::log_likelihood` in chunks, ticking between them; returns the values and NFE.
+/// `likelihood::log_likelihood` in chunks, ticking between them and handing `on_chunk` the
+/// values so far; returns the values and NFE.
 fn log_likelihood_chunked(
     model: &dyn ScoreModel,
     schedule: &Schedule,
     xs: &[Point],
     cfg: &LikelihoodConfig,
     progress: Progress<'_>,
+    on_chunk: &mut dyn FnMut(&[f64]),
 ) -> Result<(Vec<f64>, usize), TeachError> {
     let mut out = Vec::with_capacity(xs.len());
     let mut nfe = 0;
@@ -241,6 +272,7 @@ fn log_likelihood_chunked(
                 .zip(&f.delta)
                 .map(|(x1, d)| standard_normal_log_density(x1) + d),
         );
+        on_chunk(&out);
         progress.tick(out.len() as f64 / xs.len().max(1) as f64)?;
     }
     Ok((out, nfe))
@@ -279,7 +311,7 @@ pub fn held_out_nll(
     if held_out.is_empty() {
         return Err(TeachError::Invalid("NLL: no held-out points".into()));
     }
-    let (ll, nfe) = log_likelihood_chunked(model, &schedule, held_out, cfg, progress)?;
+    let (ll, nfe) = log_likelihood_chunked(model, &schedule, held_out, cfg, progress, &mut |_| {})?;
     let n = ll.len() as f64;
     let mean = ll.iter().sum::<f64>() / n;
     let var = ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

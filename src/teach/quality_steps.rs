@@ -224,40 +224,75 @@ pub fn quality_vs_nfe(
     Ok(QualityReport { curves, floor })
 }
 
-/// The two charts of the view: the learned network and the exact score, same grid and noise.
+/// The two charts of the view: the learned network (once there is one) and the exact score,
+/// same grid and noise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QualityComparison {
-    pub learned: QualityReport,
+    pub learned: Option<QualityReport>,
     pub exact: QualityReport,
 }
 
-/// [`quality_vs_nfe`] for the network, then for the exact score (half the progress each).
+/// [`quality_vs_nfe`] for the network and the exact score, one sampler at a time: after each,
+/// `on_sampler` gets every curve so far (a view draws them as they arrive). Progress is
+/// shared by the samplers' evaluations.
+#[allow(clippy::too_many_arguments)]
 pub fn learned_and_exact(
-    learned: &dyn ScoreModel,
+    learned: Option<&dyn ScoreModel>,
     exact: &dyn ScoreModel,
     schedule: Schedule,
     held_out: &[Point],
     floor: Floor,
     cfg: &QualityConfig,
     progress: Progress<'_>,
+    on_sampler: &mut dyn FnMut(&QualityComparison),
 ) -> Result<QualityComparison, TeachError> {
-    let learned = quality_vs_nfe(
-        learned,
-        schedule,
-        held_out,
-        floor,
-        cfg,
-        progress.sub(0.0, 0.5),
-    )?;
-    let exact = quality_vs_nfe(
-        exact,
-        schedule,
-        held_out,
-        floor,
-        cfg,
-        progress.sub(0.5, 0.5),
-    )?;
-    Ok(QualityComparison { learned, exact })
+    let cost = |k: SamplerKind| {
+        (steps_for(k, &cfg.nfe).iter().sum::<usize>() * k.nfe_per_step()).max(1) as f64
+    };
+    let total: f64 = cfg.samplers.iter().map(|&k| cost(k)).sum::<f64>().max(1.0);
+    let models = if learned.is_some() { 2.0 } else { 1.0 };
+    let mut so_far = QualityComparison {
+        learned: learned.map(|_| QualityReport {
+            curves: Vec::new(),
+            floor,
+        }),
+        exact: QualityReport {
+            curves: Vec::new(),
+            floor,
+        },
+    };
+    let mut done = 0.0;
+    for &kind in &cfg.samplers {
+        let one = QualityConfig {
+            samplers: vec![kind],
+            ..cfg.clone()
+        };
+        let share = cost(kind) / total / models;
+        if let (Some(model), Some(report)) = (learned, so_far.learned.as_mut()) {
+            let r = quality_vs_nfe(
+                model,
+                schedule,
+                held_out,
+                floor,
+                &one,
+                progress.sub(done, share),
+            )?;
+            report.curves.extend(r.curves);
+            done += share;
+        }
+        let r = quality_vs_nfe(
+            exact,
+            schedule,
+            held_out,
+            floor,
+            &one,
+            progress.sub(done, share),
+        )?;
+        so_far.exact.curves.extend(r.curves);
+        done += share;
+        on_sampler(&so_far);
+    }
+    Ok(so_far)
 }
 
 /// The pure discretisation error of a deterministic sampler: the root-mean-square distance
@@ -350,6 +385,52 @@ pub fn observed_order(points: &[ErrorPoint]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learned_and_exact_hands_over_each_sampler_as_it_finishes() {
+        use crate::math::oracle::{Component, Oracle};
+        let schedule = Schedule::default();
+        let gaussian = || {
+            Oracle::new(
+                vec![Component {
+                    weight: 1.0,
+                    mean: [0.5, -0.5],
+                    cov: [[0.3, 0.0], [0.0, 0.3]],
+                }],
+                schedule,
+            )
+        };
+        let (learned, exact) = (gaussian(), gaussian());
+        let held_out = crate::math::solvers::prior(200, 9);
+        let cfg = QualityConfig {
+            samplers: vec![SamplerKind::Heun, SamplerKind::Em, SamplerKind::Ddim],
+            nfe: vec![4, 10],
+            particles: 200,
+            ..QualityConfig::default()
+        };
+        let floor = Floor::between(&held_out, &crate::math::solvers::prior(200, 10));
+        let mut seen = Vec::new();
+        let all = learned_and_exact(
+            Some(&learned),
+            &exact,
+            schedule,
+            &held_out,
+            floor,
+            &cfg,
+            Progress::none(),
+            &mut |c| seen.push(c.clone()),
+        )
+        .unwrap();
+        let sizes: Vec<_> = seen.iter().map(|c| c.exact.curves.len()).collect();
+        assert_eq!(sizes, [1, 2, 3]);
+        assert_eq!(seen.last(), Some(&all));
+        let learned = all.learned.as_ref().unwrap();
+        for (i, k) in cfg.samplers.iter().enumerate() {
+            assert_eq!(learned.curves[i].sampler, *k);
+            // The same model on both sides, same noise: the same curve.
+            assert_eq!(learned.curves[i], all.exact.curves[i]);
+        }
+    }
 
     #[test]
     fn grid_is_log_spaced_and_covers_the_range() {

@@ -4,29 +4,34 @@
 
 use egui::{RichText, Ui};
 
-use super::{Inputs, VIEW_HALF, canvas_side, heatmap_texture, note_ui, texture_ui};
+use super::{Inputs, VIEW_HALF, canvas_side, colour_bar_ui, heatmap_texture, note_ui, texture_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_scaled_png, write_table};
 use crate::app::jobs::Task;
 use crate::math::likelihood::LikelihoodConfig;
-use crate::math::oracle::Oracle;
+use crate::math::oracle::{Component, Oracle};
+use crate::math::schedule::Schedule;
 use crate::teach::density::{
-    Grid, Heatmap, Nll, exact_log_density, forward_density, held_out_nll, model_log_density,
+    Grid, Heatmap, Nll, exact_log_density, forward_density, held_out_nll, model_log_density_rows,
 };
+use crate::teach::{Progress, TeachError};
+use crate::train::SharedModel;
 
 /// Nats of log-density the colour map spans below the peak.
 const DEPTH: f64 = 10.0;
 /// Training points the exact forward density is built from (its cost is cells × points).
 const FORWARD_POINTS: usize = 1500;
 
-struct Comparison {
-    model: Heatmap,
-    exact: Heatmap,
-    exact_is_mixture: bool,
-    nll: Nll,
+#[derive(Clone)]
+pub struct Comparison {
+    pub model: Heatmap,
+    pub exact: Heatmap,
+    pub exact_is_mixture: bool,
+    /// None until the heatmap is done (the NLL comes last).
+    pub nll: Option<Nll>,
     /// The exact NLL of the same held-out points, where the data is a known mixture.
-    exact_nll: Option<f64>,
-    model_label: &'static str,
+    pub exact_nll: Option<f64>,
+    pub model_label: &'static str,
 }
 
 pub struct DensityView {
@@ -37,6 +42,8 @@ pub struct DensityView {
     compare_t: f64,
     cells: usize,
     compare: Task<Comparison>,
+    /// A lesson asked for a comparison (started on the next frame, with its inputs).
+    start_requested: bool,
     textures: Option<[egui::TextureHandle; 2]>,
     export: ViewExport,
 }
@@ -50,6 +57,7 @@ impl Default for DensityView {
             compare_t: 0.01,
             cells: 48,
             compare: Task::default(),
+            start_requested: false,
             textures: None,
             export: ViewExport::default(),
         }
@@ -64,8 +72,11 @@ impl DensityView {
         {
             self.forward_texture = Some(heatmap_texture(&ctx, "forward density", map, None, DEPTH));
         }
-        if self.compare.poll(&ctx)
-            && let Some(c) = &self.compare.result
+        let was_partial = self.compare.is_running();
+        let arrived = self.compare.poll(&ctx);
+        // A partial map changes while a run goes on: redraw its texture every frame then.
+        if (arrived || was_partial)
+            && let Some(c) = self.compare.shown()
         {
             // One colour scale for both: the exact map's peak.
             let top = c.exact.range().map(|r| r.1);
@@ -85,7 +96,7 @@ impl DensityView {
                 side,
                 self.forward_texture.as_ref(),
             );
-            if let (Some([model, exact]), Some(c)) = (&self.textures, &self.compare.result) {
+            if let (Some([model, exact]), Some(c)) = (&self.textures, self.compare.shown()) {
                 texture_ui(
                     ui,
                     &format!("model log p_t, t = {:.3}", c.model.t),
@@ -98,6 +109,16 @@ impl DensityView {
                     "training points"
                 };
                 texture_ui(ui, &format!("exact ({what})"), side, Some(exact));
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            if let Some((_, top)) = self.forward.result.as_ref().and_then(Heatmap::range) {
+                ui.label(RichText::new("p_t:").small());
+                colour_bar_ui(ui, side * 0.6, top, DEPTH);
+            }
+            if let Some((_, top)) = self.compare.shown().and_then(|c| c.exact.range()) {
+                ui.label(RichText::new("model and exact:").small());
+                colour_bar_ui(ui, side * 0.6, top, DEPTH);
             }
         });
         note_ui(
@@ -123,20 +144,22 @@ impl DensityView {
         if self
             .compare
             .controls_ui(ui, "Compute model density and NLL")
+            || std::mem::take(&mut self.start_requested)
         {
             self.start_compare(&ctx, inputs);
         }
-        if let Some(c) = &self.compare.result {
+        if let Some(c) = self.compare.shown() {
             let exact = c
                 .exact_nll
                 .map_or(String::new(), |e| format!("   exact: {e:.3} nats"));
-            ui.label(
-                RichText::new(format!(
+            let text = match &c.nll {
+                Some(nll) => format!(
                     "held-out NLL ({}): {:.3} ± {:.3} nats over {} points, {} evaluations each{exact}",
-                    c.model_label, c.nll.nats, c.nll.std_error, c.nll.n, c.nll.nfe
-                ))
-                .strong(),
-            );
+                    c.model_label, nll.nats, nll.std_error, nll.n, nll.nfe
+                ),
+                None => format!("held-out NLL ({}): …", c.model_label),
+            };
+            ui.label(RichText::new(text).strong());
         }
         let mut maps: Vec<(&str, &Heatmap)> = Vec::new();
         if let Some(m) = &self.forward.result {
@@ -192,55 +215,118 @@ impl DensityView {
         });
     }
 
+    /// Starts the model-vs-exact comparison on the next frame (a lesson that shows this view).
+    pub fn request_start(&mut self) {
+        if !self.compare.is_running() {
+            self.start_requested = true;
+        }
+    }
+
+    /// The comparison drawn now (partial while a run is in progress).
+    pub fn comparison(&self) -> Option<&Comparison> {
+        self.compare.shown()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.compare.is_running()
+    }
+
     fn start_compare(&mut self, ctx: &egui::Context, inputs: &Inputs) {
-        let (model, model_label) = inputs.model();
-        let schedule = inputs.schedule;
-        let t = self.compare_t;
-        let cells = self.cells;
-        let mixture = inputs.builtin.and_then(|b| b.mixture());
-        let held_out = inputs.held_out(500, 0);
-        let stride = (inputs.data.len() / FORWARD_POINTS).max(1);
-        let points: Vec<Point> = inputs.data.iter().step_by(stride).copied().collect();
-        self.compare.start(ctx, move |progress| {
-            let grid = Grid::square(VIEW_HALF, cells)?;
-            let cfg = LikelihoodConfig {
-                steps: 50,
-                ..LikelihoodConfig::default()
-            };
-            let map = model_log_density(
-                model.as_ref(),
-                schedule,
-                &grid,
-                t,
-                &cfg,
-                progress.sub(0.0, 0.6),
-            )?;
-            let exact_is_mixture = mixture.is_some();
-            let oracle = match mixture {
-                Some(components) => Oracle::new(components, schedule),
-                None => Oracle::empirical(&points, schedule),
-            };
-            let exact = exact_log_density(&oracle, &grid, t)?;
-            let nll = held_out_nll(
-                model.as_ref(),
-                schedule,
-                &held_out,
-                &cfg,
-                progress.sub(0.6, 0.4),
-            )?;
-            let exact_nll = exact_is_mixture.then(|| {
-                let ll = oracle.log_density(&held_out, cfg.t_min);
-                -ll.iter().sum::<f64>() / ll.len().max(1) as f64
+        let run = self.run_for(inputs);
+        self.compare
+            .start_progressive(ctx, move |progress, partial| {
+                run.run(progress, &mut |c| partial.publish(c.clone()))
             });
-            Ok(Comparison {
-                model: map,
-                exact,
-                exact_is_mixture,
-                nll,
-                exact_nll,
-                model_label,
-            })
+    }
+
+    /// The comparison the view's settings ask for on these inputs.
+    pub fn run_for(&self, inputs: &Inputs) -> DensityRun {
+        let (model, model_label) = inputs.model();
+        let stride = (inputs.data.len() / FORWARD_POINTS).max(1);
+        DensityRun {
+            model,
+            model_label,
+            schedule: inputs.schedule,
+            t: self.compare_t,
+            cells: self.cells,
+            mixture: inputs.builtin.and_then(|b| b.mixture()),
+            held_out: inputs.held_out(500, 0),
+            points: inputs.data.iter().step_by(stride).copied().collect(),
+        }
+    }
+}
+
+/// Everything one model-vs-exact comparison needs, moved to its thread (`bench --explore`
+/// runs the same).
+pub struct DensityRun {
+    pub model: SharedModel,
+    pub model_label: &'static str,
+    pub schedule: Schedule,
+    pub t: f64,
+    pub cells: usize,
+    /// The data's components where it is a known mixture; else the exact map is that of
+    /// `points`.
+    pub mixture: Option<Vec<Component>>,
+    pub held_out: Vec<Point>,
+    pub points: Vec<Point>,
+}
+
+impl DensityRun {
+    /// The exact map first (cheap), then the model's row by row, then the NLL; `on_partial`
+    /// sees each stage.
+    pub fn run(
+        self,
+        progress: Progress<'_>,
+        on_partial: &mut dyn FnMut(&Comparison),
+    ) -> Result<Comparison, TeachError> {
+        let grid = Grid::square(VIEW_HALF, self.cells)?;
+        let cfg = LikelihoodConfig {
+            steps: 50,
+            ..LikelihoodConfig::default()
+        };
+        let exact_is_mixture = self.mixture.is_some();
+        let oracle = match self.mixture {
+            Some(components) => Oracle::new(components, self.schedule),
+            None => Oracle::empirical(&self.points, self.schedule),
+        };
+        let exact = exact_log_density(&oracle, &grid, self.t)?;
+        let exact_nll = exact_is_mixture.then(|| {
+            let ll = oracle.log_density(&self.held_out, cfg.t_min);
+            -ll.iter().sum::<f64>() / ll.len().max(1) as f64
         });
+        let mut c = Comparison {
+            model: Heatmap {
+                grid,
+                t: self.t,
+                log_density: vec![f64::NAN; grid.len()],
+            },
+            exact,
+            exact_is_mixture,
+            nll: None,
+            exact_nll,
+            model_label: self.model_label,
+        };
+        on_partial(&c);
+        c.model = model_log_density_rows(
+            self.model.as_ref(),
+            self.schedule,
+            &grid,
+            self.t,
+            &cfg,
+            progress.sub(0.0, 0.6),
+            &mut |map| {
+                c.model = map.clone();
+                on_partial(&c);
+            },
+        )?;
+        c.nll = Some(held_out_nll(
+            self.model.as_ref(),
+            self.schedule,
+            &self.held_out,
+            &cfg,
+            progress.sub(0.6, 0.4),
+        )?);
+        Ok(c)
     }
 }
 

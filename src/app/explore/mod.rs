@@ -12,11 +12,11 @@
 
 mod ablation;
 mod cfg;
-mod density;
+pub mod density;
 mod guidance;
 mod labelled;
 mod memorise;
-mod quality;
+pub mod quality;
 mod why_score;
 
 use std::sync::Arc;
@@ -119,26 +119,36 @@ impl Inputs {
     }
 }
 
-pub fn explore_ui(app: &mut App, ctx: &egui::Context) {
+/// The Explore views, docked to the right of the canvas (which keeps the rest of the width):
+/// a split, so a view's results and the canvas are both in sight. Call before the central
+/// panel.
+pub fn explore_ui(app: &mut App, ui: &mut Ui) {
     if !app.settings.teach.explore {
         return;
     }
     let inputs = Inputs::gather(app);
-    let mut open = true;
     let mut explore = std::mem::take(&mut app.explore);
-    egui::Window::new("Explore")
-        .open(&mut open)
-        .default_size([780.0, 600.0])
-        .default_pos([330.0, 60.0])
-        .vscroll(true)
-        .show(ctx, |ui| {
+    let width = ui.available_width();
+    egui::Panel::right("explore")
+        .frame(super::style::unfilled(egui::Frame::side_top_panel(
+            ui.style(),
+        )))
+        .resizable(true)
+        .default_size((width * 0.55).max(360.0))
+        .min_size(320.0)
+        .max_size((width - 360.0).max(320.0))
+        .show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new("Explore").strong());
                 for tab in ExploreTab::ALL {
                     ui.selectable_value(&mut app.settings.teach.tab, tab, tab.label());
                 }
+                if ui.button("✕").on_hover_text("Close Explore").clicked() {
+                    app.settings.teach.explore = false;
+                }
             });
             ui.separator();
-            match app.settings.teach.tab {
+            egui::ScrollArea::vertical().show(ui, |ui| match app.settings.teach.tab {
                 ExploreTab::Quality => explore.quality.ui(ui, &inputs),
                 ExploreTab::Density => explore.density.ui(ui, &inputs),
                 ExploreTab::Memorisation => {
@@ -153,12 +163,9 @@ pub fn explore_ui(app: &mut App, ctx: &egui::Context) {
                 }
                 ExploreTab::WhyScore => explore.why.ui(ui, &inputs),
                 ExploreTab::Ablation => explore.ablation.ui(ui, &inputs, &app.settings.train),
-            }
+            });
         });
     app.explore = explore;
-    if !open {
-        app.settings.teach.explore = false;
-    }
 }
 
 /// Colours for classes and samplers (tab10).
@@ -205,7 +212,8 @@ fn to_screen(rect: Rect, p: Point) -> Option<egui::Pos2> {
         .then(|| rect.min + Vec2::new(u * rect.width(), v * rect.height()))
 }
 
-/// A heatmap as a texture: viridis over `[top − depth, top]` nats of log-density, where
+/// A heatmap as a texture: viridis over `[top − depth, top]` nats of log-density (cells
+/// without a value in the background colour), where
 /// `top` defaults to the map's own maximum. Passing the exact map's maximum puts a model's
 /// map on the same scale (and keeps a single diverged cell from darkening the rest).
 pub fn heatmap_texture(
@@ -222,12 +230,12 @@ pub fn heatmap_texture(
     for j in (0..ny).rev() {
         for i in 0..nx {
             let v = map.at(i, j);
-            let u = if v.is_finite() {
-                ((v - (top - depth)) / depth).clamp(0.0, 1.0)
+            // A cell with no value (not computed yet, or diverged) shows the background.
+            rgb.extend_from_slice(&if v.is_finite() {
+                viridis(((v - (top - depth)) / depth).clamp(0.0, 1.0))
             } else {
-                0.0
-            };
-            rgb.extend_from_slice(&viridis(u));
+                [18, 18, 24]
+            });
         }
     }
     let image = egui::ColorImage::from_rgb([nx, ny], &rgb);
@@ -249,6 +257,29 @@ pub fn texture_ui(ui: &mut Ui, caption: &str, size: f32, texture: Option<&egui::
                     .rect_filled(rect, 4.0, Color32::from_rgb(18, 18, 24));
             }
         }
+    });
+}
+
+/// The key to [`heatmap_texture`]'s colours: a viridis strip from `top − depth` to `top`
+/// (log-density in nats), its ends labelled.
+pub fn colour_bar_ui(ui: &mut Ui, width: f32, top: f64, depth: f64) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("{:.1}", top - depth)).small());
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 12.0), Sense::hover());
+        let painter = ui.painter_at(rect);
+        let n = 64;
+        for k in 0..n {
+            let u = (k as f64 + 0.5) / n as f64;
+            let [r, g, b] = viridis(u);
+            let x0 = rect.left() + rect.width() * k as f32 / n as f32;
+            let x1 = rect.left() + rect.width() * (k + 1) as f32 / n as f32;
+            painter.rect_filled(
+                Rect::from_x_y_ranges(x0..=x1 + 0.5, rect.y_range()),
+                0.0,
+                Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.label(RichText::new(format!("{top:.1} nats (log p)")).small());
     });
 }
 

@@ -614,13 +614,16 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::
                 Color32::from_rgb(255, 110, 100),
             )
         };
-        painter.text(
-            rect.right_top() + Vec2::new(-pad.x, pad.y),
-            Align2::RIGHT_TOP,
-            msg,
-            FontId::proportional(14.0 * scale),
-            color,
-        );
+        let galley = painter.layout_no_wrap(msg, FontId::proportional(14.0 * scale), color);
+        // Top right beside "t = …", or below the readouts where the canvas is too narrow
+        // (Explore docked beside it) for both on one line.
+        let beside = rect.width() - galley.size().x - 2.0 * pad.x > 170.0 * scale;
+        let pos = if beside {
+            rect.right_top() + Vec2::new(-pad.x - galley.size().x, pad.y)
+        } else {
+            rect.left_top() + pad + Vec2::new(0.0, 78.0 * scale)
+        };
+        painter.galley(pos, galley, color);
     }
     // The quality of the run on the canvas (not the trainer's own check, which the plots
     // panel shows under its own name), above the caption: "…" until the particles shown are

@@ -98,6 +98,12 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
     s.teach.explore = tab.is_some();
     if let Some(tab) = tab {
         s.teach.tab = tab;
+        // The view the lesson talks about computes itself (its results fill in as they come).
+        match tab {
+            ExploreTab::Quality => app.explore.quality.request_start(),
+            ExploreTab::Density => app.explore.density.request_start(),
+            _ => {}
+        }
     }
     if let Some(class) = preset.class {
         app.explore.guidance.class = class;

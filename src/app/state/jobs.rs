@@ -1,8 +1,10 @@
 //! Heavy teaching computations in the background: the UI polls a [`Task`] each frame for its
 //! progress and result, and can cancel it (the computation checks the flag as it goes).
-//! Each run is a `crate::work` job.
+//! Each run is a `crate::work` job. A run may publish partial results as it goes
+//! ([`Partial`]): a view then fills in (a curve per sampler, rows of a heatmap) instead of
+//! staying blank until the end.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use egui::{Color32, RichText, Ui};
@@ -13,6 +15,10 @@ use crate::work::{Control, Once, Outcome, Worker};
 /// A computation the user can start, watch, cancel and read the result of.
 pub struct Task<T> {
     worker: Option<Worker<Result<T, TeachError>>>,
+    /// Where the run in progress leaves its newest partial result.
+    slot: Arc<Mutex<Option<T>>>,
+    /// The newest partial result of the run in progress.
+    partial: Option<T>,
     pub result: Option<T>,
     pub error: Option<String>,
     /// Seconds the last finished run took.
@@ -23,10 +29,27 @@ impl<T> Default for Task<T> {
     fn default() -> Self {
         Self {
             worker: None,
+            slot: Arc::new(Mutex::new(None)),
+            partial: None,
             result: None,
             error: None,
             last_secs: 0.0,
         }
+    }
+}
+
+/// Hands a running computation's partial results to its [`Task`] (the newest one wins).
+pub struct Partial<T> {
+    slot: Arc<Mutex<Option<T>>>,
+    repaint: egui::Context,
+}
+
+impl<T> Partial<T> {
+    pub fn publish(&self, value: T) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some(value);
+        }
+        self.repaint.request_repaint();
     }
 }
 
@@ -37,14 +60,29 @@ impl<T: Send + 'static> Task<T> {
         ctx: &egui::Context,
         work: impl FnOnce(Progress<'_>) -> Result<T, TeachError> + Send + 'static,
     ) {
+        self.start_progressive(ctx, move |progress, _| work(progress));
+    }
+
+    /// Like [`Task::start`], and the run can show what it has so far through its [`Partial`].
+    pub fn start_progressive(
+        &mut self,
+        ctx: &egui::Context,
+        work: impl FnOnce(Progress<'_>, &Partial<T>) -> Result<T, TeachError> + Send + 'static,
+    ) {
         self.cancel();
         self.error = None;
+        // A fresh slot: a cancelled run still holding the old one cannot publish into this one.
+        self.slot = Arc::new(Mutex::new(None));
+        let partial = Partial {
+            slot: Arc::clone(&self.slot),
+            repaint: ctx.clone(),
+        };
         let repaint = ctx.clone();
         // One step: the computation reports its progress and looks at the cancel flag itself,
         // through `teach::Progress`.
         let job = Once::new(move |ctl: &Control| {
             let report = |f: f64| ctl.set_progress(f);
-            Ok(work(Progress::new(ctl.cancel_flag(), &report)))
+            Ok(work(Progress::new(ctl.cancel_flag(), &report), &partial))
         });
         self.worker = Some(Worker::spawn(
             "teach",
@@ -59,12 +97,16 @@ impl<T: Send + 'static> Task<T> {
             return false;
         };
         let Some(outcome) = worker.take() else {
+            if let Some(p) = self.slot.lock().ok().and_then(|mut s| s.take()) {
+                self.partial = Some(p);
+            }
             // Keep the progress bar moving without waking the UI from the worker each step.
             ctx.request_repaint_after(Duration::from_millis(100));
             return false;
         };
         self.last_secs = worker.elapsed().as_secs_f64();
         self.worker = None;
+        self.partial = None;
         match outcome {
             Outcome::Done(Ok(value)) => {
                 self.result = Some(value);
@@ -90,6 +132,16 @@ impl<T: Send + 'static> Task<T> {
         self.worker.is_some()
     }
 
+    /// What to draw: the run in progress's partial result while one runs (never the previous
+    /// run's numbers beside a new run's progress bar), else the last result.
+    pub fn shown(&self) -> Option<&T> {
+        if self.is_running() {
+            self.partial.as_ref()
+        } else {
+            self.result.as_ref()
+        }
+    }
+
     /// The fraction done of the run in progress.
     pub fn progress(&self) -> Option<f64> {
         self.worker.as_ref().map(Worker::progress)
@@ -99,6 +151,7 @@ impl<T: Send + 'static> Task<T> {
     pub fn cancel(&mut self) {
         // Dropping the worker cancels it.
         self.worker = None;
+        self.partial = None;
     }
 
     /// A "Compute" button, or a progress bar with "Cancel" while running, and the last
@@ -131,5 +184,41 @@ impl<T: Send + 'static> Task<T> {
             ui.label(RichText::new(e).color(Color32::from_rgb(255, 120, 100)));
         }
         start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn wait_for(task: &mut Task<u32>, ctx: &egui::Context, what: impl Fn(&Task<u32>) -> bool) {
+        let start = std::time::Instant::now();
+        while !what(task) {
+            task.poll(ctx);
+            assert!(start.elapsed().as_secs() < 10, "timed out");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn partial_results_show_while_running_and_the_result_replaces_them() {
+        let ctx = egui::Context::default();
+        let mut task = Task::<u32>::default();
+        task.result = Some(7);
+        let (go_on, wait) = mpsc::channel::<()>();
+        task.start_progressive(&ctx, move |_, partial| {
+            partial.publish(1);
+            wait.recv().ok();
+            Ok(2)
+        });
+        // The previous run's result is not shown beside a new run's progress.
+        assert_eq!(task.shown(), None);
+        wait_for(&mut task, &ctx, |t| t.shown() == Some(&1));
+        assert!(task.is_running());
+        go_on.send(()).ok();
+        wait_for(&mut task, &ctx, |t| !t.is_running());
+        assert_eq!(task.shown(), Some(&2));
     }
 }

@@ -33,6 +33,15 @@ const HOLD_NOISE_SECS: f64 = 1.0;
 const HOLD_DATA_SECS: f64 = 2.0;
 /// Data points behind the exact score ("ideal denoiser"); its cost grows with them.
 const ORACLE_POINTS: usize = 500;
+
+/// The exact score the app compares with: that of an even subset of `ORACLE_POINTS` training
+/// points (its cost is particles × points per evaluation).
+pub fn exact_oracle(points: &[Point], schedule: Schedule) -> Oracle {
+    let stride = (points.len() / ORACLE_POINTS).max(1);
+    let subset: Vec<Point> = points.iter().step_by(stride).copied().collect();
+    Oracle::empirical(&subset, schedule)
+}
+
 /// Seed of the per-particle forward noise ε.
 const EPS_SEED: u32 = 0xF0A7;
 /// Training steps before the loop plays reverse with the learned score: an untrained score
@@ -253,9 +262,7 @@ impl Player {
         {
             return Arc::clone(model);
         }
-        let stride = (data.points.len() / ORACLE_POINTS).max(1);
-        let subset: Vec<Point> = data.points.iter().step_by(stride).copied().collect();
-        let model: SharedModel = Arc::new(Oracle::empirical(&subset, schedule));
+        let model: SharedModel = Arc::new(exact_oracle(&data.points, schedule));
         self.exact = Some((key, Arc::clone(&model)));
         model
     }
