@@ -205,8 +205,10 @@ mod tests {
     #[test]
     fn partial_results_show_while_running_and_the_result_replaces_them() {
         let ctx = egui::Context::default();
-        let mut task = Task::<u32>::default();
-        task.result = Some(7);
+        let mut task = Task::<u32> {
+            result: Some(7),
+            ..Task::default()
+        };
         let (go_on, wait) = mpsc::channel::<()>();
         task.start_progressive(&ctx, move |_, partial| {
             partial.publish(1);
