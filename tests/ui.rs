@@ -166,10 +166,7 @@ fn a_bad_csv_shows_an_error_and_keeps_the_data() {
     let mut h = harness(test_settings());
     h.run_steps(1);
     let points_before = h.state().data.points.clone();
-    h.state_mut().settings.csv_path = path.display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Load").click();
-    h.run_steps(2);
+    ui_common::drop_file(&mut h, &path);
 
     let app = h.state();
     let error = app.data_error.clone().expect("an error is shown");
@@ -191,6 +188,27 @@ fn a_bad_csv_shows_an_error_and_keeps_the_data() {
 }
 
 #[test]
+fn a_dropped_file_of_another_kind_is_refused_in_plain_words() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("photo.jpg");
+    std::fs::write(&path, b"not points").expect("write");
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    let before = h.state().data.points.clone();
+    ui_common::drop_file(&mut h, &path);
+    let message = h.state().data_error.clone().expect("a message");
+    assert!(
+        message.contains("photo.jpg") && message.contains(".csv"),
+        "{message}"
+    );
+    assert!(std::sync::Arc::ptr_eq(&h.state().data.points, &before));
+    assert!(
+        h.query_by_label_contains("is not a file the playground reads")
+            .is_some()
+    );
+}
+
+#[test]
 fn a_good_csv_replaces_the_data_and_is_sent_to_the_trainer() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("line.csv");
@@ -199,10 +217,7 @@ fn a_good_csv_replaces_the_data_and_is_sent_to_the_trainer() {
 
     let mut h = harness(test_settings());
     h.run_steps(1);
-    h.state_mut().settings.csv_path = path.display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Load").click();
-    h.run_steps(2);
+    ui_common::drop_file(&mut h, &path);
     let app = h.state();
     assert!(app.data_error.is_none());
     assert_eq!(app.data.points.len(), 50);

@@ -155,9 +155,7 @@ fn a_labelled_csv_loads_with_its_classes() {
     settings.sampler.steps = 50;
     let mut h = harness(settings);
     h.run_steps(1);
-    h.state_mut().settings.csv_path = path.display().to_string();
-    h.get_by_label("Load").click();
-    h.run_steps(2);
+    ui_common::drop_file(&mut h, &path);
     assert_eq!(h.state().data_error, None);
     assert_eq!(h.state().data.num_classes, 3);
     assert!(
@@ -194,9 +192,7 @@ fn unlabelled_csv_says_guidance_needs_labels() {
     settings.teach.tab = ExploreTab::Guidance;
     let mut h = harness(settings);
     h.run_steps(1);
-    h.state_mut().settings.csv_path = path.display().to_string();
-    h.get_by_label("Load").click();
-    h.run_steps(2);
+    ui_common::drop_file(&mut h, &path);
     assert_eq!(h.state().data.labels, None);
     assert!(h.query_by_label_contains("no labels").is_some());
     assert!(

@@ -159,10 +159,7 @@ fn a_bad_weights_file_is_refused_and_the_model_untouched() {
     let mut h = harness(test_settings());
     h.run_steps(1);
     let net_before = h.state().settings.train.net.clone();
-    h.state_mut().settings.weights_path = path.display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Load weights").click();
-    h.run_steps(2);
+    ui_common::drop_file(&mut h, &path);
     let app = h.state();
     let message = match &app.export.message {
         Some(Err(m)) => m.clone(),
@@ -170,6 +167,13 @@ fn a_bad_weights_file_is_refused_and_the_model_untouched() {
     };
     assert!(message.contains("bad.safetensors"), "{message}");
     assert!(message.contains("unchanged"), "{message}");
+    // In plain words, not the parser's.
+    assert!(
+        message.contains(
+            "is not a weights file saved by diffusion-playground (its header is invalid)"
+        ),
+        "{message}"
+    );
     assert_eq!(app.settings.train.net, net_before);
     assert!(
         !app.training
@@ -198,10 +202,7 @@ fn a_good_weights_file_is_sent_to_the_trainer() {
     weights::save(&path, &saved).expect("save");
     let mut h = harness(settings);
     h.run_steps(1);
-    h.state_mut().settings.weights_path = path.display().to_string();
-    h.run_steps(1);
-    h.get_by_label("Load weights").click();
-    h.run_steps(2);
+    ui_common::drop_file(&mut h, &path);
     let app = h.state();
     assert!(matches!(&app.export.message, Some(Ok(m)) if m.contains("42 steps")));
     assert!(app.training.sent().any(

@@ -13,6 +13,7 @@
 
 mod drill;
 pub mod explore;
+pub mod files;
 mod paint;
 mod panels;
 mod state;
@@ -123,6 +124,8 @@ pub struct App {
     pub data: LoadedData,
     /// The last failure to load data (the previous data stays in use).
     pub data_error: Option<String>,
+    /// The data is a subset of `settings.data` (the memorisation view's), not all of it.
+    pub data_is_subset: bool,
     /// Why the saved settings were not used as they were (`Settings::restore`), until dismissed.
     pub settings_notice: Option<String>,
     pub training: TrainHandle,
@@ -263,6 +266,7 @@ impl App {
             settings,
             data,
             data_error,
+            data_is_subset: false,
             settings_notice: None,
             training,
             train: TrainState::default(),
@@ -291,6 +295,7 @@ impl App {
             Ok(data) => {
                 self.settings.data = choice;
                 self.data = data;
+                self.data_is_subset = false;
                 self.data_error = None;
                 self.player.invalidate();
                 self.training
@@ -300,8 +305,48 @@ impl App {
         }
     }
 
-    /// Trains on a subset of the current data (the memorisation view's small training sets).
+    /// Keeps the user's setup before a lesson or a view's preset changes it (once: a second
+    /// preset keeps the first copy, which is the user's own). A drawing in progress is kept
+    /// as the data.
+    pub fn keep_my_setup(&mut self) {
+        if let Some(drawing) = self.drawing.take()
+            && drawing.len() >= datasets::MIN_DRAWN
+        {
+            self.set_data(DataChoice::Drawn(drawing.points, drawing.labels));
+        }
+        if self.settings.my_setup.is_none() && !self.data_is_subset {
+            let mut mine = self.settings.clone();
+            mine.my_setup = None;
+            self.settings.my_setup = Some(Box::new(mine));
+        }
+    }
+
+    /// Puts back the setup [`App::keep_my_setup`] kept: data, schedule, network, sampler and
+    /// views. The panels in use (lessons, presentation, theme) stay as they are.
+    pub fn back_to_my_setup(&mut self) {
+        let Some(mine) = self.settings.my_setup.take() else {
+            return;
+        };
+        let mut mine = *mine;
+        let now = &self.settings;
+        mine.teach.lessons = now.teach.lessons;
+        mine.teach.lesson = now.teach.lesson;
+        mine.presentation = now.presentation;
+        mine.dark = now.dark;
+        let data = std::mem::replace(&mut mine.data, now.data.clone());
+        let reload = data != self.settings.data || self.data_is_subset;
+        self.settings = mine;
+        if reload {
+            self.drawing = None;
+            self.set_data(data);
+        }
+    }
+
+    /// Trains on a subset of the current data (the memorisation view's small training sets);
+    /// the full data comes back with "Back to my setup".
     pub fn train_on_subset(&mut self, points: Arc<Vec<Point>>) {
+        self.keep_my_setup();
+        self.data_is_subset = true;
         self.data = LoadedData {
             label: format!("{} ({} points)", self.data.label, points.len()),
             points,
@@ -447,6 +492,7 @@ impl App {
         self.poll_training();
         self.player.collect();
         self.shortcuts(&ctx);
+        self.open_dropped(&ctx);
 
         self.cached_region(ui, "status", status::status_ui);
         if self.settings.teach.formulas {
@@ -465,6 +511,7 @@ impl App {
             .frame(style::unfilled(egui::Frame::central_panel(ui.style())))
             .show(ui, |ui| canvas::canvas_ui(self, ui));
 
+        drop_hint(&ctx);
         self.sync_training();
         drill::tick(self, &ctx);
         if self.drawing.is_none() {
@@ -512,6 +559,26 @@ impl App {
     pub fn body_size(ctx: &egui::Context) -> f32 {
         style::body_size(ctx)
     }
+}
+
+/// While files are dragged over the window: what dropping them does.
+fn drop_hint(ctx: &egui::Context) {
+    if ctx.input(|i| i.raw.hovered_files.is_empty()) {
+        return;
+    }
+    let rect = ctx.content_rect();
+    let painter = ctx.layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("drop hint"),
+    ));
+    painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
+    painter.text(
+        rect.center(),
+        egui::Align2::CENTER_CENTER,
+        "Drop points (.csv: x,y per line) or a network (.safetensors)",
+        egui::FontId::proportional(24.0),
+        egui::Color32::WHITE,
+    );
 }
 
 impl eframe::App for App {

@@ -67,9 +67,11 @@ pub enum WeightsError {
         "{file}: file is {bytes} bytes or more, over the {MAX_FILE_BYTES} bytes a weights file may have"
     )]
     TooLarge { file: String, bytes: u64 },
-    #[error("{file}: not a valid safetensors file ({reason})")]
+    #[error("{file} is not a weights file saved by diffusion-playground ({reason})")]
     Format { file: String, reason: String },
-    #[error("{file}: metadata key `{key}` is missing")]
+    #[error(
+        "{file} is a safetensors file, but not one saved by diffusion-playground (it has no `{key}` entry)"
+    )]
     MissingMetadata { file: String, key: &'static str },
     #[error("{file}: metadata `{key}` is invalid: {reason}")]
     BadMetadata {
@@ -246,9 +248,14 @@ pub fn load(path: &Path) -> Result<SavedModel, WeightsError> {
 
 /// Parses and validates the bytes of a weights file; `file` names it in errors.
 pub fn from_bytes(bytes: &[u8], file: &str) -> Result<SavedModel, WeightsError> {
+    // The parser's own words (`HeaderTooLarge`, …) mean little to a user: say what they mean.
     let format_err = |e: safetensors::SafeTensorError| WeightsError::Format {
         file: file.to_string(),
-        reason: printable(&format!("{e:?}"), REASON_CHARS),
+        reason: if format!("{e:?}").contains("Header") {
+            "its header is invalid".to_owned()
+        } else {
+            "its contents do not add up: it may be cut short or damaged".to_owned()
+        },
     };
     let tensors = SafeTensors::deserialize(bytes).map_err(format_err)?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_err)?;

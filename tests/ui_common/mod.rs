@@ -48,3 +48,26 @@ pub fn click(h: &mut Harness<'_, App>, label: &str) {
     h.get_by_label(label).click_accesskit();
     h.run_steps(2);
 }
+
+/// A file dropped on the window, as the windowing system hands it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Drops the file at `path` on the window (what the open dialogs lead to as well) and runs
+/// a couple of frames.
+pub fn drop_file(h: &mut Harness<'_, App>, path: &std::path::Path) {
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path.to_path_buf())));
+    h.run_steps(2);
+}

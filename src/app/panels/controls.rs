@@ -16,7 +16,7 @@ use crate::app::settings::{
     ForwardPaths, LR_RANGE, MAX_STEPS, ODE_SOLVERS, PARTICLES_RANGE, SDE_SAMPLERS, SPEED_RANGE,
     ScheduleKind, ScoreSource, Settings, ZOOM_RANGE, short_label,
 };
-use crate::app::{App, style};
+use crate::app::{App, files, style};
 
 const WIDTHS: [usize; 5] = [32, 64, 128, 256, 512];
 const BATCHES: [usize; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
@@ -44,6 +44,7 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
             crate::app::teach_bar::teach_toggles_ui(app, ui);
             ui.separator();
             settings_notice_ui(app, ui);
+            my_setup_ui(app, ui);
             if presentation {
                 presentation_controls_ui(app, ui);
             } else {
@@ -87,6 +88,38 @@ fn presentation_controls_ui(app: &mut App, ui: &mut Ui) {
     {
         app.settings.presentation = false;
     }
+}
+
+/// While a lesson's or a view's preset stands in for the user's setup: the way back.
+pub fn my_setup_ui(app: &mut App, ui: &mut Ui) {
+    if app.settings.my_setup.is_none() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("↩ Back to my setup")
+            .on_hover_text(
+                "A lesson or a view changed the data and settings: put back yours (data, \
+                 drawing, schedule, network, sampler, views)",
+            )
+            .clicked()
+        {
+            app.back_to_my_setup();
+        }
+        if ui
+            .small_button("keep this one")
+            .on_hover_text("Forget the setup from before the lesson")
+            .clicked()
+        {
+            app.settings.my_setup = None;
+        }
+    });
+}
+
+/// The last file of a kind, where a dialog starts (None before the first).
+pub fn last(path: &str) -> Option<&std::path::Path> {
+    let path = path.trim();
+    (!path.is_empty()).then(|| std::path::Path::new(path))
 }
 
 fn error_ui(ui: &mut Ui, message: &str) {
@@ -150,19 +183,36 @@ fn data_ui(app: &mut App, ui: &mut Ui) {
     .on_hover_text("Classes come from a CSV file's label column or a drawing's colours");
 
     ui.add_space(4.0);
-    ui.horizontal(|ui| {
-        let label = ui.label("CSV file");
-        ui.add(
-            egui::TextEdit::singleline(&mut app.settings.csv_path)
-                .hint_text("path/to/points.csv")
-                .desired_width(150.0),
-        )
-        .labelled_by(label.id)
-        .on_hover_text("x,y per line (optional header and label column)");
-        if ui.button("Load").clicked() {
-            let path = app.settings.csv_path.clone();
-            app.drawing = None;
-            app.set_data(DataChoice::Csv(path));
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Open CSV…")
+            .on_hover_text(
+                "x,y per line (optional header and label column). Or drop the file on the window.",
+            )
+            .clicked()
+            && let Some(path) = files::pick_open(files::Kind::Csv, last(&app.settings.csv_path))
+        {
+            app.open_file(&path);
+        }
+        if let DataChoice::Drawn(points, labels) = &app.settings.data
+            && ui
+                .button("Save drawing as CSV…")
+                .on_hover_text("x,y,label per line, in canvas units; open it again with Open CSV…")
+                .clicked()
+            && let Some(path) = files::pick_save(
+                files::Kind::Csv,
+                "drawing.csv",
+                last(&app.settings.csv_path),
+            )
+        {
+            let labels = (labels.len() == points.len()).then_some(labels.as_slice());
+            app.data_error = match crate::data::write_csv(&path, points, labels) {
+                Ok(()) => {
+                    app.settings.csv_path = path.display().to_string();
+                    None
+                }
+                Err(e) => Some(format!("the drawing was not saved: {e}")),
+            };
         }
     });
     if let Some(message) = app.data_error.clone() {

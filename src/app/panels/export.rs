@@ -10,7 +10,7 @@ use egui::{Color32, RichText, Ui};
 use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::player::Colors;
-use crate::app::{App, Mode};
+use crate::app::{App, Mode, files};
 use crate::teach::TeachError;
 use crate::teach::export::{BACKGROUND, View, load_model, write_gif, write_png, write_samples_csv};
 use crate::train::Command;
@@ -43,10 +43,16 @@ pub fn export_ui(app: &mut App, ui: &mut Ui) {
     if let Some(e) = app.export.task.error.take() {
         app.export.message = Some(Err(e));
     }
-    ui.horizontal(|ui| {
-        let label = ui.label("Folder");
-        ui.add(egui::TextEdit::singleline(&mut app.settings.teach.export_dir).desired_width(150.0))
-            .labelled_by(label.id);
+    ui.horizontal_wrapped(|ui| {
+        let dir = absolute(&app.settings.teach.export_dir);
+        ui.label("Folder")
+            .on_hover_text("Where exports are written");
+        ui.label(RichText::new(dir.display().to_string()).weak());
+        if ui.small_button("Choose…").clicked()
+            && let Some(folder) = files::pick_folder(Some(&dir))
+        {
+            app.settings.teach.export_dir = folder.display().to_string();
+        }
     });
     ui.horizontal_wrapped(|ui| {
         let busy = app.export.task.is_running();
@@ -75,28 +81,50 @@ pub fn export_ui(app: &mut App, ui: &mut Ui) {
     message_ui(app, ui);
 }
 
-/// The weights row: save and load.
+/// The weights row: save and load through the system's dialogs (or drop a file on the
+/// window); the last file is named.
 pub fn weights_ui(app: &mut App, ui: &mut Ui) {
     ui.horizontal(|ui| {
-        let label = ui.label("File");
-        ui.add(egui::TextEdit::singleline(&mut app.settings.weights_path).desired_width(150.0))
-            .labelled_by(label.id)
-            .on_hover_text("safetensors file; `diffusion-playground sample --model` reads it");
-    });
-    ui.horizontal(|ui| {
-        if ui.button("Save weights").clicked() {
+        let last = absolute(&app.settings.weights_path);
+        if ui
+            .button("Save weights…")
+            .on_hover_text("A safetensors file; `diffusion-playground sample --model` reads it")
+            .clicked()
+            && let Some(path) = files::pick_save(
+                files::Kind::Weights,
+                &file_name(&last, "playground.safetensors"),
+                Some(&last),
+            )
+        {
+            app.settings.weights_path = path.display().to_string();
             app.training.send(Command::Save {
-                path: app.settings.weights_path.trim().into(),
+                path,
                 dataset: app.data.label.clone(),
                 normalization: app.data.normalization,
             });
             app.export.message = None;
         }
-        if ui.button("Load weights").clicked() {
-            load_weights(app);
+        if ui
+            .button("Load weights…")
+            .on_hover_text("A network saved by the app. Or drop the file on the window.")
+            .clicked()
+            && let Some(path) = files::pick_open(files::Kind::Weights, Some(&last))
+        {
+            app.open_file(&path);
         }
     });
     message_ui(app, ui);
+}
+
+/// A path as the user should see it: absolute (a relative one is under the launch folder).
+fn absolute(path: &str) -> PathBuf {
+    let path = PathBuf::from(path.trim());
+    std::path::absolute(&path).unwrap_or(path)
+}
+
+fn file_name(path: &std::path::Path, default: &str) -> String {
+    path.file_name()
+        .map_or_else(|| default.to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
 fn message_ui(app: &App, ui: &mut Ui) {

@@ -55,6 +55,7 @@ pub fn apply_current(app: &mut App) {
 
 /// Puts the app in the state a lesson describes: data, schedule, sampler, what is shown.
 pub fn apply_preset(app: &mut App, preset: &Preset) {
+    app.keep_my_setup();
     let name = preset.dataset.name().to_owned();
     if app.settings.data != DataChoice::BuiltIn(name.clone()) {
         app.set_data(DataChoice::BuiltIn(name));

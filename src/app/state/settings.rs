@@ -271,6 +271,10 @@ pub struct Settings {
     pub weights_path: String,
     /// The teaching panels: formulas, lessons, the Explore window, export.
     pub teach: TeachSettings,
+    /// The user's own setup from before a lesson or a view's preset first changed it
+    /// ("Back to my setup" restores it). Saved with the rest, so a drawing outlives a lesson
+    /// and a restart.
+    pub my_setup: Option<Box<Settings>>,
 }
 
 impl Default for Settings {
@@ -294,6 +298,7 @@ impl Default for Settings {
             zoom: 1.0,
             weights_path: "playground.safetensors".to_owned(),
             teach: TeachSettings::default(),
+            my_setup: None,
         }
     }
 }
@@ -495,6 +500,17 @@ impl Settings {
         if lesson != self.teach.lesson {
             f.push("lesson → the last one".to_owned());
             self.teach.lesson = lesson;
+        }
+        // The kept setup is checked like the rest; it keeps no setup of its own.
+        if let Some(mine) = &mut self.my_setup {
+            if mine.my_setup.take().is_some() {
+                f.push("your setup's own kept setup → none".to_owned());
+            }
+            f.extend(
+                mine.sanitize()
+                    .into_iter()
+                    .map(|fix| format!("your setup: {fix}")),
+            );
         }
         fixes
     }
