@@ -117,3 +117,34 @@ fn a_drawing_saved_as_csv_opens_as_the_same_data() {
     assert_eq!(h.state().data.labels, from_drawing.labels);
     assert!(matches!(h.state().settings.data, DataChoice::Csv(_)));
 }
+
+#[test]
+fn the_lesson_on_unstandardised_data_moves_it_and_back_to_my_setup_puts_it_home() {
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    let centre = |h: &egui_kittest::Harness<'_, diffusion_playground::app::App>| {
+        let p = &h.state().data.points;
+        p.iter().map(|q| q[0] as f64).sum::<f64>() / p.len() as f64
+    };
+    assert!(centre(&h).abs() < 0.1);
+    click(&mut h, "Lessons");
+    while !h.state().settings.teach.lesson.is_last() {
+        h.get_by_label("Next ▶").click();
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let s = &h.state().settings;
+    assert!(!s.placement.is_standard());
+    // The data sits where the lesson put it, and the forward check says x₁ is not noise.
+    assert!(
+        (centre(&h) - f64::from(s.placement.shift)).abs() < 0.1,
+        "{}",
+        centre(&h)
+    );
+    let check = ui_common::run_until(&mut h, 30.0, |h| h.state().player.noise_check().is_some());
+    assert!(check);
+    assert!(!h.state().player.noise_check().unwrap().reached_noise());
+    click(&mut h, "↩ Back to my setup");
+    assert!(h.state().settings.placement.is_standard());
+    assert!(centre(&h).abs() < 0.1);
+}

@@ -37,6 +37,7 @@ pub use settings::{DataChoice, ScheduleKind, ScoreSource, Settings, TeachSetting
 pub use style::body_size;
 
 use crate::Point;
+use crate::data::Placement;
 use crate::gpu::GpuContext;
 use crate::math::Schedule;
 use crate::train::{self, BackendFactory, Command, TrainHandle, TrainSettings, TrainSetup};
@@ -126,6 +127,8 @@ pub struct App {
     pub data_error: Option<String>,
     /// The data is a subset of `settings.data` (the memorisation view's), not all of it.
     pub data_is_subset: bool,
+    /// The placement while its slider is dragged (applied when let go).
+    placement_draft: Option<Placement>,
     /// Why the saved settings were not used as they were (`Settings::restore`), until dismissed.
     pub settings_notice: Option<String>,
     pub training: TrainHandle,
@@ -228,14 +231,15 @@ impl App {
         factory: BackendFactory,
     ) -> Self {
         style::install_fonts(ctx);
+        let placement = settings.placement;
         let (data, data_error) = match LoadedData::load(&settings.data) {
-            Ok(d) => (d, None),
+            Ok(d) => (d.placed(placement), None),
             Err(e) => {
                 // Saved settings pointing at a file that is gone: fall back, say why.
                 settings.data = DataChoice::default();
                 let fallback = LoadedData::load(&settings.data);
                 match fallback {
-                    Ok(d) => (d, Some(e)),
+                    Ok(d) => (d.placed(placement), Some(e)),
                     Err(e2) => (
                         LoadedData {
                             label: "none".into(),
@@ -267,6 +271,7 @@ impl App {
             data,
             data_error,
             data_is_subset: false,
+            placement_draft: None,
             settings_notice: None,
             training,
             train: TrainState::default(),
@@ -293,6 +298,7 @@ impl App {
     pub fn set_data(&mut self, choice: DataChoice) {
         match LoadedData::load(&choice) {
             Ok(data) => {
+                let data = data.placed(self.settings.placement);
                 self.settings.data = choice;
                 self.data = data;
                 self.data_is_subset = false;
@@ -303,6 +309,27 @@ impl App {
             }
             Err(e) => self.data_error = Some(e),
         }
+    }
+
+    /// Moves the data (the lesson on why data is standardised) and reloads it, framing it on
+    /// the canvas.
+    pub fn set_placement(&mut self, placement: Placement) {
+        self.settings.placement = placement;
+        self.set_data(self.settings.data.clone());
+        self.frame_data();
+    }
+
+    /// Zooms and pans the canvas to show the data and N(0, I) (standard data: the usual view).
+    pub fn frame_data(&mut self) {
+        let p = self.settings.placement;
+        // Standardised data lies within about ±2.6; N(0, I) within ±3.
+        let (lo, hi) = (
+            (p.shift - 2.6 * p.scale).min(-3.0),
+            (p.shift + 2.6 * p.scale).max(3.0),
+        );
+        let half = (0.5 * (hi - lo)).max(2.6 * p.scale);
+        self.settings.zoom = (3.2 / half).clamp(0.3, 1.0);
+        self.canvas.pan = egui::Vec2::new(-0.5 * (lo + hi), 0.0);
     }
 
     /// Keeps the user's setup before a lesson or a view's preset changes it (once: a second
@@ -334,7 +361,9 @@ impl App {
         mine.presentation = now.presentation;
         mine.dark = now.dark;
         let data = std::mem::replace(&mut mine.data, now.data.clone());
-        let reload = data != self.settings.data || self.data_is_subset;
+        let reload = data != self.settings.data
+            || mine.placement != self.settings.placement
+            || self.data_is_subset;
         self.settings = mine;
         if reload {
             self.drawing = None;

@@ -10,7 +10,8 @@
 //! - `builtin`: the built-in sets by name; `toy`: their generators; `moments`: the
 //!   population moments they are standardised by;
 //! - `csv`: reading `x,y[,label]` files; `dataset`: points with optional labels;
-//! - `normalization`: standardising and back; `error`: why data could not be loaded.
+//! - `normalization`: standardising and back; `placement`: moving standardised data away
+//!   from the origin (the lesson on why that matters); `error`: why data could not be loaded.
 
 mod builtin;
 mod csv;
@@ -18,6 +19,7 @@ mod dataset;
 mod error;
 mod moments;
 mod normalization;
+mod placement;
 mod toy;
 
 pub use builtin::{BuiltIn, mixture, sample};
@@ -25,3 +27,4 @@ pub use csv::{load_csv, parse_csv, write_csv};
 pub use dataset::{Dataset, MAX_CLASSES};
 pub use error::{DataError, LineProblem};
 pub use normalization::Normalization;
+pub use placement::Placement;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::TeachError;
-use crate::data::BuiltIn;
+use crate::data::{BuiltIn, Placement};
 use crate::math::schedule::Schedule;
 use crate::math::solvers::{SamplerConfig, SamplerKind};
 
@@ -53,6 +53,8 @@ pub struct Preset {
     pub class: Option<u32>,
     pub guidance_scale: f64,
     pub views: ViewFlags,
+    /// Where the data is put (standard but in the lesson on why that matters).
+    pub placement: Placement,
 }
 
 const DEFAULT_SCHEDULE: Schedule = Schedule::Linear {
@@ -69,6 +71,7 @@ const BASE: Preset = Preset {
     class: None,
     guidance_scale: 0.0,
     views: NO_VIEWS,
+    placement: Placement::STANDARD,
 };
 
 impl Preset {
@@ -127,7 +130,7 @@ pub struct Lesson {
 }
 
 /// The tour, in order.
-pub static LESSONS: [Lesson; 7] = [
+pub static LESSONS: [Lesson; 8] = [
     Lesson {
         title: "1 · Forward: data into noise",
         text: "Press play and every point slides toward the origin while Gaussian noise piles \
@@ -235,6 +238,31 @@ pub static LESSONS: [Lesson; 7] = [
             views: ViewFlags {
                 guidance: true,
                 ..NO_VIEWS
+            },
+            ..BASE
+        },
+    },
+    Lesson {
+        title: "8 · When t = 1 is not noise",
+        text: "The forward process ends in N(0, I) only if the schedule is long enough for the \
+               data. Here the swiss roll sits at x = 4 and β_max is 2: at t = 1 the points are \
+               still off-centre, away from the rings of N(0, I) that every reverse run starts \
+               from, and the samples come out wrong. Raise β_max to 20, or press \
+               \"standard\" under Move the data, and the two clouds agree.",
+        preset: Preset {
+            schedule: Schedule::Linear {
+                beta_min: 0.1,
+                beta_max: 2.0,
+            },
+            sampler: SamplerKind::Heun,
+            steps: 50,
+            views: ViewFlags {
+                forward: true,
+                ..NO_VIEWS
+            },
+            placement: Placement {
+                shift: 4.0,
+                scale: 1.0,
             },
             ..BASE
         },

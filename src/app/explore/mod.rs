@@ -72,8 +72,12 @@ pub struct Inputs {
 impl Inputs {
     fn gather(app: &mut App) -> Self {
         let schedule = app.settings.schedule.schedule();
+        // A moved built-in is no longer what its generator draws: held-out points then come
+        // from the data itself.
         let builtin = match &app.settings.data {
-            DataChoice::BuiltIn(name) => BuiltIn::from_name(name),
+            DataChoice::BuiltIn(name) if app.settings.placement.is_standard() => {
+                BuiltIn::from_name(name)
+            }
             _ => None,
         };
         Self {

@@ -32,12 +32,14 @@ const ARROW_GRID: usize = 17;
 /// Canvas state that is not worth saving.
 #[derive(Default)]
 pub struct CanvasState {
-    pan: Vec2,
+    pub pan: Vec2,
     arrows: Option<(ArrowKey, ArrowField, ArrowField)>,
     /// Counter for the jitter of drawn points.
     drawn_counter: u32,
     /// Where the stroke being drawn was last frame (world units).
     last_stroke: Option<Point>,
+    /// A fixed draw of N(0, I) (see `prior_layer`).
+    prior: Option<Vec<Point>>,
 }
 
 /// Arrows as (base point, vector) in world units.
@@ -130,6 +132,9 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         if app.settings.arrows != Arrows::Off {
             arrows_layer(app, &view, frame.t).paint(&painter, layer.with("arrows"), rect, gpu);
         }
+        if app.player.mode == Mode::Forward {
+            prior_layer(&mut app.canvas, &painter, &view, frame.t, dark);
+        }
         overlay(app, &painter, &view, &frame);
     }
     scrubber_ui(app, ui);
@@ -191,6 +196,41 @@ fn transport_ui(app: &mut App, ui: &mut Ui) {
         ui.checkbox(&mut app.settings.auto_loop, "loop")
             .on_hover_text("Forward, then reverse, then again");
     });
+}
+
+/// Points of the N(0, I) draw shown beside x_t at the end of the forward run.
+const PRIOR_POINTS: usize = 600;
+
+/// Near t = 1 in the forward run, a draw of N(0, I) as rings over the particles: where every
+/// reverse run starts. Where the schedule is too short (or the data too far from the origin)
+/// the two clouds visibly differ, and the reverse run starts in the wrong place.
+fn prior_layer(state: &mut CanvasState, painter: &egui::Painter, view: &View, t: f64, dark: bool) {
+    let shown = ((t - 0.75) / 0.2).clamp(0.0, 1.0) as f32;
+    if shown <= 0.0 {
+        return;
+    }
+    let prior = state
+        .prior
+        .get_or_insert_with(|| crate::math::solvers::prior(PRIOR_POINTS, 0x9_0000));
+    let colour = if dark {
+        Color32::from_white_alpha((200.0 * shown) as u8)
+    } else {
+        Color32::from_black_alpha((200.0 * shown) as u8)
+    };
+    let stroke = egui::Stroke::new(1.2, colour);
+    for p in prior.iter() {
+        let pos = view.to_screen(*p);
+        if view.rect.contains(pos) {
+            painter.circle_stroke(pos, 3.0, stroke);
+        }
+    }
+    painter.text(
+        view.rect.left_bottom() + Vec2::new(12.0, -30.0),
+        Align2::LEFT_BOTTOM,
+        "rings: a draw of N(0, I), where every reverse run starts",
+        FontId::proportional(14.0),
+        colour,
+    );
 }
 
 fn scrubber_ui(app: &mut App, ui: &mut Ui) {

@@ -17,6 +17,7 @@ use crate::app::settings::{
     ScheduleKind, ScoreSource, Settings, ZOOM_RANGE, short_label,
 };
 use crate::app::{App, files, style};
+use crate::data::Placement;
 
 const WIDTHS: [usize; 5] = [32, 64, 128, 256, 512];
 const BATCHES: [usize; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
@@ -116,6 +117,44 @@ pub fn my_setup_ui(app: &mut App, ui: &mut Ui) {
     });
 }
 
+/// Moving the data off the origin or widening it: what skipping standardisation does to a
+/// diffusion model whose schedule is short. Applied when a slider is let go (each change
+/// restarts training).
+fn placement_ui(app: &mut App, ui: &mut Ui) {
+    egui::CollapsingHeader::new("Move the data (why standardise?)")
+        .id_salt("placement")
+        .default_open(!app.settings.placement.is_standard())
+        .show(ui, |ui| {
+            let mut p = app.placement_draft.unwrap_or(app.settings.placement);
+            let shift = ui
+                .add(Slider::new(&mut p.shift, Placement::SHIFT_RANGE).text("centre x"))
+                .on_hover_text("Move the data's centre away from the origin, where N(0, I) is");
+            let scale = ui
+                .add(
+                    Slider::new(&mut p.scale, Placement::SCALE_RANGE)
+                        .logarithmic(true)
+                        .text("spread ×"),
+                )
+                .on_hover_text("Make the data wider (or narrower) than N(0, I)");
+            let dragging = shift.dragged() || scale.dragged();
+            app.placement_draft = dragging.then_some(p);
+            let mut apply = !dragging && p != app.settings.placement;
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!p.is_standard(), egui::Button::new("standard"))
+                    .on_hover_text("Centre 0, spread 1: what the models expect")
+                    .clicked()
+                {
+                    p = Placement::STANDARD;
+                    apply = true;
+                }
+            });
+            if apply {
+                app.set_placement(p);
+            }
+        });
+}
+
 /// The last file of a kind, where a dialog starts (None before the first).
 pub fn last(path: &str) -> Option<&std::path::Path> {
     let path = path.trim();
@@ -175,13 +214,19 @@ fn data_picker_ui(app: &mut App, ui: &mut Ui) {
 
 fn data_ui(app: &mut App, ui: &mut Ui) {
     data_picker_ui(app, ui);
+    let units = if app.settings.placement.is_standard() {
+        "standardised".to_owned()
+    } else {
+        format!("standardised, then{}", app.settings.placement.describe())
+    };
     ui.label(format!(
-        "{} points, standardised, {}",
+        "{} points, {units}, {}",
         app.data.points.len(),
         app.data.classes_text()
     ))
     .on_hover_text("Classes come from a CSV file's label column or a drawing's colours");
 
+    placement_ui(app, ui);
     ui.add_space(4.0);
     ui.horizontal_wrapped(|ui| {
         if ui

@@ -57,8 +57,13 @@ pub fn apply_current(app: &mut App) {
 pub fn apply_preset(app: &mut App, preset: &Preset) {
     app.keep_my_setup();
     let name = preset.dataset.name().to_owned();
-    if app.settings.data != DataChoice::BuiltIn(name.clone()) {
+    let moved = app.settings.placement != preset.placement;
+    app.settings.placement = preset.placement;
+    if moved || app.settings.data != DataChoice::BuiltIn(name.clone()) {
         app.set_data(DataChoice::BuiltIn(name));
+    }
+    if moved {
+        app.frame_data();
     }
     let s = &mut app.settings;
     match preset.schedule {

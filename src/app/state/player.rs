@@ -484,7 +484,9 @@ impl Player {
             return;
         };
         let held_out = match &settings.data {
-            DataChoice::BuiltIn(name) => BuiltIn::from_name(name).map(HeldOut::BuiltIn),
+            DataChoice::BuiltIn(name) if settings.placement.is_standard() => {
+                BuiltIn::from_name(name).map(HeldOut::BuiltIn)
+            }
             _ => None,
         }
         .unwrap_or_else(|| HeldOut::Resample(Arc::clone(&data.points)));

@@ -12,6 +12,7 @@ use std::ops::RangeInclusive;
 use serde::{Deserialize, Serialize};
 
 use crate::Point;
+use crate::data::Placement;
 use crate::math::Schedule;
 use crate::math::solvers::SamplerKind;
 use crate::teach::lessons::LessonCursor;
@@ -248,6 +249,8 @@ impl SamplerSettings {
 #[serde(default)]
 pub struct Settings {
     pub data: DataChoice,
+    /// Where the (standardised) data is put: standard but in the lesson on why it matters.
+    pub placement: Placement,
     /// Text of the CSV path field.
     pub csv_path: String,
     pub schedule: ScheduleSettings,
@@ -281,6 +284,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data: DataChoice::default(),
+            placement: Placement::STANDARD,
             csv_path: String::new(),
             schedule: ScheduleSettings::default(),
             train: TrainSettings::default(),
@@ -500,6 +504,10 @@ impl Settings {
         if lesson != self.teach.lesson {
             f.push("lesson → the last one".to_owned());
             self.teach.lesson = lesson;
+        }
+        if !self.placement.is_valid() {
+            f.push("data placement → standard".to_owned());
+            self.placement = Placement::STANDARD;
         }
         // The kept setup is checked like the rest; it keeps no setup of its own.
         if let Some(mine) = &mut self.my_setup {
