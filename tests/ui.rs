@@ -152,6 +152,9 @@ fn presentation_mode_enlarges_the_text() {
     assert!(large > 1.4 * normal, "body text {normal} → {large}");
     // Fewer controls: the network settings are gone.
     assert!(h.query_by_label("Hidden layers").is_none());
+    // The canvas takes at least three quarters of the 1280-wide window.
+    let canvas = h.state().canvas_rect().expect("a canvas");
+    assert!(canvas.width() >= 0.75 * 1280.0, "canvas {canvas:?}");
     h.get_by_label("Leave presentation").click();
     h.run_steps(2);
     assert!((App::body_size(&h.ctx) - normal).abs() < 1e-3);

@@ -584,6 +584,11 @@ impl App {
         self.region_cache = None;
     }
 
+    /// Where the canvas was drawn on the last frame (None before the first).
+    pub fn canvas_rect(&self) -> Option<egui::Rect> {
+        self.canvas.rect
+    }
+
     /// The body text size in use (tests: presentation mode enlarges it).
     pub fn body_size(ctx: &egui::Context) -> f32 {
         style::body_size(ctx)

@@ -40,6 +40,8 @@ pub struct CanvasState {
     last_stroke: Option<Point>,
     /// A fixed draw of N(0, I) (see `prior_layer`).
     prior: Option<Vec<Point>>,
+    /// Where the canvas was drawn last frame (tests check its share of the window).
+    pub rect: Option<Rect>,
 }
 
 /// Arrows as (base point, vector) in world units.
@@ -94,6 +96,7 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
     let size = ui.available_size() - Vec2::new(0.0, scrubber_height);
     let (rect, response) =
         ui.allocate_exact_size(size.max(Vec2::splat(50.0)), Sense::click_and_drag());
+    app.canvas.rect = Some(rect);
     let view = View {
         rect,
         center: [-app.canvas.pan.x, -app.canvas.pan.y],
@@ -127,7 +130,14 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         let frame = app.player.frame(&app.settings);
         particles_layer(app, ui, &painter, &view, &frame, dark);
         if app.settings.show_trails {
-            trails_layer(&view, &frame, dark).paint(&painter, layer.with("trails"), rect, gpu);
+            // Thicker for the back row in presentation mode.
+            let width = if app.settings.presentation { 2.0 } else { 1.0 };
+            trails_layer(&view, &frame, dark, width).paint(
+                &painter,
+                layer.with("trails"),
+                rect,
+                gpu,
+            );
         }
         if app.settings.arrows != Arrows::Off {
             arrows_layer(app, &view, frame.t).paint(&painter, layer.with("arrows"), rect, gpu);
@@ -397,7 +407,7 @@ fn particles_layer(
             1.6
         } else {
             2.2
-        } * if presentation { 1.3 } else { 1.0 };
+        } * if presentation { 1.6 } else { 1.0 };
         let resident = frame.resident.as_ref().map(|g| Resident {
             buffer: g.store.buffer.clone(),
             offset: g.offset,
@@ -433,7 +443,7 @@ fn particles_layer(
     }
 }
 
-fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool) -> Lines {
+fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool, width: f32) -> Lines {
     // Stochastic paths jump by √(β dt) per step: fewer of them, and tails that fade fast
     // (comet-like), keep the particles readable; smooth paths fade gently.
     let jagged = frame.jagged;
@@ -461,7 +471,7 @@ fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool) -> L
                 pair[0],
                 pair[1],
                 Stroke::new(
-                    if jagged { 1.0 } else { 1.3 },
+                    width * if jagged { 1.0 } else { 1.3 },
                     Color32::from_rgba_unmultiplied(r, g, b, alpha),
                 ),
             );
@@ -469,8 +479,8 @@ fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool) -> L
         if let Some(end) = line.last() {
             lines.circle(
                 *end,
-                3.5,
-                Stroke::new(1.5, Color32::from_rgba_unmultiplied(r, g, b, a)),
+                3.5 * width,
+                Stroke::new(1.5 * width, Color32::from_rgba_unmultiplied(r, g, b, a)),
             );
         }
     }

@@ -37,7 +37,8 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
     })
     .frame(style::unfilled(egui::Frame::side_top_panel(ui.style())))
     .resizable(true)
-    .default_size(if presentation { 420.0 } else { 300.0 })
+    // Presentation: the canvas keeps at least three quarters of a 1280-wide window.
+    .default_size(if presentation { 280.0 } else { 300.0 })
     .min_size(220.0)
     .show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
@@ -73,6 +74,8 @@ pub fn controls_ui(app: &mut App, ui: &mut Ui) {
 }
 
 fn presentation_controls_ui(app: &mut App, ui: &mut Ui) {
+    // Narrow rows, so the panel leaves the canvas three quarters of a 1280-wide window.
+    ui.spacing_mut().slider_width = 120.0;
     data_picker_ui(app, ui);
     ui.separator();
     beta_max_ui(app, ui);
@@ -451,7 +454,9 @@ fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
         } else {
             ("ODE", "solver", &ODE_SOLVERS[..], s.ode_choice())
         };
-        ui.horizontal(|ui| {
+        // Wrapped: in presentation mode the large text must not widen the panel (the canvas
+        // keeps three quarters of the window).
+        ui.horizontal_wrapped(|ui| {
             let hover = if is_sde {
                 "Run the stochastic sampler: noise is injected at every step (jagged paths)"
             } else {
