@@ -20,7 +20,7 @@ mod state;
 
 // The submodules by their short names, as every file of the app refers to them.
 use paint::{callback, fill, lines, particles, region_cache};
-use panels::{canvas, controls, export, formulas, lessons, plots, status, style, teach_bar};
+use panels::{canvas, controls, export, formulas, help, lessons, plots, status, style, teach_bar};
 pub use state::trajectory;
 use state::{datasets, jobs, noise_check, player, run_quality, settings, training};
 
@@ -127,6 +127,8 @@ pub struct App {
     pub data_error: Option<String>,
     /// The data is a subset of `settings.data` (the memorisation view's), not all of it.
     pub data_is_subset: bool,
+    /// The help overlay (F1 or ?) is open.
+    pub help: bool,
     /// The placement while its slider is dragged (applied when let go).
     placement_draft: Option<Placement>,
     /// Why the saved settings were not used as they were (`Settings::restore`), until dismissed.
@@ -272,6 +274,7 @@ impl App {
             data_error,
             data_is_subset: false,
             placement_draft: None,
+            help: false,
             settings_notice: None,
             training,
             train: TrainState::default(),
@@ -473,7 +476,7 @@ impl App {
         }
     }
 
-    /// Space, F, R, O, ←/→ and P, unless a text field has the keyboard.
+    /// Space, F, R, O, ←/→, . and ,, P, F1 or ?, unless a text field has the keyboard.
     fn shortcuts(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
             return;
@@ -494,6 +497,30 @@ impl App {
         }
         if pressed(Key::P) {
             self.settings.presentation = !self.settings.presentation;
+        }
+        if let Some(drawing) = self.drawing.as_mut()
+            && ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, Key::Z))
+        {
+            drawing.undo_stroke();
+        }
+        // One solver step at a time: . on, , back.
+        if pressed(Key::Period) {
+            self.player.step_once(self.settings.sampler.steps, false);
+        }
+        if pressed(Key::Comma) {
+            self.player.step_once(self.settings.sampler.steps, true);
+        }
+        if pressed(Key::F1)
+            || ctx.input(|i| {
+                i.events
+                    .iter()
+                    .any(|e| matches!(e, egui::Event::Text(t) if t == "?"))
+            })
+        {
+            self.help = !self.help;
+        }
+        if pressed(Key::Escape) {
+            self.help = false;
         }
         let step = 0.02;
         if pressed(Key::ArrowRight) {
@@ -540,6 +567,9 @@ impl App {
             .frame(style::unfilled(egui::Frame::central_panel(ui.style())))
             .show(ui, |ui| canvas::canvas_ui(self, ui));
 
+        if self.help {
+            help::help_ui(self, &ctx);
+        }
         drop_hint(&ctx);
         self.sync_training();
         drill::tick(self, &ctx);
@@ -582,6 +612,11 @@ impl App {
     /// Draws every region directly from now on (tests compare both ways).
     pub fn disable_region_cache(&mut self) {
         self.region_cache = None;
+    }
+
+    /// The particle followed through the reverse run (clicked on the canvas).
+    pub fn followed(&self) -> Option<usize> {
+        self.canvas.followed
     }
 
     /// Where the canvas was drawn on the last frame (None before the first).

@@ -40,6 +40,8 @@ pub struct CanvasState {
     last_stroke: Option<Point>,
     /// A fixed draw of N(0, I) (see `prior_layer`).
     prior: Option<Vec<Point>>,
+    /// The particle followed through the reverse run (clicked).
+    pub followed: Option<usize>,
     /// Where the canvas was drawn last frame (tests check its share of the window).
     pub rect: Option<Rect>,
 }
@@ -116,6 +118,9 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
     let layer = ui.scope_id().with("canvas layer");
     fill::fill_rect(&painter, layer, rect, 6.0, background, gpu);
     grid(&view, dark).paint(&painter, layer.with("grid"), rect, gpu);
+    if app.settings.axis_ticks {
+        axis_ticks(&painter, &view, dark);
+    }
 
     if let Some(drawing) = &app.drawing {
         drawing_layer(&painter, &view, drawing);
@@ -144,6 +149,9 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
         }
         if app.player.mode == Mode::Forward {
             prior_layer(&mut app.canvas, &painter, &view, frame.t, dark);
+        }
+        if let Some(i) = app.canvas.followed {
+            followed_layer(app, &painter, &view, i);
         }
         overlay(app, &painter, &view, &frame);
     }
@@ -279,6 +287,9 @@ fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
             // Fill the segment since the last frame (the pointer moves far between frames
             // when rendering is slow), with jittered points for a stroke of some thickness.
             let to = view.to_world(pos);
+            if app.canvas.last_stroke.is_none() {
+                drawing.begin_stroke();
+            }
             let from = app.canvas.last_stroke.unwrap_or(to);
             let length = (to[0] - from[0]).hypot(to[1] - from[1]);
             let n = ((length / STROKE_SPACING) as usize).clamp(1, 200);
@@ -303,6 +314,21 @@ fn input(app: &mut App, ui: &Ui, response: &egui::Response, view: &View) {
     if response.dragged() {
         let d = response.drag_delta() / view.scale;
         app.canvas.pan += Vec2::new(d.x, -d.y);
+    }
+    // A click picks the particle nearest to it to follow through the reverse run (a click
+    // on empty canvas lets go).
+    if response.clicked()
+        && app.player.mode == Mode::Reverse
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        let frame = app.player.frame(&app.settings);
+        let nearest = frame
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, view.to_screen(*p).distance(pos)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        app.canvas.followed = nearest.filter(|(_, d)| *d < 12.0).map(|(i, _)| i);
     }
     if response.double_clicked() {
         app.canvas.pan = Vec2::ZERO;
@@ -342,6 +368,70 @@ fn grid(view: &View, dark: bool) -> Lines {
         );
     }
     lines
+}
+
+/// The followed particle's path through the reverse run so far, bold, with where it is now.
+fn followed_layer(app: &App, painter: &egui::Painter, view: &View, i: usize) {
+    let Some(path) = app.player.path_of(i) else {
+        return;
+    };
+    let Some(now) = path.last() else {
+        return;
+    };
+    let colour = Color32::from_rgb(120, 230, 255);
+    let line: Vec<Pos2> = path.iter().map(|p| view.to_screen(*p)).collect();
+    painter.add(Shape::line(line, Stroke::new(2.5, colour)));
+    let at = view.to_screen(*now);
+    painter.circle_stroke(at, 7.0, Stroke::new(2.5, colour));
+    painter.text(
+        at + Vec2::new(10.0, -10.0),
+        Align2::LEFT_BOTTOM,
+        format!("particle {i}: ({:.2}, {:.2})", now[0], now[1]),
+        FontId::proportional(13.0),
+        colour,
+    );
+}
+
+/// Numbers on the grid lines along the bottom and left edges (in the model's units).
+fn axis_ticks(painter: &egui::Painter, view: &View, dark: bool) {
+    let colour = if dark {
+        Color32::from_gray(150)
+    } else {
+        Color32::from_gray(90)
+    };
+    let font = FontId::monospace(11.0);
+    let [hx, hy] = view.half_extent();
+    // About a label per 60 screen points: every 1, 2 or 5 units.
+    let every = [1, 2, 5, 10]
+        .into_iter()
+        .find(|&k| k as f32 * view.scale >= 60.0)
+        .unwrap_or(20);
+    let (x0, x1) = (view.center[0] - hx, view.center[0] + hx);
+    let (y0, y1) = (view.center[1] - hy, view.center[1] + hy);
+    for k in (x0.ceil() as i32)..=(x1.floor() as i32) {
+        if k % every == 0 {
+            let at = view.to_screen([k as f32, y0]);
+            painter.text(
+                at + Vec2::new(0.0, -3.0),
+                Align2::CENTER_BOTTOM,
+                k.to_string(),
+                font.clone(),
+                colour,
+            );
+        }
+    }
+    for k in (y0.ceil() as i32)..=(y1.floor() as i32) {
+        if k % every == 0 && k != 0 {
+            let at = view.to_screen([x0, k as f32]);
+            painter.text(
+                at + Vec2::new(4.0, 0.0),
+                Align2::LEFT_CENTER,
+                k.to_string(),
+                font.clone(),
+                colour,
+            );
+        }
+    }
 }
 
 /// The drawing so far, each point in its class's colour.

@@ -315,6 +315,16 @@ fn data_ui(app: &mut App, ui: &mut Ui) {
             if ui.button("Clear").clicked() {
                 drawing.clear();
             }
+            if ui
+                .add_enabled(
+                    !drawing.strokes.is_empty(),
+                    egui::Button::new("Undo stroke"),
+                )
+                .on_hover_text("Shortcut: Ctrl+Z")
+                .clicked()
+            {
+                drawing.undo_stroke();
+            }
             train_now = ui
                 .add_enabled(
                     drawing.len() >= MIN_DRAWN,
@@ -693,6 +703,8 @@ fn view_ui(app: &mut App, ui: &mut Ui) {
     let s = &mut app.settings;
     ui.checkbox(&mut s.show_data, "Show the data faintly");
     ui.checkbox(&mut s.show_trails, "Trajectories of a few particles");
+    ui.checkbox(&mut s.axis_ticks, "Axis ticks")
+        .on_hover_text("Numbers on the canvas grid, in the model's (standardised) units");
     ComboBox::new("arrows", "Score arrows")
         .selected_text(s.arrows.label())
         .show_ui(ui, |ui| {
@@ -717,7 +729,7 @@ fn view_ui(app: &mut App, ui: &mut Ui) {
     ui.label(
         RichText::new(
             "Keys: space play/pause · F forward · R reverse · O ODE/SDE · ←/→ scrub · \
-             P presentation",
+             . / , one step · P presentation · F1 or ? help",
         )
         .small()
         .weak(),

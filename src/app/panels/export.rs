@@ -26,6 +26,8 @@ pub struct ExportState {
     /// The last outcome: Ok(what was written) or Err(why not).
     pub message: Option<Result<String, String>>,
     task: Task<String>,
+    /// Where a screen capture leaves its outcome (it completes a frame later).
+    captured: Arc<std::sync::Mutex<Option<Result<String, String>>>>,
 }
 
 /// One frame to rasterise: particles and their colours.
@@ -43,6 +45,9 @@ pub fn export_ui(app: &mut App, ui: &mut Ui) {
     if let Some(e) = app.export.task.error.take() {
         app.export.message = Some(Err(e));
     }
+    if let Some(done) = app.export.captured.lock().ok().and_then(|mut c| c.take()) {
+        app.export.message = Some(done);
+    }
     ui.horizontal_wrapped(|ui| {
         let dir = absolute(&app.settings.teach.export_dir);
         ui.label("Folder")
@@ -57,7 +62,15 @@ pub fn export_ui(app: &mut App, ui: &mut Ui) {
     ui.horizontal_wrapped(|ui| {
         let busy = app.export.task.is_running();
         if ui
+            .add_enabled(!busy, egui::Button::new("Screen PNG"))
+            .on_hover_text("Exactly what the canvas shows now, captions and all")
+            .clicked()
+        {
+            export_screen(app, ui.ctx());
+        }
+        if ui
             .add_enabled(!busy, egui::Button::new("Canvas PNG"))
+            .on_hover_text("The particles alone, redrawn at 900 × 900")
             .clicked()
         {
             export_png(app, ui.ctx());
@@ -206,6 +219,63 @@ fn still(app: &App) -> Result<Still, String> {
         points,
         colors: frame.colors,
     })
+}
+
+/// Exactly what is on screen in the canvas (particles, trails, arrows, captions): egui's
+/// capture of the next frame, cropped to the canvas, as `screen-NNN.png` (never over an
+/// earlier one).
+pub(crate) fn export_screen(app: &mut App, ctx: &egui::Context) {
+    let Some(rect) = app.canvas_rect() else {
+        return app.export.message = Some(Err("the canvas has not been drawn yet".into()));
+    };
+    let path = match out_path(app, "").map(|dir| free_name(&dir, "screen", "png")) {
+        Ok(p) => p,
+        Err(e) => return app.export.message = Some(Err(e)),
+    };
+    let slot = Arc::clone(&app.export.captured);
+    let ppp = ctx.pixels_per_point();
+    let repaint = ctx.clone();
+    app.export.message = Some(Ok("capturing the screen…".into()));
+    ctx.request_screenshot(move |image| {
+        let outcome = write_capture(&path, &image, rect, ppp);
+        if let Ok(mut slot) = slot.lock() {
+            *slot = Some(outcome);
+        }
+        repaint.request_repaint();
+    });
+}
+
+/// The part of a screen capture under `rect` (in points), as a PNG.
+pub fn write_capture(
+    path: &std::path::Path,
+    image: &egui::ColorImage,
+    rect: egui::Rect,
+    pixels_per_point: f32,
+) -> Result<String, String> {
+    let screen = egui::Rect::from_min_size(
+        egui::Pos2::ZERO,
+        egui::vec2(image.width() as f32, image.height() as f32) / pixels_per_point,
+    );
+    let rect = rect.intersect(screen);
+    if !rect.is_positive() {
+        return Err("the canvas is not on screen".into());
+    }
+    let part = image.region(&rect, Some(pixels_per_point));
+    let rgb: Vec<u8> = part
+        .pixels
+        .iter()
+        .flat_map(|c| [c.r(), c.g(), c.b()])
+        .collect();
+    write_png(path, part.width() as u32, part.height() as u32, &rgb).map_err(|e| e.to_string())?;
+    Ok(format!("wrote {}", path.display()))
+}
+
+/// `dir/stem-NNN.ext` with the first number not taken.
+fn free_name(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
+    (1..)
+        .map(|n| dir.join(format!("{stem}-{n:03}.{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join(format!("{stem}.{ext}")))
 }
 
 pub(crate) fn export_png(app: &mut App, ctx: &egui::Context) {
@@ -384,4 +454,33 @@ pub fn write_scaled_png(
         }
     }
     write_png(path, w as u32, h as u32, &out).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_is_cropped_to_the_canvas_in_pixels() {
+        // 100 × 50 points at 2 pixels per point; the canvas (10..60, 5..35) is red.
+        let ppp = 2.0;
+        let mut image = egui::ColorImage::filled([200, 100], Color32::BLACK);
+        for y in 10..70 {
+            for x in 20..120 {
+                image.pixels[y * 200 + x] = Color32::RED;
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = free_name(dir.path(), "screen", "png");
+        let rect = egui::Rect::from_min_max(egui::pos2(10.0, 5.0), egui::pos2(60.0, 35.0));
+        write_capture(&path, &image, rect, ppp).unwrap();
+        let back = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(back.dimensions(), (100, 60));
+        assert!(back.pixels().all(|p| p.0 == [255, 0, 0]));
+        // The next capture gets the next name.
+        assert_ne!(free_name(dir.path(), "screen", "png"), path);
+        // A canvas off screen is refused.
+        let off = egui::Rect::from_min_max(egui::pos2(500.0, 5.0), egui::pos2(600.0, 35.0));
+        assert!(write_capture(&path, &image, off, ppp).is_err());
+    }
 }

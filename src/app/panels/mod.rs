@@ -6,12 +6,14 @@
 //! - `status`: the status bar (renderer, trainer, speed);
 //! - `formulas`, `lessons`, `teach_bar`: the teaching strip, the guided tour, their switches;
 //! - `export`: PNG, GIF, CSV and weights, from the controls;
+//! - `help`: the overlay of shortcuts and views (F1 or ?);
 //! - `style`: light/dark and presentation mode.
 
 pub(crate) mod canvas;
 pub(crate) mod controls;
 pub(crate) mod export;
 pub(crate) mod formulas;
+pub(crate) mod help;
 pub(crate) mod lessons;
 pub(crate) mod plots;
 pub(crate) mod status;

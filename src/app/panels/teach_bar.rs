@@ -15,7 +15,10 @@ pub fn teach_toggles_ui(app: &mut App, ui: &mut Ui) {
         ui.toggle_value(&mut t.explore, "Explore").on_hover_text(
             "quality vs steps, density, memorisation, guidance, why the score, ablation",
         );
-        if t.lessons && !lessons_before {
+        let lessons_on = t.lessons && !lessons_before;
+        ui.toggle_value(&mut app.help, "?")
+            .on_hover_text("Help: shortcuts and what each view shows (F1)");
+        if lessons_on {
             lessons::apply_current(app);
         }
     });

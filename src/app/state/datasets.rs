@@ -51,6 +51,8 @@ pub struct Drawing {
     pub labels: Vec<u32>,
     /// The class new points get.
     pub class: u32,
+    /// Where each stroke starts in `points` (so the last one can be undone).
+    pub strokes: Vec<usize>,
 }
 
 impl Drawing {
@@ -63,6 +65,28 @@ impl Drawing {
     pub fn clear(&mut self) {
         self.points.clear();
         self.labels.clear();
+        self.strokes.clear();
+    }
+
+    /// Marks the start of a stroke (a press or drag on the canvas).
+    pub fn begin_stroke(&mut self) {
+        if self.strokes.last() != Some(&self.points.len()) {
+            self.strokes.push(self.points.len());
+        }
+    }
+
+    /// Removes the last stroke's points; false when there is none.
+    pub fn undo_stroke(&mut self) -> bool {
+        let Some(start) = self.strokes.pop() else {
+            return false;
+        };
+        self.points.truncate(start);
+        self.labels.truncate(start);
+        // A stroke that added nothing: undo the one before it too.
+        if start == self.points.len() && self.strokes.last() == Some(&start) {
+            self.strokes.pop();
+        }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -183,6 +207,23 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undo_removes_exactly_the_last_stroke() {
+        let mut d = Drawing::default();
+        d.begin_stroke();
+        d.push([0.0, 0.0]);
+        d.push([0.1, 0.0]);
+        d.class = 1;
+        d.begin_stroke();
+        d.push([1.0, 1.0]);
+        assert!(d.undo_stroke());
+        assert_eq!(d.points, vec![[0.0, 0.0], [0.1, 0.0]]);
+        assert_eq!(d.labels, vec![0, 0]);
+        assert!(d.undo_stroke());
+        assert!(d.is_empty());
+        assert!(!d.undo_stroke());
+    }
 
     #[test]
     fn placed_data_maps_back_to_the_same_units() {

@@ -214,6 +214,57 @@ impl Player {
         self.t = (self.t + dt).clamp(0.0, 1.0);
     }
 
+    /// Pauses and moves one solver step on (`back`: one step back): in the reverse run to the
+    /// next stored step of the sampler's time grid, in the forward process by 1/steps.
+    pub fn step_once(&mut self, steps: usize, back: bool) {
+        self.playing = false;
+        match self.mode {
+            Mode::Forward => {
+                let dt = 1.0 / steps.max(1) as f64;
+                self.t = (self.t + if back { -dt } else { dt }).clamp(0.0, 1.0);
+            }
+            Mode::Reverse => {
+                let t = self.t;
+                let next = self.reverse.as_ref().and_then(|(_, runner)| {
+                    runner.with(|tr| {
+                        let step = tr.step_near(t);
+                        let to = if back {
+                            step.saturating_sub(1)
+                        } else {
+                            (step + 1).min(tr.times.len().saturating_sub(1))
+                        };
+                        tr.times.get(to).copied()
+                    })
+                });
+                if let Some(t) = next.flatten() {
+                    self.t = t;
+                }
+            }
+        }
+    }
+
+    /// The path of particle `i` through the reverse run so far, one point per stored step up
+    /// to the time shown (None in the forward process, or where the run keeps its frames on
+    /// the GPU).
+    pub fn path_of(&self, i: usize) -> Option<Vec<Point>> {
+        if self.mode != Mode::Reverse {
+            return None;
+        }
+        let (_, runner) = self.reverse.as_ref()?;
+        let t = self.t;
+        runner
+            .with(|tr| {
+                let step = tr.step_near(t);
+                tr.frames_until(step)
+                    .map(|stored| match stored {
+                        Stored::Cpu(points) => points.get(i).copied(),
+                        Stored::Gpu(_) => None,
+                    })
+                    .collect::<Option<Vec<Point>>>()
+            })
+            .flatten()
+    }
+
     pub fn set_t(&mut self, t: f64) {
         self.playing = false;
         self.t = t.clamp(0.0, 1.0);

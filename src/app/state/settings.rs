@@ -265,6 +265,8 @@ pub struct Settings {
     pub auto_loop: bool,
     pub show_data: bool,
     pub show_trails: bool,
+    /// Numbers on the canvas grid.
+    pub axis_ticks: bool,
     pub arrows: Arrows,
     pub presentation: bool,
     pub dark: bool,
@@ -296,6 +298,7 @@ impl Default for Settings {
             auto_loop: true,
             show_data: true,
             show_trails: true,
+            axis_ticks: false,
             arrows: Arrows::Off,
             presentation: false,
             dark: true,

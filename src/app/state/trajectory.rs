@@ -111,6 +111,14 @@ impl Trajectory {
         self.times.len().saturating_sub(1)
     }
 
+    /// The stored frames up to and including `step`, in order.
+    pub fn frames_until(&self, step: usize) -> impl Iterator<Item = &Stored> {
+        self.frames
+            .iter()
+            .take_while(move |(s, _)| *s <= step)
+            .map(|(_, stored)| stored)
+    }
+
     /// The stored frame nearest before `step`, and the step it holds.
     pub fn frame_at(&self, step: usize) -> Option<(usize, Stored)> {
         let i = self.frames.partition_point(|(s, _)| *s <= step);
