@@ -110,3 +110,41 @@ fn a_click_on_a_particle_follows_it_through_the_run() {
     let drawn = h.state().player.frame(&h.state().settings).points[followed];
     assert_eq!(now, drawn);
 }
+
+#[test]
+fn the_weighting_lesson_trains_three_networks_in_the_ablation_tab() {
+    use diffusion_playground::app::ExploreTab;
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    h.state_mut().explore.ablation.weighting.set_steps(100);
+    ui_common::click(&mut h, "Lessons");
+    while !h.state().settings.teach.lesson.is_last() {
+        h.get_by_label("Next ▶").click();
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let s = &h.state().settings;
+    assert!(s.teach.explore && s.teach.tab == ExploreTab::Ablation);
+    assert!(h.state().explore.ablation.lesson);
+    assert!(h.state().explore.ablation.weighting.is_running());
+    assert!(run_until(&mut h, 120.0, |h| !h
+        .state()
+        .explore
+        .ablation
+        .weighting
+        .is_running()));
+    let report = h
+        .state()
+        .explore
+        .ablation
+        .weighting
+        .shown()
+        .expect("a report")
+        .clone();
+    assert_eq!(report.rows.len(), 3);
+    h.run_steps(2);
+    for name in ["ε-loss (w = 1)", "t ~ π ∝ 1/σ²", "w = 1/σ²"] {
+        // (The first weighting's name is also in the controls' loss weighting menu.)
+        assert!(h.query_all_by_label(name).next().is_some(), "no row {name}");
+    }
+}

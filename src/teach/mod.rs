@@ -9,7 +9,8 @@
 //! - `denoiser`: the ideal denoiser (exact score of the training points) against a network;
 //! - `guidance`: classifier guidance by Bayes' rule and classifier-free guidance;
 //! - `naive`: running time backwards without the score, and (annealed) Langevin dynamics;
-//! - `ablation`: two training runs that differ in one setting;
+//! - `ablation`: two training runs that differ in one setting; `weighting`: three loss
+//!   weightings with the same loss and different samples;
 //! - `formulas`: the SDEs and the PF-ODE of the current schedule with numbers;
 //! - `lessons`: the guided tour of presets; `export`: CSV, PNG and GIF files.
 
@@ -22,6 +23,7 @@ pub mod guidance;
 pub mod lessons;
 pub mod naive;
 pub mod quality_steps;
+pub mod weighting;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

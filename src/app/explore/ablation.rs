@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use egui::{RichText, Ui};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
+use super::weighting::WeightingView;
 use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_table};
@@ -34,6 +35,9 @@ struct Live {
 }
 
 pub struct AblationView {
+    /// The three-weighting lesson instead of a pair of settings.
+    pub lesson: bool,
+    pub weighting: WeightingView,
     preset: usize,
     steps: u64,
     live: Arc<Mutex<Live>>,
@@ -44,6 +48,8 @@ pub struct AblationView {
 impl Default for AblationView {
     fn default() -> Self {
         Self {
+            lesson: false,
+            weighting: WeightingView::default(),
             preset: 0,
             steps: 3000,
             live: Arc::default(),
@@ -59,6 +65,14 @@ fn pair_label((a, b): &(Setting, Setting)) -> String {
 
 impl AblationView {
     pub fn ui(&mut self, ui: &mut Ui, inputs: &Inputs, train: &TrainSettings) {
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.lesson, false, "Two settings side by side");
+            ui.selectable_value(&mut self.lesson, true, "Same loss, different samples");
+        });
+        if self.lesson {
+            self.weighting.ui(ui);
+            return;
+        }
         self.task.poll(ui.ctx());
         note_ui(
             ui,

@@ -8,7 +8,8 @@
 //! - `guidance`: classifier guidance with the exact Bayes classifier; `cfg`: classifier-free
 //!   guidance with a class-conditional network; `labelled`: the labelled data both use;
 //! - `why_score`: drift-only reversal, plain and annealed Langevin;
-//! - `ablation`: two models trained side by side that differ in one setting.
+//! - `ablation`: two models trained side by side that differ in one setting, and
+//!   (`weighting`) three loss weightings with the same loss and different samples.
 
 mod ablation;
 mod cfg;
@@ -17,6 +18,7 @@ mod guidance;
 mod labelled;
 mod memorise;
 pub mod quality;
+mod weighting;
 mod why_score;
 
 use std::sync::Arc;

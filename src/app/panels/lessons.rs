@@ -98,6 +98,8 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
         Some(ExploreTab::WhyScore)
     } else if v.guidance {
         Some(ExploreTab::Guidance)
+    } else if v.weighting {
+        Some(ExploreTab::Ablation)
     } else {
         None
     };
@@ -108,6 +110,10 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
         match tab {
             ExploreTab::Quality => app.explore.quality.request_start(),
             ExploreTab::Density => app.explore.density.request_start(),
+            ExploreTab::Ablation if v.weighting => {
+                app.explore.ablation.lesson = true;
+                app.explore.ablation.weighting.request_start();
+            }
             _ => {}
         }
     }
