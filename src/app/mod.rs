@@ -562,7 +562,9 @@ impl App {
         if !self.settings.presentation && !self.settings.teach.explore {
             plots::plots_ui(self, ui);
         }
-        explore::explore_ui(self, ui);
+        // Drawn from a picture while it stands still, like the other panels: its charts are
+        // thousands of triangles for a software renderer.
+        self.cached_region(ui, "explore", explore::explore_ui);
         egui::CentralPanel::default()
             .frame(style::unfilled(egui::Frame::central_panel(ui.style())))
             .show(ui, |ui| canvas::canvas_ui(self, ui));

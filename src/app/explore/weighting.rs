@@ -142,10 +142,7 @@ fn clouds_ui(ui: &mut Ui, report: &WeightingReport) {
             .small(),
     );
     let side = canvas_side(ui, 3).min(200.0);
-    for (what, ode) in [
-        ("PF-ODE (Heun)", true),
-        ("reverse SDE (Euler–Maruyama)", false),
-    ] {
+    for (what, ode) in [("ODE", true), ("SDE", false)] {
         ui.horizontal_top(|ui| {
             for row in &report.rows {
                 let samples = if ode {

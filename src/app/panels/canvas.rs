@@ -148,7 +148,14 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
             arrows_layer(app, &view, frame.t).paint(&painter, layer.with("arrows"), rect, gpu);
         }
         if app.player.mode == Mode::Forward {
-            prior_layer(&mut app.canvas, &painter, &view, frame.t, dark);
+            prior_layer(
+                &mut app.canvas,
+                &painter,
+                &view,
+                frame.t,
+                dark,
+                (layer, gpu),
+            );
         }
         if let Some(i) = app.canvas.followed {
             followed_layer(app, &painter, &view, i);
@@ -222,7 +229,14 @@ const PRIOR_POINTS: usize = 600;
 /// Near t = 1 in the forward run, a draw of N(0, I) as rings over the particles: where every
 /// reverse run starts. Where the schedule is too short (or the data too far from the origin)
 /// the two clouds visibly differ, and the reverse run starts in the wrong place.
-fn prior_layer(state: &mut CanvasState, painter: &egui::Painter, view: &View, t: f64, dark: bool) {
+fn prior_layer(
+    state: &mut CanvasState,
+    painter: &egui::Painter,
+    view: &View,
+    t: f64,
+    dark: bool,
+    (layer, gpu): (egui::Id, bool),
+) {
     let shown = ((t - 0.75) / 0.2).clamp(0.0, 1.0) as f32;
     if shown <= 0.0 {
         return;
@@ -235,13 +249,17 @@ fn prior_layer(state: &mut CanvasState, painter: &egui::Painter, view: &View, t:
     } else {
         Color32::from_black_alpha((200.0 * shown) as u8)
     };
+    // As antialiased quads through the lines callback: hundreds of rings as egui shapes
+    // would cost a software renderer several milliseconds a frame.
+    let mut rings = Lines::default();
     let stroke = egui::Stroke::new(1.2, colour);
     for p in prior.iter() {
         let pos = view.to_screen(*p);
         if view.rect.contains(pos) {
-            painter.circle_stroke(pos, 3.0, stroke);
+            rings.circle(pos, 3.0, stroke);
         }
     }
+    rings.paint(painter, layer.with("prior"), view.rect, gpu);
     painter.text(
         view.rect.left_bottom() + Vec2::new(12.0, -30.0),
         Align2::LEFT_BOTTOM,
