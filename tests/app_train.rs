@@ -352,7 +352,10 @@ fn the_app_shows_a_crash_and_restarts_training() {
     assert!(message.contains("kernel exploded"), "{message}");
     h.run_steps(1);
     assert!(h.query_by_label_contains("Training crashed").is_some());
-    h.get_by_label("Restart training").click();
+    // The button may sit below the fold of the controls: scroll to it, then press it.
+    h.get_by_label("Restart training").scroll_to_me();
+    h.run_steps(2);
+    h.get_by_label("Restart training").click_accesskit();
     h.run_steps(2);
     let start = Instant::now();
     while h.state().train.backend.is_none() && start.elapsed() < Duration::from_secs(10) {
