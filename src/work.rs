@@ -5,14 +5,18 @@
 //!
 //! Natively a worker runs its job on a low-priority thread ([`Worker::spawn`]). The same job
 //! can instead be advanced in time slices by whoever owns the worker ([`Worker::inline`] and
-//! [`Worker::pump`]), which is how it will run where there are no threads (a browser tab).
+//! [`Worker::pump`]). In a browser tab, where there are no threads, [`Worker::spawn`] hands
+//! the job to a scheduler on the page's one thread instead, which the frame loop advances for
+//! a share of each frame ([`pump_background`]).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 /// Wakes the UI (egui's `request_repaint`), from any thread.
 pub type Repaint = Arc<dyn Fn() + Send + Sync>;
@@ -130,8 +134,38 @@ pub struct Worker<T> {
 }
 
 impl<T: Send + 'static> Worker<T> {
+    /// In a browser: hands `job` to the page's scheduler ([`pump_background`]).
+    #[cfg(target_arch = "wasm32")]
+    pub fn spawn(_name: &str, job: impl Job<Output = T>, repaint: Repaint) -> Self {
+        let worker = Self::new(repaint, Driver::Thread(None));
+        let (ctl, outcome, finished) = (
+            Arc::clone(&worker.ctl),
+            Arc::clone(&worker.outcome),
+            Arc::clone(&worker.finished),
+        );
+        let mut job = job;
+        background::add(Box::new(move |deadline| {
+            let end = loop {
+                if ctl.is_cancelled() {
+                    break Outcome::Cancelled;
+                }
+                match step_caught(&mut job, &ctl) {
+                    Ok(Step::Continue) if Instant::now() < deadline => {}
+                    Ok(Step::Continue) => return background::Poll::Again(Duration::ZERO),
+                    Ok(Step::Wait(d)) => return background::Poll::Again(d),
+                    Ok(Step::Done(value)) => break Outcome::Done(value),
+                    Err(message) => break Outcome::Failed(message),
+                }
+            };
+            finish(&outcome, &finished, &ctl, end);
+            background::Poll::Finished
+        }));
+        worker
+    }
+
     /// Runs `job` on a new low-priority thread named `name`. A thread that cannot start is
     /// reported as a failed outcome, like any other error.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn spawn(name: &str, job: impl Job<Output = T>, repaint: Repaint) -> Self {
         let mut worker = Self::new(repaint, Driver::Thread(None));
         let (ctl, outcome, finished) = (
@@ -334,6 +368,75 @@ impl<K: Clone + PartialEq, T: Send + 'static> Latest<K, T> {
 }
 
 /// One step, with a panic turned into an error message.
+/// Advances the jobs started with [`Worker::spawn`] for about `budget`, in turn (in a
+/// browser, from the frame loop; natively they have threads and this does nothing).
+pub fn pump_background(budget: Duration) {
+    #[cfg(target_arch = "wasm32")]
+    background::pump(budget);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = budget;
+}
+
+/// Where there are no threads: the spawned jobs, each a closure that runs its job until a
+/// deadline, advanced in turn by [`pump_background`].
+#[cfg(target_arch = "wasm32")]
+mod background {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use web_time::Instant;
+
+    pub enum Poll {
+        /// Run again after this long.
+        Again(Duration),
+        Finished,
+    }
+
+    struct Entry {
+        run: Box<dyn FnMut(Instant) -> Poll>,
+        not_before: Instant,
+    }
+
+    thread_local! {
+        static JOBS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn add(run: Box<dyn FnMut(Instant) -> Poll>) {
+        JOBS.with(|jobs| {
+            jobs.borrow_mut().push(Entry {
+                run,
+                not_before: Instant::now(),
+            })
+        });
+    }
+
+    pub fn pump(budget: Duration) {
+        // Taken out while they run: a job may start another one.
+        let mut jobs = JOBS.with(|jobs| std::mem::take(&mut *jobs.borrow_mut()));
+        let start = Instant::now();
+        let ready = jobs.iter().filter(|e| e.not_before <= start).count().max(1);
+        let share = budget / ready as u32;
+        jobs.retain_mut(|entry| {
+            let now = Instant::now();
+            if entry.not_before > now || now - start >= budget {
+                return true;
+            }
+            match (entry.run)(now + share) {
+                Poll::Again(wait) => {
+                    entry.not_before = Instant::now() + wait;
+                    true
+                }
+                Poll::Finished => false,
+            }
+        });
+        JOBS.with(|new| {
+            let mut new = new.borrow_mut();
+            jobs.append(&mut new);
+            *new = jobs;
+        });
+    }
+}
+
 fn step_caught<J: Job + ?Sized>(job: &mut J, ctl: &Control) -> Result<Step<J::Output>, String> {
     catch_unwind(AssertUnwindSafe(|| job.step(ctl)))
         .unwrap_or_else(|payload| Err(panic_message(payload.as_ref())))

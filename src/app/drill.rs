@@ -9,7 +9,9 @@
 //! drill writes only into its own folder and never saves the user's settings.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::settings::{DataChoice, ForwardPaths, ScheduleKind, ScoreSource};
 use super::{App, Mode, export};
@@ -34,6 +36,7 @@ pub struct Drill {
 
 impl Drill {
     /// One action every `every_secs` seconds, files in `dir`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(every_secs: f64, dir: PathBuf) -> Self {
         // A folder that cannot be made shows up as the exports' own error messages.
         let _ = std::fs::create_dir_all(&dir);

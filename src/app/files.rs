@@ -20,6 +20,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[cfg(not(target_arch = "wasm32"))]
     fn filter(self) -> (&'static str, &'static [&'static str]) {
         match self {
             Kind::Csv => ("Points (CSV)", &["csv", "txt"]),
@@ -41,12 +42,14 @@ impl Kind {
 
 /// The system's "open" dialog for one kind of file; None when cancelled (or when the system
 /// has no dialog to show: dropping the file on the window still works).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn pick_open(kind: Kind, start: Option<&Path>) -> Option<PathBuf> {
     let (name, exts) = kind.filter();
     dialog(start).add_filter(name, exts).pick_file()
 }
 
 /// The system's "save" dialog, suggesting `file_name`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn pick_save(kind: Kind, file_name: &str, start: Option<&Path>) -> Option<PathBuf> {
     let (name, exts) = kind.filter();
     dialog(start)
@@ -56,16 +59,35 @@ pub fn pick_save(kind: Kind, file_name: &str, start: Option<&Path>) -> Option<Pa
 }
 
 /// The system's folder picker.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn pick_folder(start: Option<&Path>) -> Option<PathBuf> {
     dialog(start).pick_folder()
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn dialog(start: Option<&Path>) -> rfd::FileDialog {
     let d = rfd::FileDialog::new();
     match start.and_then(|p| if p.is_dir() { Some(p) } else { p.parent() }) {
         Some(dir) if dir.is_dir() => d.set_directory(dir),
         _ => d,
     }
+}
+
+// In a browser there are no paths: the page's file input and downloads are the next step of
+// the browser build; until then these dialogs offer nothing.
+#[cfg(target_arch = "wasm32")]
+pub fn pick_open(_kind: Kind, _start: Option<&Path>) -> Option<PathBuf> {
+    None
+}
+
+#[cfg(target_arch = "wasm32")]
+pub fn pick_save(_kind: Kind, _file_name: &str, _start: Option<&Path>) -> Option<PathBuf> {
+    None
+}
+
+#[cfg(target_arch = "wasm32")]
+pub fn pick_folder(_start: Option<&Path>) -> Option<PathBuf> {
+    None
 }
 
 impl App {

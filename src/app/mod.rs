@@ -17,6 +17,8 @@ pub mod files;
 mod paint;
 mod panels;
 mod state;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 // The submodules by their short names, as every file of the app refers to them.
 use paint::{callback, fill, lines, particles, region_cache};
@@ -25,7 +27,7 @@ pub use state::trajectory;
 use state::{datasets, jobs, noise_check, player, run_quality, settings, training};
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use web_time::Instant;
 
 pub use datasets::{DRAW_CLASSES, Drawing, LoadedData};
 pub use noise_check::NoiseCheck;
@@ -208,7 +210,11 @@ impl App {
         self.player.render_device = Some(rs.device.clone());
         let info = rs.adapter.get_info();
         self.gpu = Some(GpuInfo {
-            backend: format!("{:?}", info.backend),
+            backend: match info.backend {
+                wgpu::Backend::BrowserWebGpu => "WebGPU".to_owned(),
+                wgpu::Backend::Gl if cfg!(target_arch = "wasm32") => "WebGL2".to_owned(),
+                other => format!("{other:?}"),
+            },
             adapter: info.name,
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
         });
@@ -545,6 +551,10 @@ impl App {
             style::apply(&ctx, look);
             self.applied_look = Some(look);
         }
+        // In a browser the background jobs share the page's one thread: 40 % of a frame
+        // (a slow software renderer's long frames give them more time, not less).
+        let budget = (0.4 * self.frame_stats.interval_secs).clamp(0.008, 0.1);
+        crate::work::pump_background(std::time::Duration::from_secs_f64(budget));
         self.poll_training();
         self.player.collect();
         self.shortcuts(&ctx);
@@ -573,6 +583,8 @@ impl App {
             help::help_ui(self, &ctx);
         }
         drop_hint(&ctx);
+        #[cfg(target_arch = "wasm32")]
+        web::publish(self);
         self.sync_training();
         drill::tick(self, &ctx);
         if self.drawing.is_none() {
@@ -737,6 +749,7 @@ pub struct RunOptions {
 }
 
 /// Opens the window.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(run: RunOptions) -> anyhow::Result<()> {
     // Training and sampling run on rayon's pool: let those threads give way to the UI.
     // (An error means the pool exists already; it then keeps its priority.)

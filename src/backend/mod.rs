@@ -129,6 +129,11 @@ pub fn select(choice: BackendChoice) -> Selection {
 /// Chooses a backend; `shared` is a device already open (eframe's), used instead of opening
 /// one when wgpu is chosen.
 pub fn select_with(choice: BackendChoice, shared: Option<GpuContext>) -> Selection {
+    // Opening our own device blocks, which a browser tab cannot: there the CPU trains (our
+    // kernels on the page's WebGPU device are the next step of the browser build).
+    if cfg!(target_arch = "wasm32") {
+        return Selection::cpu("in the browser the network trains on the CPU for now".into());
+    }
     let open = |shared: Option<GpuContext>| match shared {
         Some(ctx) => Ok(ctx),
         None => GpuContext::new(),

@@ -1,7 +1,9 @@
 //! Throughput figures for the CLI's `bench` command. Nothing is printed here and nothing is
 //! asserted: timings are reported, never tested.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::NnError;
 use super::dsm::Trainer;

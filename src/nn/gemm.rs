@@ -649,7 +649,7 @@ mod tests {
 #[cfg(test)]
 mod timing {
     use super::*;
-    use std::time::Instant;
+    use web_time::Instant;
 
     /// Single-thread GFLOP/s of the GEMM alone and with each epilogue, against
     /// `matrixmultiply::sgemm`. `cargo test --release --lib gemm_timing -- --ignored --nocapture`.

@@ -309,7 +309,7 @@ mod tests {
     #[ignore]
     fn weighting_numbers() {
         let cfg = WeightingConfig::default();
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         let r = compare_weightings(&cfg, Progress::none(), &mut |_| {}).unwrap();
         println!("floor: mean {:.3} cov {:.3}", r.floor.mean, r.floor.cov);
         for row in &r.rows {

@@ -2,7 +2,9 @@
 //! reports (progress, snapshots, quality). It runs on a [`crate::work::Worker`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
@@ -13,7 +15,12 @@ use crate::backend::{BackendError, BackendKind};
 use crate::work::{Control, Job, Repaint, Step};
 
 /// How long one batch of steps runs before the job looks at its commands again.
-const SLICE: Duration = Duration::from_millis(25);
+const SLICE: Duration = if cfg!(target_arch = "wasm32") {
+    // In a browser the slice runs inside a frame.
+    Duration::from_millis(8)
+} else {
+    Duration::from_millis(25)
+};
 /// How often the loss curve gets a point.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// How often the sampler gets new EMA weights.

@@ -4,7 +4,9 @@
 //! data). Each measurement is a job of its own (`crate::work`), at most one at a time.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::Snapshot;
 use crate::Point;

@@ -194,7 +194,7 @@ mod tests {
     use super::*;
 
     fn wait_for(task: &mut Task<u32>, ctx: &egui::Context, what: impl Fn(&Task<u32>) -> bool) {
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         while !what(task) {
             task.poll(ctx);
             assert!(start.elapsed().as_secs() < 10, "timed out");

@@ -13,7 +13,7 @@
 //! A run is a `crate::work` job: one solver step (on the GPU, one chunk of steps) per step.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::Point;
 use crate::backend::GpuSnapshot;

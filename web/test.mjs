@@ -1,0 +1,64 @@
+// The browser build, checked in headless Chromium (web/test.sh runs it against web/serve.sh):
+// the page loads without console errors, draws something (pixel variance), and training
+// advances with a falling loss over SECONDS. Prints one JSON line per check.
+import { chromium } from 'playwright-core';
+
+const [url, seconds = '30', mode = 'webgl'] = process.argv.slice(2);
+const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--enable-unsafe-swiftshader'];
+if (mode === 'webgpu') {
+  args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
+    '--use-webgpu-adapter=swiftshader');
+}
+const browser = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', headless: true, args });
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const errors = [];
+page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+page.on('pageerror', (e) => errors.push(String(e)));
+const t0 = Date.now();
+await page.goto(url);
+const status = () => page.evaluate(() => window.diffusionPlayground?.status?.() ?? null);
+// The first frame: status() answers once the app has drawn one.
+let first = null;
+while (!first && Date.now() - t0 < 20000) {
+  first = await status();
+  if (!first) await page.waitForTimeout(100);
+}
+const firstFrameSecs = (Date.now() - t0) / 1000;
+const samples = [];
+while (Date.now() - t0 < Number(seconds) * 1000) {
+  await page.waitForTimeout(1000);
+  const s = await status();
+  if (s) samples.push({ t: (Date.now() - t0) / 1000, step: s.step, loss: s.loss, fps: s.fps });
+}
+const last = await status();
+// Pixel variance of a screenshot of the canvas: a blank page has none.
+const png = await page.screenshot({ path: process.env.SHOT || undefined });
+const variance = await page.evaluate(async (b64) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + b64;
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.width; c.height = img.height;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let sum = 0, sq = 0, n = d.length / 4;
+  for (let i = 0; i < d.length; i += 4) { const v = (d[i] + d[i + 1] + d[i + 2]) / 3; sum += v; sq += v * v; }
+  return sq / n - (sum / n) ** 2;
+}, png.toString('base64'));
+await browser.close();
+
+const steps = samples.map((s) => s.step);
+const losses = samples.map((s) => s.loss).filter((l) => l !== null && l !== undefined);
+const early = losses.slice(0, 3), late = losses.slice(-3);
+const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
+const report = {
+  mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
+  steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
+  loss_early: mean(early), loss_late: mean(late), console_errors: errors,
+};
+console.log(JSON.stringify(report));
+const ok = errors.length === 0 && variance > 10 && steps.length > 1 && steps.at(-1) > steps[0]
+  && late.length > 0 && mean(late) < mean(early);
+if (!ok) { console.error('web test failed'); process.exit(1); }
