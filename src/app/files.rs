@@ -73,10 +73,23 @@ fn dialog(start: Option<&Path>) -> rfd::FileDialog {
     }
 }
 
-// In a browser there are no paths: the page's file input and downloads are the next step of
-// the browser build; until then these dialogs offer nothing.
+// In a browser there are no paths: the page's file picker hands over a file's bytes later,
+// through `web_files`, which the frame loop empties into `App::open_bytes`. Saving to a file
+// (downloads) is not there yet, so the save dialogs offer nothing.
 #[cfg(target_arch = "wasm32")]
-pub fn pick_open(_kind: Kind, _start: Option<&Path>) -> Option<PathBuf> {
+pub fn pick_open(kind: Kind, _start: Option<&Path>) -> Option<PathBuf> {
+    let (name, exts) = match kind {
+        Kind::Csv => ("Points (CSV)", &["csv", "txt"][..]),
+        Kind::Weights => ("Weights (safetensors)", &["safetensors"][..]),
+        Kind::Png => ("PNG image", &["png"][..]),
+    };
+    let dialog = rfd::AsyncFileDialog::new().add_filter(name, exts);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Some(file) = dialog.pick_file().await {
+            let bytes = file.read().await;
+            web_files::push(file.file_name(), bytes);
+        }
+    });
     None
 }
 
@@ -88,6 +101,24 @@ pub fn pick_save(_kind: Kind, _file_name: &str, _start: Option<&Path>) -> Option
 #[cfg(target_arch = "wasm32")]
 pub fn pick_folder(_start: Option<&Path>) -> Option<PathBuf> {
     None
+}
+
+/// Files a browser has handed over (picked or dropped), waiting for the next frame.
+#[cfg(target_arch = "wasm32")]
+mod web_files {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static WAITING: RefCell<Vec<(String, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn push(name: String, bytes: Vec<u8>) {
+        WAITING.with(|w| w.borrow_mut().push((name, bytes)));
+    }
+
+    pub fn take() -> Vec<(String, Vec<u8>)> {
+        WAITING.with(|w| std::mem::take(&mut *w.borrow_mut()))
+    }
 }
 
 impl App {
@@ -115,10 +146,51 @@ impl App {
     }
 
     /// Files dropped on the window this frame, opened in order.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn open_dropped(&mut self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
         for file in dropped {
             self.open_file(file.path());
+        }
+    }
+
+    /// In a browser: files dropped on the page are read asynchronously and, like picked ones,
+    /// opened on a later frame.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn open_dropped(&mut self, ctx: &egui::Context) {
+        for file in ctx.input(|i| i.raw.dropped_files.clone()) {
+            wasm_bindgen_futures::spawn_local(async move {
+                let name = file.path().display().to_string();
+                match file.bytes_async().await {
+                    Ok(bytes) => web_files::push(name, bytes),
+                    Err(e) => log::warn!("{name}: the browser could not read it: {e}"),
+                }
+            });
+        }
+        for (name, bytes) in web_files::take() {
+            self.open_bytes(&name, &bytes);
+        }
+    }
+
+    /// A file's bytes, by its name's extension: points from CSV, a network from weights.
+    #[cfg(target_arch = "wasm32")]
+    pub fn open_bytes(&mut self, name: &str, bytes: &[u8]) {
+        match Kind::of(Path::new(name)) {
+            Some(Kind::Csv) => match super::LoadedData::from_csv_bytes(name, bytes) {
+                Ok(data) => {
+                    self.drawing = None;
+                    self.use_data(DataChoice::Csv(name.to_owned()), data);
+                }
+                Err(e) => self.data_error = Some(e),
+            },
+            Some(Kind::Weights) => super::export::load_weights_bytes(self, name, bytes),
+            Some(Kind::Png) | None => {
+                self.data_error = Some(format!(
+                    "{} is not a file the playground reads: open points as .csv (x,y per \
+                     line) or a network as .safetensors",
+                    crate::fsutil::quoted(name, 80)
+                ));
+            }
         }
     }
 }

@@ -306,18 +306,20 @@ impl App {
     /// Loads and switches to new data; on failure keeps the current data and shows why.
     pub fn set_data(&mut self, choice: DataChoice) {
         match LoadedData::load(&choice) {
-            Ok(data) => {
-                let data = data.placed(self.settings.placement);
-                self.settings.data = choice;
-                self.data = data;
-                self.data_is_subset = false;
-                self.data_error = None;
-                self.player.invalidate();
-                self.training
-                    .send(Command::SetData(Arc::clone(&self.data.points)));
-            }
+            Ok(data) => self.use_data(choice, data),
             Err(e) => self.data_error = Some(e),
         }
+    }
+
+    /// Switches to data loaded for `choice` (placed as the settings say).
+    fn use_data(&mut self, choice: DataChoice, data: LoadedData) {
+        self.settings.data = choice;
+        self.data = data.placed(self.settings.placement);
+        self.data_is_subset = false;
+        self.data_error = None;
+        self.player.invalidate();
+        self.training
+            .send(Command::SetData(Arc::clone(&self.data.points)));
     }
 
     /// Moves the data (the lesson on why data is standardised) and reloads it, framing it on

@@ -17,7 +17,8 @@ thread_local! {
     static STATUS: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// What `status()` returns: backend, adapter, step, loss, fps, view, gpu_check.
+/// What `status()` returns: backend, adapter, trainer, step, loss, fps, view, the data (its
+/// label, points, the last error) and gpu_check.
 pub(crate) fn publish(app: &App) {
     let train = &app.train;
     let fps = app.frame_stats.fps();
@@ -33,6 +34,9 @@ pub(crate) fn publish(app: &App) {
         "loss": train.loss.last().map(|l| l[1]),
         "fps": fps,
         "view": format!("{:?}", app.player.mode).to_lowercase(),
+        "data": app.data.label,
+        "points": app.data.points.len(),
+        "data_error": app.data_error,
         "gpu_check": serde_json::Value::Null,
     });
     STATUS.with(|s| *s.borrow_mut() = status.to_string());

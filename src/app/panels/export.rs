@@ -12,7 +12,7 @@ use crate::app::jobs::Task;
 use crate::app::player::Colors;
 use crate::app::{App, Mode, files};
 use crate::teach::TeachError;
-use crate::teach::export::{BACKGROUND, View, load_model, write_gif, write_png, write_samples_csv};
+use crate::teach::export::{BACKGROUND, View, write_gif, write_png, write_samples_csv};
 use crate::train::Command;
 
 const PNG_SIDE: usize = 900;
@@ -156,18 +156,41 @@ fn message_ui(app: &App, ui: &mut Ui) {
 /// first (format, layout, finite values), so a bad one never reaches the running model.
 pub fn load_weights(app: &mut App) {
     let path = PathBuf::from(app.settings.weights_path.trim());
+    let file = path.display().to_string();
+    let parsed = crate::nn::weights::load(&path).map_err(|e| e.to_string());
+    adopt_weights(app, &file, path, parsed);
+}
+
+/// The same for a file's bytes (a browser hands over bytes, not a path).
+#[cfg(target_arch = "wasm32")]
+pub fn load_weights_bytes(app: &mut App, name: &str, bytes: &[u8]) {
+    let parsed = crate::nn::weights::from_bytes(bytes, name).map_err(|e| e.to_string());
+    adopt_weights(app, name, PathBuf::from(name), parsed);
+}
+
+/// Hands a checked weights file to the trainer, or says why not (the model stays as it was).
+fn adopt_weights(
+    app: &mut App,
+    file: &str,
+    path: PathBuf,
+    parsed: Result<crate::nn::SavedModel, String>,
+) {
     let refused = |why: String| {
         Err(format!(
             "not loaded: {why} (the running model is unchanged)"
         ))
     };
-    let outcome = match load_model(&path) {
-        Err(e) => refused(e.to_string()),
-        Ok((saved, _)) if saved.config.is_conditional() => refused(format!(
-            "{} holds a class-conditional network; the app trains unconditional ones",
-            path.display()
+    let checked = parsed.and_then(|saved| {
+        crate::nn::NetModel::from_saved(&saved)
+            .map(|_| saved)
+            .map_err(|e| format!("{file}: {e}"))
+    });
+    let outcome = match checked {
+        Err(e) => refused(e),
+        Ok(saved) if saved.config.is_conditional() => refused(format!(
+            "{file} holds a class-conditional network; the app trains unconditional ones"
         )),
-        Ok((saved, _)) => {
+        Ok(saved) => {
             let mut note = String::new();
             if saved.config != app.settings.train.net {
                 // Adopt the file's architecture: rebuild, then load into the new network.
@@ -178,22 +201,19 @@ pub fn load_weights(app: &mut App) {
             if saved.schedule != app.settings.schedule.schedule() {
                 note.push_str(&format!("; it was trained with {:?}", saved.schedule));
             }
+            let (steps, dataset) = (saved.steps, saved.dataset.clone());
             app.training.send(Command::LoadParams {
-                path: path.clone(),
+                path,
                 params: Arc::new(saved.params),
             });
             // The file's dataset name is only shown, never opened: the app trains on the
             // data chosen in the data panel. Anything but a built-in name is the file's own
             // text, so it is shown escaped and cut short.
-            let dataset = match crate::data::BuiltIn::from_name(&saved.dataset) {
+            let dataset = match crate::data::BuiltIn::from_name(&dataset) {
                 Some(builtin) => builtin.name().to_owned(),
-                None => crate::fsutil::quoted(&saved.dataset, 40),
+                None => crate::fsutil::quoted(&dataset, 40),
             };
-            Ok(format!(
-                "loading {} ({} steps on {dataset}){note}",
-                path.display(),
-                saved.steps,
-            ))
+            Ok(format!("loading {file} ({steps} steps on {dataset}){note}"))
         }
     };
     app.export.message = Some(outcome);

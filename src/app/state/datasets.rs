@@ -182,6 +182,13 @@ impl LoadedData {
         }
     }
 
+    /// Points from a CSV file's bytes (a browser hands over bytes, not a path).
+    #[cfg(target_arch = "wasm32")]
+    pub fn from_csv_bytes(name: &str, bytes: &[u8]) -> Result<Self, String> {
+        let data = crate::data::parse_csv(name, bytes).map_err(|e| e.to_string())?;
+        Ok(Self::standardised(name.to_owned(), data))
+    }
+
     fn standardised(label: String, data: Dataset) -> Self {
         let normalization = Normalization::fit(&data.points);
         Self {
