@@ -30,6 +30,7 @@ pub(crate) fn publish(app: &App) {
         "backend": backend,
         "adapter": adapter,
         "trainer": train.backend.clone().unwrap_or_default(),
+        "trainer_why": train.backend_why.clone().unwrap_or_default(),
         "step": train.step,
         "loss": train.loss.last().map(|l| l[1]),
         "fps": fps,
@@ -46,6 +47,25 @@ pub(crate) fn publish(app: &App) {
 #[wasm_bindgen(js_name = diffusionPlaygroundStatus)]
 pub fn status() -> String {
     STATUS.with(|s| s.borrow().clone())
+}
+
+/// The page's `?backend=cpu|wgpu|auto`, as the CLI's `--backend`.
+fn asked_backend() -> Option<crate::train::BackendPref> {
+    use crate::train::BackendPref;
+    let search = web_sys::window()?.location().search().ok()?;
+    let value = search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("backend="))?;
+    match value {
+        "cpu" => Some(BackendPref::Cpu),
+        "wgpu" => Some(BackendPref::Wgpu),
+        "auto" => Some(BackendPref::Auto),
+        other => {
+            log::warn!("?backend={other}: expected cpu, wgpu or auto; using the saved choice");
+            None
+        }
+    }
 }
 
 /// Starts the app on the page's `<canvas id="playground">`.
@@ -65,7 +85,13 @@ pub fn start() {
             .start(
                 canvas,
                 eframe::WebOptions::default(),
-                Box::new(|cc| Ok(Box::new(App::new(cc, None)))),
+                Box::new(|cc| {
+                    let mut app = App::new(cc, None);
+                    if let Some(backend) = asked_backend() {
+                        app.settings.train.backend = backend;
+                    }
+                    Ok(Box::new(app))
+                }),
             )
             .await;
         if let Err(e) = started {

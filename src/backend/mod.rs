@@ -132,7 +132,13 @@ pub fn select_with(choice: BackendChoice, shared: Option<GpuContext>) -> Selecti
     // Opening our own device blocks, which a browser tab cannot: there the CPU trains (our
     // kernels on the page's WebGPU device are the next step of the browser build).
     if cfg!(target_arch = "wasm32") {
-        return Selection::cpu("in the browser the network trains on the CPU for now".into());
+        return Selection::cpu(match choice {
+            BackendChoice::Wgpu => {
+                "wgpu asked for, but in the browser our kernels do not train yet: the CPU does"
+                    .into()
+            }
+            _ => "in the browser the network trains on the CPU for now".into(),
+        });
     }
     let open = |shared: Option<GpuContext>| match shared {
         Some(ctx) => Ok(ctx),
