@@ -8,7 +8,7 @@
 //! - `state`: what the app holds (settings, data, training news, the player, runs, jobs);
 //! - `panels`: the parts of the window (controls, canvas, plots, status, teaching strip);
 //! - `paint`: our wgpu paint callbacks (particles, fills, lines, region pictures);
-//! - `explore`: the Explore window's teaching views;
+//! - `explore`: the Explore views, docked beside the canvas;
 //! - `drill`: the soak drill (`--drill`), the app driven by itself for hours.
 
 mod drill;

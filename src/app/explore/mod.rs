@@ -1,6 +1,6 @@
-//! The Explore window: one tab per teaching view. Each view owns its settings and
-//! a background [`Task`](super::jobs::Task); this module holds what they share: the models,
-//! held-out data, and small drawings (point clouds, heatmap textures).
+//! The Explore panel, docked beside the canvas: one tab per teaching view. Each view owns its
+//! settings and a background [`Task`](super::jobs::Task); this module holds what they share:
+//! the models, held-out data, and small drawings (point clouds, heatmap textures).
 //!
 //! - `quality`: quality vs number of network evaluations, every sampler;
 //! - `density`: p_t, the model's PF-ODE log-density and the exact one, with the NLL;

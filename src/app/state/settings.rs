@@ -274,7 +274,7 @@ pub struct Settings {
     pub zoom: f32,
     /// Where "Save weights" writes.
     pub weights_path: String,
-    /// The teaching panels: formulas, lessons, the Explore window, export.
+    /// The teaching panels: formulas, lessons, the Explore panel, export.
     pub teach: TeachSettings,
     /// The user's own setup from before a lesson or a view's preset first changed it
     /// ("Back to my setup" restores it). Saved with the rest, so a drawing outlives a lesson
@@ -576,7 +576,7 @@ impl Default for TeachSettings {
     }
 }
 
-/// The Explore window's views (the tab shown is a setting).
+/// The Explore panel's views (the tab shown is a setting).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExploreTab {
     #[default]
