@@ -98,6 +98,19 @@ pub fn pick_save(_kind: Kind, _file_name: &str, _start: Option<&Path>) -> Option
     None
 }
 
+/// Offers `bytes` as a download named `file_name` (the page's save dialog: a link to click).
+#[cfg(target_arch = "wasm32")]
+pub fn download(file_name: &str, bytes: Vec<u8>) {
+    let dialog = rfd::AsyncFileDialog::new().set_file_name(file_name);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Some(handle) = dialog.save_file().await
+            && let Err(e) = handle.write(&bytes).await
+        {
+            log::warn!("the download failed: {e}");
+        }
+    });
+}
+
 #[cfg(target_arch = "wasm32")]
 pub fn pick_folder(_start: Option<&Path>) -> Option<PathBuf> {
     None

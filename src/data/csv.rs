@@ -81,7 +81,18 @@ pub fn write_csv(
 ) -> Result<(), DataError> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    validate_contents(&file, points, labels)?;
+    let text = csv_text(&file, points, labels)?;
+    crate::fsutil::write_atomically(path, text.as_bytes()).map_err(|source| DataError::Io {
+        file,
+        action: "write",
+        source,
+    })
+}
+
+/// What [`write_csv`] writes, as text (a browser offers it as a download); `file` names it in
+/// errors.
+pub fn csv_text(file: &str, points: &[Point], labels: Option<&[u32]>) -> Result<String, DataError> {
+    validate_contents(file, points, labels)?;
     let mut text = String::with_capacity(points.len() * 24 + 16);
     text.push_str(if labels.is_some() {
         "x,y,label\n"
@@ -101,11 +112,7 @@ pub fn write_csv(
             }
         }
     }
-    crate::fsutil::write_atomically(path, text.as_bytes()).map_err(|source| DataError::Io {
-        file,
-        action: "write",
-        source,
-    })
+    Ok(text)
 }
 
 /// Rows seen so far. The first non-blank line fixes the column count.

@@ -23,7 +23,7 @@ mod placement;
 mod toy;
 
 pub use builtin::{BuiltIn, mixture, sample};
-pub use csv::{load_csv, parse_csv, write_csv};
+pub use csv::{csv_text, load_csv, parse_csv, write_csv};
 pub use dataset::{Dataset, MAX_CLASSES};
 pub use error::{DataError, LineProblem};
 pub use normalization::Normalization;

@@ -11,8 +11,7 @@ use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::player::Colors;
 use crate::app::{App, Mode, files};
-use crate::teach::TeachError;
-use crate::teach::export::{BACKGROUND, View, write_gif, write_png, write_samples_csv};
+use crate::teach::export::{BACKGROUND, View, write_gif, write_png};
 use crate::train::Command;
 
 const PNG_SIDE: usize = 900;
@@ -244,6 +243,7 @@ fn still(app: &App) -> Result<Still, String> {
 /// Exactly what is on screen in the canvas (particles, trails, arrows, captions): egui's
 /// capture of the next frame, cropped to the canvas, as `screen-NNN.png` (never over an
 /// earlier one).
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn export_screen(app: &mut App, ctx: &egui::Context) {
     let Some(rect) = app.canvas_rect() else {
         return app.export.message = Some(Err("the canvas has not been drawn yet".into()));
@@ -265,13 +265,42 @@ pub(crate) fn export_screen(app: &mut App, ctx: &egui::Context) {
     });
 }
 
+/// In a browser: the same picture, offered as a download.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn export_screen(app: &mut App, ctx: &egui::Context) {
+    let Some(rect) = app.canvas_rect() else {
+        return app.export.message = Some(Err("the canvas has not been drawn yet".into()));
+    };
+    let ppp = ctx.pixels_per_point();
+    app.export.message = Some(Ok("capturing the screen: a download link follows".into()));
+    ctx.request_screenshot(move |image| {
+        if let Ok((w, h, rgb)) = capture_rgb(&image, rect, ppp)
+            && let Ok(png) = crate::teach::export::encode_png(w, h, &rgb)
+        {
+            files::download("screen.png", png);
+        }
+    });
+}
+
 /// The part of a screen capture under `rect` (in points), as a PNG.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn write_capture(
     path: &std::path::Path,
     image: &egui::ColorImage,
     rect: egui::Rect,
     pixels_per_point: f32,
 ) -> Result<String, String> {
+    let (w, h, rgb) = capture_rgb(image, rect, pixels_per_point)?;
+    write_png(path, w, h, &rgb).map_err(|e| e.to_string())?;
+    Ok(format!("wrote {}", path.display()))
+}
+
+/// The part of a screen capture under `rect` (in points) as RGB bytes, with its size.
+fn capture_rgb(
+    image: &egui::ColorImage,
+    rect: egui::Rect,
+    pixels_per_point: f32,
+) -> Result<(u32, u32, Vec<u8>), String> {
     let screen = egui::Rect::from_min_size(
         egui::Pos2::ZERO,
         egui::vec2(image.width() as f32, image.height() as f32) / pixels_per_point,
@@ -281,16 +310,16 @@ pub fn write_capture(
         return Err("the canvas is not on screen".into());
     }
     let part = image.region(&rect, Some(pixels_per_point));
-    let rgb: Vec<u8> = part
+    let rgb = part
         .pixels
         .iter()
         .flat_map(|c| [c.r(), c.g(), c.b()])
         .collect();
-    write_png(path, part.width() as u32, part.height() as u32, &rgb).map_err(|e| e.to_string())?;
-    Ok(format!("wrote {}", path.display()))
+    Ok((part.width() as u32, part.height() as u32, rgb))
 }
 
 /// `dir/stem-NNN.ext` with the first number not taken.
+#[cfg(not(target_arch = "wasm32"))]
 fn free_name(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
     (1..)
         .map(|n| dir.join(format!("{stem}-{n:03}.{ext}")))
@@ -348,10 +377,26 @@ fn export_gif(app: &mut App, ctx: &egui::Context) {
     });
 }
 
+/// In a browser: offered as a download.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn export_csv(app: &mut App) {
+    let outcome = still(app).and_then(|s| {
+        let text =
+            crate::data::csv_text("samples.csv", &s.points, None).map_err(|e| e.to_string())?;
+        files::download("samples.csv", text.into_bytes());
+        Ok(format!(
+            "samples.csv: {} points, standardised units",
+            s.points.len()
+        ))
+    });
+    app.export.message = Some(outcome);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn export_csv(app: &mut App) {
     let outcome = out_path(app, "samples.csv").and_then(|path| {
         let points = still(app)?.points;
-        write_samples_csv(&path, &points, None)
+        crate::teach::export::write_samples_csv(&path, &points, None)
             .map(|()| {
                 format!(
                     "wrote {} ({} points, standardised units)",
@@ -359,7 +404,7 @@ pub(crate) fn export_csv(app: &mut App) {
                     points.len()
                 )
             })
-            .map_err(|e: TeachError| e.to_string())
+            .map_err(|e: crate::teach::TeachError| e.to_string())
     });
     app.export.message = Some(outcome);
 }
