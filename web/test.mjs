@@ -11,7 +11,7 @@ if (mode === 'webgpu') {
     '--use-webgpu-adapter=swiftshader');
 }
 const browser = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', headless: true, args });
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
 const errors = [];
 page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
 page.on('pageerror', (e) => errors.push(String(e)));
@@ -79,6 +79,24 @@ try {
 } catch (e) {
   csv = { error: String(e) };
 }
+// "Save weights…" offers the network as a download (rfd's link, clicked here).
+let weights = {};
+try {
+  await page.mouse.move(76, 714);
+  await page.waitForTimeout(500);
+  await page.mouse.down();
+  await page.waitForTimeout(300);
+  await page.mouse.up();
+  await page.waitForSelector('#rfd-output', { timeout: 10000 });
+  const download = page.waitForEvent('download', { timeout: 10000 });
+  await page.click('#rfd-output');
+  const d = await download;
+  const file = path.join(dir, 'weights.safetensors');
+  await d.saveAs(file);
+  weights = { name: d.suggestedFilename(), bytes: fs.statSync(file).size };
+} catch (e) {
+  weights = { error: String(e) };
+}
 await browser.close();
 
 const steps = samples.map((s) => s.step);
@@ -88,7 +106,7 @@ const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
 const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
-  loss_early: mean(early), loss_late: mean(late), csv, console_errors: errors,
+  loss_early: mean(early), loss_late: mean(late), csv, weights, console_errors: errors,
 };
 console.log(JSON.stringify(report));
 const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === 'good.csv'
@@ -96,6 +114,7 @@ const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === '
 // Headless screenshots of a WebGPU page come back blank here (Vulkan SwiftShader), so the
 // pixel check is for WebGL2 only.
 const drawn = mode === 'webgpu' || variance > 10;
-const ok = errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
+const weightsOk = weights.name === 'playground.safetensors' && weights.bytes > 1000;
+const ok = weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
   && late.length > 0 && mean(late) < mean(early) && csvOk;
 if (!ok) { console.error('web test failed'); process.exit(1); }

@@ -2,7 +2,6 @@
 //! `TrainBackend` seam (`crate::backend`). On a real GPU the WGSL trainer shares eframe's
 //! device; on a software adapter (lavapipe) `auto` picks the CPU (docs/architecture.md §1, §6).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use crate::backend::{BackendChoice, ResilientTrainer, TrainBackend, select_with}
 use crate::data::Normalization;
 use crate::gpu::GpuContext;
 use crate::math::Schedule;
-use crate::nn::{SavedModel, TrainConfig, weights};
+use crate::nn::{SavedModel, TrainConfig};
 
 /// The user's choice of training backend, as saved in the settings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,14 +81,25 @@ pub fn train_config(settings: &TrainSettings, schedule: Schedule) -> TrainConfig
 
 /// Saves the EMA weights with what they were trained on (safetensors, written atomically by
 /// `nn::weights`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn save(
     trainer: &dyn TrainBackend,
-    path: &Path,
+    path: &std::path::Path,
     dataset: &str,
     normalization: Normalization,
 ) -> Result<(), String> {
+    let saved = saved_model(trainer, dataset, normalization)?;
+    crate::nn::weights::save(path, &saved).map_err(|e| e.to_string())
+}
+
+/// The EMA weights with what they were trained on, as a weights file holds them.
+pub fn saved_model(
+    trainer: &dyn TrainBackend,
+    dataset: &str,
+    normalization: Normalization,
+) -> Result<SavedModel, String> {
     let cfg = trainer.config();
-    let saved = SavedModel {
+    Ok(SavedModel {
         config: cfg.net.clone(),
         schedule: cfg.schedule,
         t_min: cfg.t_min,
@@ -97,6 +107,5 @@ pub fn save(
         normalization,
         steps: trainer.steps_done(),
         params: trainer.ema_params().map_err(|e| e.to_string())?,
-    };
-    weights::save(path, &saved).map_err(|e| e.to_string())
+    })
 }

@@ -185,8 +185,24 @@ impl TrainJob {
                     normalization,
                 },
                 Some(b),
-            ) => backend::save(b.as_ref(), &path, &dataset, normalization)
-                .map(|()| self.events.send(Event::Saved(path))),
+            ) => {
+                // In a browser the file is a download, named by the path's last part.
+                #[cfg(target_arch = "wasm32")]
+                let saved =
+                    backend::saved_model(b.as_ref(), &dataset, normalization).and_then(|m| {
+                        let bytes = crate::nn::weights::to_bytes(&m).map_err(|e| e.to_string())?;
+                        let name = path.file_name().map_or_else(
+                            || "playground.safetensors".to_owned(),
+                            |n| n.to_string_lossy().into_owned(),
+                        );
+                        self.events.send(Event::Download { name, bytes });
+                        Ok(())
+                    });
+                #[cfg(not(target_arch = "wasm32"))]
+                let saved = backend::save(b.as_ref(), &path, &dataset, normalization)
+                    .map(|()| self.events.send(Event::Saved(path)));
+                saved
+            }
             (Command::Save { .. }, None) => {
                 Err("no network to save: fix the settings first".to_owned())
             }

@@ -152,6 +152,12 @@ pub enum Event {
     /// Weights were reset or rebuilt: curves start over.
     Restarted,
     Saved(PathBuf),
+    /// In a browser: the saved weights file, to offer as a download.
+    #[cfg(target_arch = "wasm32")]
+    Download {
+        name: String,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -102,11 +102,7 @@ pub fn weights_ui(app: &mut App, ui: &mut Ui) {
             .button("Save weights…")
             .on_hover_text("A safetensors file; `diffusion-playground sample --model` reads it")
             .clicked()
-            && let Some(path) = files::pick_save(
-                files::Kind::Weights,
-                &file_name(&last, "playground.safetensors"),
-                Some(&last),
-            )
+            && let Some(path) = save_weights_to(&last)
         {
             app.settings.weights_path = path.display().to_string();
             app.training.send(Command::Save {
@@ -126,6 +122,16 @@ pub fn weights_ui(app: &mut App, ui: &mut Ui) {
         }
     });
     message_ui(app, ui);
+}
+
+/// Where "Save weights…" writes: the system's save dialog, or in a browser a download.
+fn save_weights_to(last: &std::path::Path) -> Option<PathBuf> {
+    let name = file_name(last, "playground.safetensors");
+    if cfg!(target_arch = "wasm32") {
+        Some(PathBuf::from(name))
+    } else {
+        files::pick_save(files::Kind::Weights, &name, Some(last))
+    }
 }
 
 /// A path as the user should see it: absolute (a relative one is under the launch folder).

@@ -84,6 +84,11 @@ impl TrainState {
             Event::Saved(path) => {
                 self.last_message = Some(format!("saved {}", path.display()));
             }
+            #[cfg(target_arch = "wasm32")]
+            Event::Download { name, bytes } => {
+                self.last_message = Some(format!("{name}: a download link follows"));
+                crate::app::files::download(&name, bytes);
+            }
         }
     }
 
