@@ -7,10 +7,13 @@
 //!   predictor–corrector, Langevin) and their time grids;
 //! - `model`: `ScoreModel`, what the samplers evaluate (ε̂, hence the score);
 //! - `oracle`: the exact score of a Gaussian mixture or a point set;
+//! - `flow`: flow matching on the linear path: the exact velocity of a Gaussian mixture, and
+//!   the score a velocity implies;
 //! - `likelihood`: log-density along the PF-ODE (exact 2D divergence or Hutchinson);
 //! - `metrics`: sliced Wasserstein-2 and energy distance;
 //! - `rng`: the counter-based random numbers and their streams.
 
+pub mod flow;
 pub mod likelihood;
 pub mod metrics;
 pub mod model;
