@@ -148,3 +148,22 @@ fn the_weighting_lesson_trains_three_networks_in_the_ablation_tab() {
         assert!(h.query_all_by_label(name).next().is_some(), "no row {name}");
     }
 }
+
+#[test]
+fn the_lesson_on_running_time_backwards_runs_its_comparison_by_itself() {
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    ui_common::click(&mut h, "Lessons");
+    // Lesson 3: why not just run time backwards?
+    while h.state().settings.teach.lesson.position().0 < 2 {
+        h.get_by_label("Next ▶").click();
+        h.run_steps(1);
+    }
+    assert!(h.state().settings.teach.explore);
+    assert!(run_until(&mut h, 60.0, |h| h
+        .state()
+        .explore
+        .why
+        .naive_result()
+        .is_some()));
+}

@@ -26,9 +26,18 @@ pub struct WhyScoreView {
     clock: f64,
     langevin: Task<(LangevinComparison, &'static str)>,
     export: ViewExport,
+    /// A lesson asked for the drift-only comparison (started on the next frame).
+    start_requested: bool,
 }
 
 impl WhyScoreView {
+    /// Starts the drift-only comparison on the next frame (the lesson on it).
+    pub fn request_start(&mut self) {
+        if !self.naive.is_running() {
+            self.start_requested = true;
+        }
+    }
+
     pub fn ui(&mut self, ui: &mut Ui, inputs: &Inputs) {
         let ctx = ui.ctx().clone();
         if self.naive.poll(&ctx) {
@@ -49,7 +58,9 @@ impl WhyScoreView {
                 naive_spread(&inputs.schedule, 1e-3)
             ),
         );
-        if self.naive.controls_ui(ui, "Run both from the same noise") {
+        if self.naive.controls_ui(ui, "Run both from the same noise")
+            || std::mem::take(&mut self.start_requested)
+        {
             let (model, label) = inputs.model();
             let schedule = inputs.schedule;
             self.naive.start(&ctx, move |progress| {

@@ -110,6 +110,7 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
         match tab {
             ExploreTab::Quality => app.explore.quality.request_start(),
             ExploreTab::Density => app.explore.density.request_start(),
+            ExploreTab::WhyScore => app.explore.why.request_start(),
             ExploreTab::Ablation if v.weighting => {
                 app.explore.ablation.lesson = true;
                 app.explore.ablation.weighting.request_start();
