@@ -188,32 +188,12 @@ pub fn quality_vs_nfe(
     for (kind, steps) in plan {
         let mut points = Vec::with_capacity(steps.len());
         for steps in steps {
-            let (mut sw2, mut energy, mut nfe) = (0.0, 0.0, 0);
-            for r in 0..repeats {
-                let work = steps * kind.nfe_per_step();
-                let sub = progress.sub(done as f64 / total, work as f64 / total);
-                let sampler = SamplerConfig {
-                    kind,
-                    steps,
-                    t_min: cfg.t_min,
-                    eta: cfg.eta,
-                    snr: cfg.snr,
-                    langevin_step: None,
-                    seed: cfg.seed.wrapping_add(r as u32),
-                };
-                let (x, spent) =
-                    sample_with_progress(model, schedule, sampler, cfg.particles, sub)?;
-                sw2 += sliced_w2(&x, held_out) / repeats as f64;
-                energy += energy_distance(&x, held_out) / repeats as f64;
-                nfe = spent;
-                done += work;
-            }
-            points.push(QualityPoint {
-                steps,
-                nfe,
-                sw2,
-                energy,
-            });
+            let work = steps * kind.nfe_per_step() * repeats;
+            let sub = progress.sub(done as f64 / total, work as f64 / total);
+            points.push(quality_point(
+                model, schedule, held_out, kind, steps, cfg, sub,
+            )?);
+            done += work;
         }
         curves.push(QualityCurve {
             sampler: kind,
@@ -224,6 +204,42 @@ pub fn quality_vs_nfe(
     Ok(QualityReport { curves, floor })
 }
 
+/// One point of a curve: `kind` with `steps` steps, `cfg.repeats` runs averaged.
+pub fn quality_point(
+    model: &dyn ScoreModel,
+    schedule: Schedule,
+    held_out: &[Point],
+    kind: SamplerKind,
+    steps: usize,
+    cfg: &QualityConfig,
+    progress: Progress<'_>,
+) -> Result<QualityPoint, TeachError> {
+    let repeats = cfg.repeats.max(1);
+    let (mut sw2, mut energy, mut nfe) = (0.0, 0.0, 0);
+    for r in 0..repeats {
+        let sub = progress.sub(r as f64 / repeats as f64, 1.0 / repeats as f64);
+        let sampler = SamplerConfig {
+            kind,
+            steps,
+            t_min: cfg.t_min,
+            eta: cfg.eta,
+            snr: cfg.snr,
+            langevin_step: None,
+            seed: cfg.seed.wrapping_add(r as u32),
+        };
+        let (x, spent) = sample_with_progress(model, schedule, sampler, cfg.particles, sub)?;
+        sw2 += sliced_w2(&x, held_out) / repeats as f64;
+        energy += energy_distance(&x, held_out) / repeats as f64;
+        nfe = spent;
+    }
+    Ok(QualityPoint {
+        steps,
+        nfe,
+        sw2,
+        energy,
+    })
+}
+
 /// The two charts of the view: the learned network (once there is one) and the exact score,
 /// same grid and noise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -232,13 +248,153 @@ pub struct QualityComparison {
     pub exact: QualityReport,
 }
 
-/// [`quality_vs_nfe`] for the network and the exact score, one sampler at a time: after each,
-/// `on_sampler` gets every curve so far (a view draws them as they arrive). Progress is
-/// shared by the samplers' evaluations.
+/// A shared score model (the app's networks and exact scores).
+pub type SharedScore = std::sync::Arc<dyn ScoreModel + Send + Sync>;
+
+/// What one [`QualitySweep::advance`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swept {
+    /// Measured one point of a curve.
+    Point,
+    /// Measured the last point of a sampler: its curves (learned and exact) are complete.
+    Sampler,
+    /// Nothing was left.
+    Done,
+}
+
+/// Quality vs NFE for the network and the exact score, one point at a time: each
+/// [`QualitySweep::advance`] samples one sampler at one step count (all repeats), so the
+/// sweep can run in time slices (a browser tab's frames) and show its curves as they grow.
+/// For each sampler the network's curve comes first, then the exact score's.
+pub struct QualitySweep {
+    learned: Option<SharedScore>,
+    exact: SharedScore,
+    schedule: Schedule,
+    held_out: Vec<Point>,
+    cfg: QualityConfig,
+    /// (sampler, on the network?, steps) in order.
+    plan: Vec<(SamplerKind, bool, usize)>,
+    next: usize,
+    done_work: usize,
+    total_work: usize,
+    so_far: QualityComparison,
+}
+
+impl QualitySweep {
+    pub fn new(
+        learned: Option<SharedScore>,
+        exact: SharedScore,
+        schedule: Schedule,
+        held_out: Vec<Point>,
+        floor: Floor,
+        cfg: QualityConfig,
+    ) -> Result<Self, TeachError> {
+        check_sampling(&schedule, cfg.t_min, cfg.particles, "quality vs steps")?;
+        if held_out.is_empty() {
+            return Err(TeachError::Invalid(
+                "quality vs steps: no held-out data".into(),
+            ));
+        }
+        let models: &[bool] = if learned.is_some() {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        let mut plan: Vec<(SamplerKind, bool, usize)> = Vec::new();
+        for &kind in &cfg.samplers {
+            for &on_network in models {
+                for steps in steps_for(kind, &cfg.nfe) {
+                    plan.push((kind, on_network, steps));
+                }
+            }
+        }
+        let work = |&(k, _, s): &(SamplerKind, bool, usize)| s * k.nfe_per_step();
+        let total_work = plan.iter().map(work).sum::<usize>().max(1);
+        let so_far = QualityComparison {
+            learned: learned.is_some().then(|| QualityReport {
+                curves: Vec::new(),
+                floor,
+            }),
+            exact: QualityReport {
+                curves: Vec::new(),
+                floor,
+            },
+        };
+        Ok(Self {
+            learned,
+            exact,
+            schedule,
+            held_out,
+            cfg,
+            plan,
+            next: 0,
+            done_work: 0,
+            total_work,
+            so_far,
+        })
+    }
+
+    /// Measures the next point; `progress` covers the whole sweep.
+    pub fn advance(&mut self, progress: Progress<'_>) -> Result<Swept, TeachError> {
+        let Some(&(kind, on_network, steps)) = self.plan.get(self.next) else {
+            progress.tick(1.0)?;
+            return Ok(Swept::Done);
+        };
+        let work = steps * kind.nfe_per_step();
+        let sub = progress.sub(
+            self.done_work as f64 / self.total_work as f64,
+            work as f64 / self.total_work as f64,
+        );
+        let model = match (&self.learned, on_network) {
+            (Some(m), true) => m,
+            _ => &self.exact,
+        };
+        let point = quality_point(
+            model.as_ref(),
+            self.schedule,
+            &self.held_out,
+            kind,
+            steps,
+            &self.cfg,
+            sub,
+        )?;
+        let report = match (&mut self.so_far.learned, on_network) {
+            (Some(r), true) => r,
+            _ => &mut self.so_far.exact,
+        };
+        match report.curves.last_mut() {
+            Some(c) if c.sampler == kind => c.points.push(point),
+            _ => report.curves.push(QualityCurve {
+                sampler: kind,
+                points: vec![point],
+            }),
+        }
+        self.next += 1;
+        self.done_work += work;
+        let sampler_done = self.plan.get(self.next).is_none_or(|p| p.0 != kind);
+        Ok(if sampler_done {
+            Swept::Sampler
+        } else {
+            Swept::Point
+        })
+    }
+
+    /// The curves measured so far.
+    pub fn so_far(&self) -> &QualityComparison {
+        &self.so_far
+    }
+
+    pub fn into_result(self) -> QualityComparison {
+        self.so_far
+    }
+}
+
+/// The whole [`QualitySweep`] in one call; `on_sampler` gets every curve so far after each
+/// sampler (learned and exact).
 #[allow(clippy::too_many_arguments)]
 pub fn learned_and_exact(
-    learned: Option<&dyn ScoreModel>,
-    exact: &dyn ScoreModel,
+    learned: Option<SharedScore>,
+    exact: SharedScore,
     schedule: Schedule,
     held_out: &[Point],
     floor: Floor,
@@ -246,53 +402,21 @@ pub fn learned_and_exact(
     progress: Progress<'_>,
     on_sampler: &mut dyn FnMut(&QualityComparison),
 ) -> Result<QualityComparison, TeachError> {
-    let cost = |k: SamplerKind| {
-        (steps_for(k, &cfg.nfe).iter().sum::<usize>() * k.nfe_per_step()).max(1) as f64
-    };
-    let total: f64 = cfg.samplers.iter().map(|&k| cost(k)).sum::<f64>().max(1.0);
-    let models = if learned.is_some() { 2.0 } else { 1.0 };
-    let mut so_far = QualityComparison {
-        learned: learned.map(|_| QualityReport {
-            curves: Vec::new(),
-            floor,
-        }),
-        exact: QualityReport {
-            curves: Vec::new(),
-            floor,
-        },
-    };
-    let mut done = 0.0;
-    for &kind in &cfg.samplers {
-        let one = QualityConfig {
-            samplers: vec![kind],
-            ..cfg.clone()
-        };
-        let share = cost(kind) / total / models;
-        if let (Some(model), Some(report)) = (learned, so_far.learned.as_mut()) {
-            let r = quality_vs_nfe(
-                model,
-                schedule,
-                held_out,
-                floor,
-                &one,
-                progress.sub(done, share),
-            )?;
-            report.curves.extend(r.curves);
-            done += share;
+    let mut sweep = QualitySweep::new(
+        learned,
+        exact,
+        schedule,
+        held_out.to_vec(),
+        floor,
+        cfg.clone(),
+    )?;
+    loop {
+        match sweep.advance(progress)? {
+            Swept::Point => {}
+            Swept::Sampler => on_sampler(sweep.so_far()),
+            Swept::Done => return Ok(sweep.into_result()),
         }
-        let r = quality_vs_nfe(
-            exact,
-            schedule,
-            held_out,
-            floor,
-            &one,
-            progress.sub(done, share),
-        )?;
-        so_far.exact.curves.extend(r.curves);
-        done += share;
-        on_sampler(&so_far);
     }
-    Ok(so_far)
 }
 
 /// The pure discretisation error of a deterministic sampler: the root-mean-square distance
@@ -387,6 +511,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sweep_measures_one_point_per_advance_and_matches_the_whole_run() {
+        use crate::math::oracle::{Component, Oracle};
+        let schedule = Schedule::default();
+        let exact: SharedScore = std::sync::Arc::new(Oracle::new(
+            vec![Component {
+                weight: 1.0,
+                mean: [0.2, 0.1],
+                cov: [[0.5, 0.0], [0.0, 0.5]],
+            }],
+            schedule,
+        ));
+        let held_out = crate::math::solvers::prior(150, 3);
+        let cfg = QualityConfig {
+            samplers: vec![SamplerKind::Heun, SamplerKind::Em],
+            nfe: vec![2, 6, 12],
+            particles: 150,
+            ..QualityConfig::default()
+        };
+        let floor = Floor::between(&held_out, &crate::math::solvers::prior(150, 4));
+        let mut sweep = QualitySweep::new(
+            None,
+            std::sync::Arc::clone(&exact),
+            schedule,
+            held_out.clone(),
+            floor,
+            cfg.clone(),
+        )
+        .unwrap();
+        let mut points = 0;
+        loop {
+            let step = sweep.advance(Progress::none()).unwrap();
+            if step == Swept::Done {
+                break;
+            }
+            points += 1;
+            let measured: usize = sweep
+                .so_far()
+                .exact
+                .curves
+                .iter()
+                .map(|c| c.points.len())
+                .sum();
+            assert_eq!(measured, points);
+        }
+        // Heun: 1, 3, 6 steps; Euler–Maruyama: 2, 6, 12.
+        assert_eq!(points, 6);
+        let whole = quality_vs_nfe(
+            exact.as_ref(),
+            schedule,
+            &held_out,
+            floor,
+            &cfg,
+            Progress::none(),
+        )
+        .unwrap();
+        assert_eq!(sweep.into_result().exact, whole);
+    }
+
+    #[test]
     fn learned_and_exact_hands_over_each_sampler_as_it_finishes() {
         use crate::math::oracle::{Component, Oracle};
         let schedule = Schedule::default();
@@ -400,7 +583,10 @@ mod tests {
                 schedule,
             )
         };
-        let (learned, exact) = (gaussian(), gaussian());
+        let (learned, exact): (SharedScore, SharedScore) = (
+            std::sync::Arc::new(gaussian()),
+            std::sync::Arc::new(gaussian()),
+        );
         let held_out = crate::math::solvers::prior(200, 9);
         let cfg = QualityConfig {
             samplers: vec![SamplerKind::Heun, SamplerKind::Em, SamplerKind::Ddim],
@@ -411,8 +597,8 @@ mod tests {
         let floor = Floor::between(&held_out, &crate::math::solvers::prior(200, 10));
         let mut seen = Vec::new();
         let all = learned_and_exact(
-            Some(&learned),
-            &exact,
+            Some(learned),
+            exact,
             schedule,
             &held_out,
             floor,

@@ -8,16 +8,16 @@ use egui_plot::{HLine, Line, LineStyle, Plot, PlotPoints, Points};
 use super::{Inputs, PALETTE, note_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_table};
-use crate::app::jobs::Task;
-use crate::math::ScoreModel;
+use crate::app::jobs::{Partial, Task};
 use crate::math::schedule::Schedule;
 use crate::math::solvers::SamplerKind;
 use crate::teach::quality_steps::{
     Floor, QualityComparison, QualityConfig, QualityCurve, QualityPoint, QualityReport,
-    learned_and_exact, nfe_grid,
+    QualitySweep, Swept, nfe_grid,
 };
 use crate::teach::{Progress, TeachError};
 use crate::train::SharedModel;
+use crate::work::{Control, Job, Step};
 
 pub struct QualityView {
     max_nfe: usize,
@@ -163,8 +163,12 @@ impl QualityView {
 
     fn start(&mut self, ctx: &egui::Context, inputs: &Inputs) {
         let run = self.run_for(inputs);
-        self.task.start_progressive(ctx, move |progress, partial| {
-            run.run(progress, &mut |c| partial.publish(c.clone()))
+        // One point per job step: the curves grow as they are measured, and in a browser the
+        // sweep shares the frames instead of freezing the page.
+        self.task.start_job(ctx, move |partial| QualityJob {
+            run: Some(run),
+            sweep: None,
+            partial,
         });
     }
 
@@ -337,22 +341,69 @@ pub struct QualityRun {
 }
 
 impl QualityRun {
+    /// The sweep this run measures (the floor from the two draws of the data first).
+    pub fn into_sweep(self) -> Result<QualitySweep, TeachError> {
+        let floor = Floor::between(&self.held_out, &self.other);
+        QualitySweep::new(
+            self.learned,
+            self.exact,
+            self.schedule,
+            self.held_out,
+            floor,
+            self.cfg,
+        )
+    }
+
+    /// The whole run in one call (`bench --explore`).
     pub fn run(
         self,
         progress: Progress<'_>,
         on_sampler: &mut dyn FnMut(&QualityComparison),
     ) -> Result<QualityComparison, TeachError> {
-        let floor = Floor::between(&self.held_out, &self.other);
-        learned_and_exact(
-            self.learned.as_deref().map(|m| m as &dyn ScoreModel),
-            self.exact.as_ref(),
-            self.schedule,
-            &self.held_out,
-            floor,
-            &self.cfg,
-            progress,
-            on_sampler,
-        )
+        let mut sweep = self.into_sweep()?;
+        loop {
+            match sweep.advance(progress)? {
+                Swept::Point => {}
+                Swept::Sampler => on_sampler(sweep.so_far()),
+                Swept::Done => return Ok(sweep.into_result()),
+            }
+        }
+    }
+}
+
+/// The view's run as a job: one point of one curve per step, the curves so far published
+/// after each.
+struct QualityJob {
+    run: Option<QualityRun>,
+    sweep: Option<QualitySweep>,
+    partial: Partial<QualityComparison>,
+}
+
+impl Job for QualityJob {
+    type Output = Result<QualityComparison, TeachError>;
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        if let Some(run) = self.run.take() {
+            match run.into_sweep() {
+                Ok(sweep) => self.sweep = Some(sweep),
+                Err(e) => return Ok(Step::Done(Err(e))),
+            }
+        }
+        let Some(sweep) = self.sweep.as_mut() else {
+            return Err("the quality sweep ran after it ended".into());
+        };
+        let report = |f: f64| ctl.set_progress(f);
+        match sweep.advance(Progress::new(ctl.cancel_flag(), &report)) {
+            Ok(Swept::Done) => match self.sweep.take() {
+                Some(sweep) => Ok(Step::Done(Ok(sweep.into_result()))),
+                None => Err("the quality sweep ran after it ended".into()),
+            },
+            Ok(_) => {
+                self.partial.publish(sweep.so_far().clone());
+                Ok(Step::Continue)
+            }
+            Err(e) => Ok(Step::Done(Err(e))),
+        }
     }
 }
 

@@ -91,6 +91,27 @@ impl<T: Send + 'static> Task<T> {
         ));
     }
 
+    /// Starts a job that advances in steps (so it also runs in time slices where there are
+    /// no threads); `make` gets the handle for its partial results.
+    pub fn start_job<J>(&mut self, ctx: &egui::Context, make: impl FnOnce(Partial<T>) -> J)
+    where
+        J: crate::work::Job<Output = Result<T, TeachError>>,
+    {
+        self.cancel();
+        self.error = None;
+        self.slot = Arc::new(Mutex::new(None));
+        let job = make(Partial {
+            slot: Arc::clone(&self.slot),
+            repaint: ctx.clone(),
+        });
+        let repaint = ctx.clone();
+        self.worker = Some(Worker::spawn(
+            "teach",
+            job,
+            Arc::new(move || repaint.request_repaint()),
+        ));
+    }
+
     /// Collects a finished run; true when a new result arrived this frame.
     pub fn poll(&mut self, ctx: &egui::Context) -> bool {
         let Some(worker) = &self.worker else {
