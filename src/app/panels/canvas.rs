@@ -740,13 +740,16 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::
         weak,
     );
     if let Some(waiting) = &frame.waiting {
-        painter.text(
-            rect.center_bottom() - Vec2::new(0.0, 30.0 * scale + pad.y),
-            Align2::CENTER_BOTTOM,
-            waiting,
+        // Wrapped to the canvas: beside a docked Explore panel it is narrow.
+        let galley = painter.layout(
+            waiting.clone(),
             FontId::proportional(15.0 * scale),
             Color32::from_rgb(255, 190, 90),
+            rect.width() - 2.0 * pad.x,
         );
+        let bottom = rect.center_bottom() - Vec2::new(0.0, 30.0 * scale + pad.y);
+        let at = bottom - Vec2::new(0.5 * galley.size().x, galley.size().y);
+        painter.galley(at, galley, Color32::from_rgb(255, 190, 90));
     }
     // The forward check matters most when the particles should have become noise.
     if app.player.mode == Mode::Forward
