@@ -265,18 +265,35 @@ fn log_likelihood_chunked(
     let mut nfe = 0;
     progress.tick(0.0)?;
     for chunk in xs.chunks(CHUNK) {
-        let f = flow(model, schedule, chunk, cfg);
-        nfe = nfe.max(f.nfe);
-        out.extend(
-            f.x1.iter()
-                .zip(&f.delta)
-                .map(|(x1, d)| standard_normal_log_density(x1) + d),
-        );
+        let (values, spent) = log_density_chunk(model, schedule, chunk, cfg);
+        nfe = nfe.max(spent);
+        out.extend(values);
         on_chunk(&out);
         progress.tick(out.len() as f64 / xs.len().max(1) as f64)?;
     }
     Ok((out, nfe))
 }
+
+/// log p at `xs` along the PF-ODE from `cfg.t_min` to 1 (one chunk of a map), and the
+/// evaluations each point took.
+pub fn log_density_chunk(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    xs: &[Point],
+    cfg: &LikelihoodConfig,
+) -> (Vec<f64>, usize) {
+    let f = flow(model, schedule, xs, cfg);
+    let values =
+        f.x1.iter()
+            .zip(&f.delta)
+            .map(|(x1, d)| standard_normal_log_density(x1) + d)
+            .collect();
+    (values, f.nfe)
+}
+
+/// Grid points whose PF-ODE one [`log_density_chunk`] call should carry (a progress tick, or
+/// a job step in a browser).
+pub const MAP_CHUNK: usize = CHUNK;
 
 /// The held-out negative log-likelihood in nats per point (2D), in the model's standardised
 /// coordinates.

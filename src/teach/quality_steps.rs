@@ -566,7 +566,27 @@ mod tests {
             Progress::none(),
         )
         .unwrap();
-        assert_eq!(sweep.into_result().exact, whole);
+        assert_same_report(&sweep.into_result().exact, &whole);
+    }
+
+    /// The metrics sum in parallel, so two runs of the same sampling agree to rounding only.
+    fn assert_same_curve(a: &QualityCurve, b: &QualityCurve) {
+        assert_eq!(a.sampler, b.sampler);
+        assert_eq!(a.points.len(), b.points.len());
+        for (p, q) in a.points.iter().zip(&b.points) {
+            assert_eq!((p.steps, p.nfe), (q.steps, q.nfe));
+            for (x, y) in [(p.sw2, q.sw2), (p.energy, q.energy)] {
+                assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{p:?} vs {q:?}");
+            }
+        }
+    }
+
+    fn assert_same_report(a: &QualityReport, b: &QualityReport) {
+        assert_eq!(a.floor, b.floor);
+        assert_eq!(a.curves.len(), b.curves.len());
+        for (c, d) in a.curves.iter().zip(&b.curves) {
+            assert_same_curve(c, d);
+        }
     }
 
     #[test]
@@ -614,7 +634,7 @@ mod tests {
         for (i, k) in cfg.samplers.iter().enumerate() {
             assert_eq!(learned.curves[i].sampler, *k);
             // The same model on both sides, same noise: the same curve.
-            assert_eq!(learned.curves[i], all.exact.curves[i]);
+            assert_same_curve(&learned.curves[i], &all.exact.curves[i]);
         }
     }
 

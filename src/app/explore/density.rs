@@ -7,15 +7,17 @@ use egui::{RichText, Ui};
 use super::{Inputs, VIEW_HALF, canvas_side, colour_bar_ui, heatmap_texture, note_ui, texture_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_scaled_png, write_table};
-use crate::app::jobs::Task;
+use crate::app::jobs::{Partial, Task};
 use crate::math::likelihood::LikelihoodConfig;
 use crate::math::oracle::{Component, Oracle};
 use crate::math::schedule::Schedule;
 use crate::teach::density::{
-    Grid, Heatmap, Nll, exact_log_density, forward_density, held_out_nll, model_log_density_rows,
+    Grid, Heatmap, MAP_CHUNK, Nll, exact_log_density, forward_density, held_out_nll,
+    log_density_chunk, model_log_density_rows,
 };
 use crate::teach::{Progress, TeachError};
 use crate::train::SharedModel;
+use crate::work::{Control, Job, Step};
 
 /// Nats of log-density the colour map spans below the peak.
 const DEPTH: f64 = 10.0;
@@ -233,10 +235,13 @@ impl DensityView {
 
     fn start_compare(&mut self, ctx: &egui::Context, inputs: &Inputs) {
         let run = self.run_for(inputs);
-        self.compare
-            .start_progressive(ctx, move |progress, partial| {
-                run.run(progress, &mut |c| partial.publish(c.clone()))
-            });
+        // A chunk of cells per job step: the map fills in row by row, and in a browser the
+        // computation shares the frames instead of freezing the page.
+        self.compare.start_job(ctx, move |partial| DensityJob {
+            run: Some(run),
+            state: None,
+            partial,
+        });
     }
 
     /// The comparison the view's settings ask for on these inputs.
@@ -272,29 +277,22 @@ pub struct DensityRun {
 }
 
 impl DensityRun {
-    /// The exact map first (cheap), then the model's row by row, then the NLL; `on_partial`
-    /// sees each stage.
-    pub fn run(
-        self,
-        progress: Progress<'_>,
-        on_partial: &mut dyn FnMut(&Comparison),
-    ) -> Result<Comparison, TeachError> {
+    /// The exact map (cheap) in a comparison whose model map is still empty, and the grid's
+    /// points for the model's.
+    fn start(&self) -> Result<(Comparison, Vec<Point>), TeachError> {
         let grid = Grid::square(VIEW_HALF, self.cells)?;
-        let cfg = LikelihoodConfig {
-            steps: 50,
-            ..LikelihoodConfig::default()
-        };
+        self.schedule.validate()?;
         let exact_is_mixture = self.mixture.is_some();
-        let oracle = match self.mixture {
-            Some(components) => Oracle::new(components, self.schedule),
+        let oracle = match &self.mixture {
+            Some(components) => Oracle::new(components.clone(), self.schedule),
             None => Oracle::empirical(&self.points, self.schedule),
         };
         let exact = exact_log_density(&oracle, &grid, self.t)?;
         let exact_nll = exact_is_mixture.then(|| {
-            let ll = oracle.log_density(&self.held_out, cfg.t_min);
+            let ll = oracle.log_density(&self.held_out, likelihood_config().t_min);
             -ll.iter().sum::<f64>() / ll.len().max(1) as f64
         });
-        let mut c = Comparison {
+        let c = Comparison {
             model: Heatmap {
                 grid,
                 t: self.t,
@@ -306,13 +304,25 @@ impl DensityRun {
             exact_nll,
             model_label: self.model_label,
         };
+        Ok((c, grid.points()))
+    }
+
+    /// The exact map first (cheap), then the model's row by row, then the NLL; `on_partial`
+    /// sees each stage (`bench --explore` runs it in one call).
+    pub fn run(
+        self,
+        progress: Progress<'_>,
+        on_partial: &mut dyn FnMut(&Comparison),
+    ) -> Result<Comparison, TeachError> {
+        let (mut c, _) = self.start()?;
         on_partial(&c);
+        let grid = c.model.grid;
         c.model = model_log_density_rows(
             self.model.as_ref(),
             self.schedule,
             &grid,
             self.t,
-            &cfg,
+            &likelihood_config(),
             progress.sub(0.0, 0.6),
             &mut |map| {
                 c.model = map.clone();
@@ -323,10 +333,81 @@ impl DensityRun {
             self.model.as_ref(),
             self.schedule,
             &self.held_out,
-            &cfg,
+            &likelihood_config(),
             progress.sub(0.6, 0.4),
         )?);
         Ok(c)
+    }
+}
+
+/// The comparison as a job: the exact map, then a chunk of the model's cells per step, then
+/// the NLL.
+struct DensityJob {
+    run: Option<DensityRun>,
+    /// The comparison so far, the grid's points and the next cell to compute.
+    state: Option<(Comparison, Vec<Point>, usize, DensityRun)>,
+    partial: Partial<Comparison>,
+}
+
+/// The likelihood integration both the map and the NLL use.
+fn likelihood_config() -> LikelihoodConfig {
+    LikelihoodConfig {
+        steps: 50,
+        ..LikelihoodConfig::default()
+    }
+}
+
+impl Job for DensityJob {
+    type Output = Result<Comparison, TeachError>;
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        if ctl.is_cancelled() {
+            return Ok(Step::Done(Err(TeachError::Cancelled)));
+        }
+        if let Some(run) = self.run.take() {
+            return Ok(match run.start() {
+                Ok((c, points)) => {
+                    self.partial.publish(c.clone());
+                    self.state = Some((c, points, 0, run));
+                    Step::Continue
+                }
+                Err(e) => Step::Done(Err(e)),
+            });
+        }
+        let Some((c, points, next, run)) = self.state.as_mut() else {
+            return Err("the density comparison ran after it ended".into());
+        };
+        if *next < points.len() {
+            let end = (*next + MAP_CHUNK).min(points.len());
+            let cfg = LikelihoodConfig {
+                t_min: run.t,
+                ..likelihood_config()
+            };
+            let (values, _) =
+                log_density_chunk(run.model.as_ref(), &run.schedule, &points[*next..end], &cfg);
+            c.model.log_density[*next..end].copy_from_slice(&values);
+            *next = end;
+            ctl.set_progress(0.6 * *next as f64 / points.len() as f64);
+            self.partial.publish(c.clone());
+            return Ok(Step::Continue);
+        }
+        let report = |f: f64| ctl.set_progress(f);
+        let progress = Progress::new(ctl.cancel_flag(), &report).sub(0.6, 0.4);
+        let nll = held_out_nll(
+            run.model.as_ref(),
+            run.schedule,
+            &run.held_out,
+            &likelihood_config(),
+            progress,
+        );
+        Ok(Step::Done(match (nll, self.state.take()) {
+            (Ok(nll), Some((mut c, ..))) => {
+                c.nll = Some(nll);
+                Ok(c)
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(TeachError::Invalid("the comparison was lost".into())),
+        }))
     }
 }
 
@@ -355,4 +436,59 @@ fn export_maps(dir: &std::path::Path, maps: &[(&str, &Heatmap)]) -> Result<Strin
     }
     let csv = write_table(&dir.join("density.csv"), "map,t,x,y,log_density", &rows)?;
     Ok(format!("{csv}; {}", written.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::math::oracle::Component;
+
+    fn run() -> DensityRun {
+        let schedule = Schedule::default();
+        let mixture = vec![Component {
+            weight: 1.0,
+            mean: [0.4, -0.2],
+            cov: [[0.5, 0.1], [0.1, 0.3]],
+        }];
+        DensityRun {
+            model: Arc::new(Oracle::new(mixture.clone(), schedule)),
+            model_label: "exact",
+            schedule,
+            t: 0.05,
+            cells: 24,
+            mixture: Some(mixture),
+            held_out: crate::math::solvers::prior(64, 1),
+            points: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_job_gives_the_one_call_comparison_and_fills_the_map_as_it_goes() {
+        let whole = run().run(Progress::none(), &mut |_| {}).unwrap();
+        let ctx = egui::Context::default();
+        let mut task = Task::<Comparison>::default();
+        task.start_job(&ctx, |partial| DensityJob {
+            run: Some(run()),
+            state: None,
+            partial,
+        });
+        let start = web_time::Instant::now();
+        let mut filled = Vec::new();
+        while task.is_running() {
+            task.poll(&ctx);
+            if let Some(c) = task.shown() {
+                filled.push(c.model.log_density.iter().filter(|v| v.is_finite()).count());
+            }
+            assert!(start.elapsed().as_secs() < 60, "timed out");
+        }
+        let done = task.result.as_ref().expect("a result");
+        assert_eq!(done.model.log_density, whole.model.log_density);
+        assert_eq!(done.nll, whole.nll);
+        assert!(
+            filled.windows(2).all(|w| w[0] <= w[1]),
+            "cells went away: {filled:?}"
+        );
+    }
 }
