@@ -13,7 +13,7 @@
 //! The same model gives the score, so the reverse SDE can use it: from `x = (1 − t) x₀ + t x₁`,
 //! `E[x₁ | x] = x + (1 − t) v` and `∇ log p_t(x) = −E[x₁ | x] / t`.
 
-use super::oracle::Component;
+use super::oracle::{Component, Noised, log_weights};
 use crate::Point;
 
 /// The exact flow-matching velocity (and score) of a Gaussian mixture on the linear path.
@@ -21,14 +21,6 @@ use crate::Point;
 pub struct FlowOracle {
     components: Vec<Component>,
     log_weights: Vec<f64>,
-}
-
-/// One component at time t: mean, C⁻¹, Σ C⁻¹ and the log of weight × normaliser.
-struct AtTime {
-    mean: [f64; 2],
-    inv: [[f64; 2]; 2],
-    sigma_inv: [[f64; 2]; 2],
-    log_norm: f64,
 }
 
 fn mat_mul(a: [[f64; 2]; 2], b: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
@@ -53,42 +45,36 @@ fn mat_vec(a: [[f64; 2]; 2], v: [f64; 2]) -> [f64; 2] {
 
 impl FlowOracle {
     pub fn new(components: Vec<Component>) -> Self {
-        let total: f64 = components.iter().map(|c| c.weight).sum();
-        let log_weights = components.iter().map(|c| (c.weight / total).ln()).collect();
+        let log_weights = log_weights(&components);
         Self {
             components,
             log_weights,
         }
     }
 
-    fn at(&self, t: f64) -> Vec<AtTime> {
-        let (a, s) = (1.0 - t, t);
+    /// Each component at time t (x_t = (1 − t) x₀ + t x₁), with Σ C⁻¹.
+    fn at(&self, t: f64) -> Vec<(Noised, [[f64; 2]; 2])> {
         self.components
             .iter()
             .zip(&self.log_weights)
-            .map(|(c, lw)| {
-                let m = [
-                    a * a * c.cov[0][0] + s * s,
-                    a * a * c.cov[0][1],
-                    a * a * c.cov[1][1] + s * s,
-                ];
-                let det = m[0] * m[2] - m[1] * m[1];
-                let inv = [[m[2] / det, -m[1] / det], [-m[1] / det, m[0] / det]];
-                AtTime {
-                    mean: [a * c.mean[0], a * c.mean[1]],
-                    inv,
-                    sigma_inv: mat_mul(c.cov, inv),
-                    log_norm: lw - std::f64::consts::TAU.ln() - 0.5 * det.ln(),
-                }
+            .map(|(c, &lw)| {
+                let n = Noised::of(c, lw, 1.0 - t, t);
+                let sigma_inv = mat_mul(c.cov, n.inv);
+                (n, sigma_inv)
             })
             .collect()
     }
 
     /// E[x₁ | x_t = x] and E[x₀ | x_t = x] at one point.
-    fn posterior(&self, comps: &[AtTime], x: [f64; 2], t: f64) -> ([f64; 2], [f64; 2]) {
+    fn posterior(
+        &self,
+        comps: &[(Noised, [[f64; 2]; 2])],
+        x: [f64; 2],
+        t: f64,
+    ) -> ([f64; 2], [f64; 2]) {
         let log_p: Vec<f64> = comps
             .iter()
-            .map(|c| {
+            .map(|(c, _)| {
                 let d = [x[0] - c.mean[0], x[1] - c.mean[1]];
                 let q = mat_vec(c.inv, d);
                 c.log_norm - 0.5 * (q[0] * d[0] + q[1] * d[1])
@@ -96,11 +82,11 @@ impl FlowOracle {
             .collect();
         let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (mut z, mut x1, mut x0) = (0.0, [0.0; 2], [0.0; 2]);
-        for ((c, comp), lp) in comps.iter().zip(&self.components).zip(&log_p) {
+        for (((c, sigma_inv), comp), lp) in comps.iter().zip(&self.components).zip(&log_p) {
             let r = (lp - max).exp();
             let d = [x[0] - c.mean[0], x[1] - c.mean[1]];
             let q = mat_vec(c.inv, d);
-            let sq = mat_vec(c.sigma_inv, d);
+            let sq = mat_vec(*sigma_inv, d);
             z += r;
             for i in 0..2 {
                 x1[i] += r * t * q[i];

@@ -30,11 +30,35 @@ pub struct Oracle {
     schedule: Schedule,
 }
 
-/// The noised component at time t: mean α μ, inverse and log-determinant of C.
-struct Noised {
-    mean: [f64; 2],
-    inv: [[f64; 2]; 2],
-    log_norm: f64,
+/// The law of `a·x₀ + s·ε` for x₀ from one component and ε ~ N(0, I): mean a μ, the inverse
+/// of C = a² Σ + s² I, and the log of weight × normaliser (the VP-SDE has a = α, s = σ;
+/// flow matching's linear path a = 1 − t, s = t).
+pub(crate) struct Noised {
+    pub mean: [f64; 2],
+    pub inv: [[f64; 2]; 2],
+    pub log_norm: f64,
+}
+
+impl Noised {
+    pub(crate) fn of(c: &Component, log_weight: f64, a: f64, s: f64) -> Self {
+        let m = [
+            a * a * c.cov[0][0] + s * s,
+            a * a * c.cov[0][1],
+            a * a * c.cov[1][1] + s * s,
+        ];
+        let det = m[0] * m[2] - m[1] * m[1];
+        Self {
+            mean: [a * c.mean[0], a * c.mean[1]],
+            inv: [[m[2] / det, -m[1] / det], [-m[1] / det, m[0] / det]],
+            log_norm: log_weight - (std::f64::consts::TAU).ln() - 0.5 * det.ln(),
+        }
+    }
+}
+
+/// The logs of the components' weights, normalised to sum to one.
+pub(crate) fn log_weights(components: &[Component]) -> Vec<f64> {
+    let total: f64 = components.iter().map(|c| c.weight).sum();
+    components.iter().map(|c| (c.weight / total).ln()).collect()
 }
 
 /// Per-point results of one evaluation.
@@ -48,8 +72,7 @@ pub struct Evaluation {
 
 impl Oracle {
     pub fn new(components: Vec<Component>, schedule: Schedule) -> Self {
-        let total: f64 = components.iter().map(|c| c.weight).sum();
-        let log_weights = components.iter().map(|c| (c.weight / total).ln()).collect();
+        let log_weights = log_weights(&components);
         Self {
             components,
             log_weights,
@@ -87,21 +110,7 @@ impl Oracle {
         self.components
             .iter()
             .zip(&self.log_weights)
-            .map(|(c, lw)| {
-                let m = [
-                    a * a * c.cov[0][0] + s * s,
-                    a * a * c.cov[0][1],
-                    a * a * c.cov[1][1] + s * s,
-                ];
-                let det = m[0] * m[2] - m[1] * m[1];
-                let inv = [[m[2] / det, -m[1] / det], [-m[1] / det, m[0] / det]];
-                let log_norm = lw - (std::f64::consts::TAU).ln() - 0.5 * det.ln();
-                Noised {
-                    mean: [a * c.mean[0], a * c.mean[1]],
-                    inv,
-                    log_norm,
-                }
-            })
+            .map(|(c, &lw)| Noised::of(c, lw, a, s))
             .collect()
     }
 

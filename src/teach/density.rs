@@ -20,8 +20,8 @@ use crate::math::schedule::Schedule;
 /// Largest grid accepted (a 1000×1000 heatmap is already more than a canvas shows).
 pub const MAX_CELLS: usize = 1 << 20;
 
-/// Grid points whose PF-ODE is integrated per progress tick.
-const CHUNK: usize = 256;
+/// Points whose PF-ODE is integrated per progress tick (and per job step of a map).
+pub const MAP_CHUNK: usize = 256;
 
 /// A regular grid of cell centres over `[min, max]`; row-major, row 0 at the smallest y.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,40 +210,11 @@ pub fn model_log_density(
     cfg: &LikelihoodConfig,
     progress: Progress<'_>,
 ) -> Result<Heatmap, TeachError> {
-    model_log_density_rows(model, schedule, grid, t, cfg, progress, &mut |_| {})
-}
-
-/// [`model_log_density`], handing `on_rows` the map so far after each chunk of cells (rows
-/// from the bottom; cells not yet computed are NaN) so a view can fill it in as it goes.
-pub fn model_log_density_rows(
-    model: &dyn ScoreModel,
-    schedule: Schedule,
-    grid: &Grid,
-    t: f64,
-    cfg: &LikelihoodConfig,
-    progress: Progress<'_>,
-    on_rows: &mut dyn FnMut(&Heatmap),
-) -> Result<Heatmap, TeachError> {
     check_time(t)?;
     schedule.validate()?;
     let cfg = LikelihoodConfig { t_min: t, ..*cfg };
-    let cells = grid.len();
-    let (log_density, _) = log_likelihood_chunked(
-        model,
-        &schedule,
-        &grid.points(),
-        &cfg,
-        progress,
-        &mut |done| {
-            let mut log_density = done.to_vec();
-            log_density.resize(cells, f64::NAN);
-            on_rows(&Heatmap {
-                grid: *grid,
-                t,
-                log_density,
-            });
-        },
-    )?;
+    let (log_density, _) =
+        log_likelihood_chunked(model, &schedule, &grid.points(), &cfg, progress)?;
     Ok(Heatmap {
         grid: *grid,
         t,
@@ -251,24 +222,21 @@ pub fn model_log_density_rows(
     })
 }
 
-/// `likelihood::log_likelihood` in chunks, ticking between them and handing `on_chunk` the
-/// values so far; returns the values and NFE.
+/// `likelihood::log_likelihood` in chunks, ticking between them; returns the values and NFE.
 fn log_likelihood_chunked(
     model: &dyn ScoreModel,
     schedule: &Schedule,
     xs: &[Point],
     cfg: &LikelihoodConfig,
     progress: Progress<'_>,
-    on_chunk: &mut dyn FnMut(&[f64]),
 ) -> Result<(Vec<f64>, usize), TeachError> {
     let mut out = Vec::with_capacity(xs.len());
     let mut nfe = 0;
     progress.tick(0.0)?;
-    for chunk in xs.chunks(CHUNK) {
+    for chunk in xs.chunks(MAP_CHUNK) {
         let (values, spent) = log_density_chunk(model, schedule, chunk, cfg);
         nfe = nfe.max(spent);
         out.extend(values);
-        on_chunk(&out);
         progress.tick(out.len() as f64 / xs.len().max(1) as f64)?;
     }
     Ok((out, nfe))
@@ -290,10 +258,6 @@ pub fn log_density_chunk(
             .collect();
     (values, f.nfe)
 }
-
-/// Grid points whose PF-ODE one [`log_density_chunk`] call should carry (a progress tick, or
-/// a job step in a browser).
-pub const MAP_CHUNK: usize = CHUNK;
 
 /// The held-out negative log-likelihood in nats per point (2D), in the model's standardised
 /// coordinates.
@@ -328,7 +292,7 @@ pub fn held_out_nll(
     if held_out.is_empty() {
         return Err(TeachError::Invalid("NLL: no held-out points".into()));
     }
-    let (ll, nfe) = log_likelihood_chunked(model, &schedule, held_out, cfg, progress, &mut |_| {})?;
+    let (ll, nfe) = log_likelihood_chunked(model, &schedule, held_out, cfg, progress)?;
     let n = ll.len() as f64;
     let mean = ll.iter().sum::<f64>() / n;
     let var = ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

@@ -13,7 +13,7 @@ use crate::math::oracle::{Component, Oracle};
 use crate::math::schedule::Schedule;
 use crate::teach::density::{
     Grid, Heatmap, MAP_CHUNK, Nll, exact_log_density, forward_density, held_out_nll,
-    log_density_chunk, model_log_density_rows,
+    log_density_chunk,
 };
 use crate::teach::{Progress, TeachError};
 use crate::train::SharedModel;
@@ -239,7 +239,7 @@ impl DensityView {
         // computation shares the frames instead of freezing the page.
         self.compare.start_job(ctx, move |partial| DensityJob {
             run: Some(run),
-            state: None,
+            sweep: None,
             partial,
         });
     }
@@ -277,76 +277,19 @@ pub struct DensityRun {
 }
 
 impl DensityRun {
-    /// The exact map (cheap) in a comparison whose model map is still empty, and the grid's
-    /// points for the model's.
-    fn start(&self) -> Result<(Comparison, Vec<Point>), TeachError> {
-        let grid = Grid::square(VIEW_HALF, self.cells)?;
-        self.schedule.validate()?;
-        let exact_is_mixture = self.mixture.is_some();
-        let oracle = match &self.mixture {
-            Some(components) => Oracle::new(components.clone(), self.schedule),
-            None => Oracle::empirical(&self.points, self.schedule),
-        };
-        let exact = exact_log_density(&oracle, &grid, self.t)?;
-        let exact_nll = exact_is_mixture.then(|| {
-            let ll = oracle.log_density(&self.held_out, likelihood_config().t_min);
-            -ll.iter().sum::<f64>() / ll.len().max(1) as f64
-        });
-        let c = Comparison {
-            model: Heatmap {
-                grid,
-                t: self.t,
-                log_density: vec![f64::NAN; grid.len()],
-            },
-            exact,
-            exact_is_mixture,
-            nll: None,
-            exact_nll,
-            model_label: self.model_label,
-        };
-        Ok((c, grid.points()))
-    }
-
-    /// The exact map first (cheap), then the model's row by row, then the NLL; `on_partial`
-    /// sees each stage (`bench --explore` runs it in one call).
+    /// The comparison, all at once; `on_partial` sees each stage (`bench --explore`).
     pub fn run(
         self,
         progress: Progress<'_>,
         on_partial: &mut dyn FnMut(&Comparison),
     ) -> Result<Comparison, TeachError> {
-        let (mut c, _) = self.start()?;
-        on_partial(&c);
-        let grid = c.model.grid;
-        c.model = model_log_density_rows(
-            self.model.as_ref(),
-            self.schedule,
-            &grid,
-            self.t,
-            &likelihood_config(),
-            progress.sub(0.0, 0.6),
-            &mut |map| {
-                c.model = map.clone();
-                on_partial(&c);
-            },
-        )?;
-        c.nll = Some(held_out_nll(
-            self.model.as_ref(),
-            self.schedule,
-            &self.held_out,
-            &likelihood_config(),
-            progress.sub(0.6, 0.4),
-        )?);
-        Ok(c)
+        let mut sweep = DensitySweep::new(self)?;
+        on_partial(&sweep.comparison);
+        while !sweep.advance(progress)? {
+            on_partial(&sweep.comparison);
+        }
+        Ok(sweep.comparison)
     }
-}
-
-/// The comparison as a job: the exact map, then a chunk of the model's cells per step, then
-/// the NLL.
-struct DensityJob {
-    run: Option<DensityRun>,
-    /// The comparison so far, the grid's points and the next cell to compute.
-    state: Option<(Comparison, Vec<Point>, usize, DensityRun)>,
-    partial: Partial<Comparison>,
 }
 
 /// The likelihood integration both the map and the NLL use.
@@ -357,57 +300,120 @@ fn likelihood_config() -> LikelihoodConfig {
     }
 }
 
+/// The comparison in steps: the exact map (cheap) at once, then a chunk of the model's cells
+/// per [`DensitySweep::advance`], then the NLL, so it can run in time slices and its map can
+/// be shown as it fills in.
+struct DensitySweep {
+    run: DensityRun,
+    comparison: Comparison,
+    /// The grid's cell centres, and the first whose log-density is still to compute.
+    cells: Vec<Point>,
+    next: usize,
+}
+
+impl DensitySweep {
+    fn new(run: DensityRun) -> Result<Self, TeachError> {
+        let grid = Grid::square(VIEW_HALF, run.cells)?;
+        run.schedule.validate()?;
+        let exact_is_mixture = run.mixture.is_some();
+        let oracle = match &run.mixture {
+            Some(components) => Oracle::new(components.clone(), run.schedule),
+            None => Oracle::empirical(&run.points, run.schedule),
+        };
+        let exact = exact_log_density(&oracle, &grid, run.t)?;
+        let exact_nll = exact_is_mixture.then(|| {
+            let ll = oracle.log_density(&run.held_out, likelihood_config().t_min);
+            -ll.iter().sum::<f64>() / ll.len().max(1) as f64
+        });
+        let comparison = Comparison {
+            model: Heatmap {
+                grid,
+                t: run.t,
+                log_density: vec![f64::NAN; grid.len()],
+            },
+            exact,
+            exact_is_mixture,
+            nll: None,
+            exact_nll,
+            model_label: run.model_label,
+        };
+        Ok(Self {
+            run,
+            comparison,
+            cells: grid.points(),
+            next: 0,
+        })
+    }
+
+    /// The next chunk of the model's map, or the NLL once the map is done; true when the
+    /// comparison is complete. `progress` covers the whole sweep (the map 60 %, the NLL 40 %).
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let run = &self.run;
+        if self.next < self.cells.len() {
+            progress.tick(0.6 * self.next as f64 / self.cells.len() as f64)?;
+            let end = (self.next + MAP_CHUNK).min(self.cells.len());
+            let cfg = LikelihoodConfig {
+                t_min: run.t,
+                ..likelihood_config()
+            };
+            let (values, _) = log_density_chunk(
+                run.model.as_ref(),
+                &run.schedule,
+                &self.cells[self.next..end],
+                &cfg,
+            );
+            self.comparison.model.log_density[self.next..end].copy_from_slice(&values);
+            self.next = end;
+            return Ok(false);
+        }
+        self.comparison.nll = Some(held_out_nll(
+            run.model.as_ref(),
+            run.schedule,
+            &run.held_out,
+            &likelihood_config(),
+            progress.sub(0.6, 0.4),
+        )?);
+        Ok(true)
+    }
+}
+
+/// The view's comparison as a job: one [`DensitySweep::advance`] per step, the comparison
+/// so far published after each.
+struct DensityJob {
+    run: Option<DensityRun>,
+    sweep: Option<DensitySweep>,
+    partial: Partial<Comparison>,
+}
+
 impl Job for DensityJob {
     type Output = Result<Comparison, TeachError>;
 
     fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        if ctl.is_cancelled() {
-            return Ok(Step::Done(Err(TeachError::Cancelled)));
-        }
         if let Some(run) = self.run.take() {
-            return Ok(match run.start() {
-                Ok((c, points)) => {
-                    self.partial.publish(c.clone());
-                    self.state = Some((c, points, 0, run));
+            return Ok(match DensitySweep::new(run) {
+                Ok(sweep) => {
+                    self.partial.publish(sweep.comparison.clone());
+                    self.sweep = Some(sweep);
                     Step::Continue
                 }
                 Err(e) => Step::Done(Err(e)),
             });
         }
-        let Some((c, points, next, run)) = self.state.as_mut() else {
+        let Some(sweep) = self.sweep.as_mut() else {
             return Err("the density comparison ran after it ended".into());
         };
-        if *next < points.len() {
-            let end = (*next + MAP_CHUNK).min(points.len());
-            let cfg = LikelihoodConfig {
-                t_min: run.t,
-                ..likelihood_config()
-            };
-            let (values, _) =
-                log_density_chunk(run.model.as_ref(), &run.schedule, &points[*next..end], &cfg);
-            c.model.log_density[*next..end].copy_from_slice(&values);
-            *next = end;
-            ctl.set_progress(0.6 * *next as f64 / points.len() as f64);
-            self.partial.publish(c.clone());
-            return Ok(Step::Continue);
-        }
         let report = |f: f64| ctl.set_progress(f);
-        let progress = Progress::new(ctl.cancel_flag(), &report).sub(0.6, 0.4);
-        let nll = held_out_nll(
-            run.model.as_ref(),
-            run.schedule,
-            &run.held_out,
-            &likelihood_config(),
-            progress,
-        );
-        Ok(Step::Done(match (nll, self.state.take()) {
-            (Ok(nll), Some((mut c, ..))) => {
-                c.nll = Some(nll);
-                Ok(c)
+        match sweep.advance(Progress::new(ctl.cancel_flag(), &report)) {
+            Ok(false) => {
+                self.partial.publish(sweep.comparison.clone());
+                Ok(Step::Continue)
             }
-            (Err(e), _) => Err(e),
-            (Ok(_), None) => Err(TeachError::Invalid("the comparison was lost".into())),
-        }))
+            Ok(true) => match self.sweep.take() {
+                Some(sweep) => Ok(Step::Done(Ok(sweep.comparison))),
+                None => Err("the density comparison ran after it ended".into()),
+            },
+            Err(e) => Ok(Step::Done(Err(e))),
+        }
     }
 }
 
@@ -471,7 +477,7 @@ mod tests {
         let mut task = Task::<Comparison>::default();
         task.start_job(&ctx, |partial| DensityJob {
             run: Some(run()),
-            state: None,
+            sweep: None,
             partial,
         });
         let start = web_time::Instant::now();

@@ -69,26 +69,14 @@ impl<T: Send + 'static> Task<T> {
         ctx: &egui::Context,
         work: impl FnOnce(Progress<'_>, &Partial<T>) -> Result<T, TeachError> + Send + 'static,
     ) {
-        self.cancel();
-        self.error = None;
-        // A fresh slot: a cancelled run still holding the old one cannot publish into this one.
-        self.slot = Arc::new(Mutex::new(None));
-        let partial = Partial {
-            slot: Arc::clone(&self.slot),
-            repaint: ctx.clone(),
-        };
-        let repaint = ctx.clone();
         // One step: the computation reports its progress and looks at the cancel flag itself,
         // through `teach::Progress`.
-        let job = Once::new(move |ctl: &Control| {
-            let report = |f: f64| ctl.set_progress(f);
-            Ok(work(Progress::new(ctl.cancel_flag(), &report), &partial))
+        self.start_job(ctx, move |partial| {
+            Once::new(move |ctl: &Control| {
+                let report = |f: f64| ctl.set_progress(f);
+                Ok(work(Progress::new(ctl.cancel_flag(), &report), &partial))
+            })
         });
-        self.worker = Some(Worker::spawn(
-            "teach",
-            job,
-            Arc::new(move || repaint.request_repaint()),
-        ));
     }
 
     /// Starts a job that advances in steps (so it also runs in time slices where there are
@@ -99,6 +87,7 @@ impl<T: Send + 'static> Task<T> {
     {
         self.cancel();
         self.error = None;
+        // A fresh slot: a cancelled run still holding the old one cannot publish into this one.
         self.slot = Arc::new(Mutex::new(None));
         let job = make(Partial {
             slot: Arc::clone(&self.slot),
