@@ -399,10 +399,7 @@ fn a_schedule_that_stops_too_early_fails_the_noise_check() {
 /// several times worse than a 50-step Heun run from the same noise.
 #[test]
 fn the_canvas_shows_the_quality_of_the_run_on_it() {
-    use diffusion_playground::app::RunQuality;
-    fn measured(h: &Harness<'_, App>) -> Option<RunQuality> {
-        h.state().player.shown_run_quality()?.ok()?
-    }
+    use ui_common::measured;
     let mut settings = test_settings();
     settings.particles = 2000;
     settings.sampler.select(SamplerKind::Heun);

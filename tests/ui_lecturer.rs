@@ -18,13 +18,7 @@ fn finished_run() -> Harness<'static, App> {
     h.run_steps(1);
     h.key_press(egui::Key::R);
     h.run_steps(1);
-    let measured = |h: &Harness<'_, App>| {
-        h.state()
-            .player
-            .shown_run_quality()
-            .is_some_and(|q| q.is_ok_and(|q| q.is_some()))
-    };
-    assert!(run_until(&mut h, 60.0, measured));
+    assert!(run_until(&mut h, 60.0, |h| ui_common::measured(h).is_some()));
     h
 }
 

@@ -20,7 +20,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    #[cfg(not(target_arch = "wasm32"))]
     fn filter(self) -> (&'static str, &'static [&'static str]) {
         match self {
             Kind::Csv => ("Points (CSV)", &["csv", "txt"]),
@@ -78,11 +77,7 @@ fn dialog(start: Option<&Path>) -> rfd::FileDialog {
 // (downloads) is not there yet, so the save dialogs offer nothing.
 #[cfg(target_arch = "wasm32")]
 pub fn pick_open(kind: Kind, _start: Option<&Path>) -> Option<PathBuf> {
-    let (name, exts) = match kind {
-        Kind::Csv => ("Points (CSV)", &["csv", "txt"][..]),
-        Kind::Weights => ("Weights (safetensors)", &["safetensors"][..]),
-        Kind::Png => ("PNG image", &["png"][..]),
-    };
+    let (name, exts) = kind.filter();
     let dialog = rfd::AsyncFileDialog::new().add_filter(name, exts);
     wasm_bindgen_futures::spawn_local(async move {
         if let Some(file) = dialog.pick_file().await {

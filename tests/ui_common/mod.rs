@@ -40,6 +40,11 @@ pub fn run_until(
     false
 }
 
+/// The quality the canvas shows for the run on it, once measured.
+pub fn measured(h: &Harness<'_, App>) -> Option<diffusion_playground::app::RunQuality> {
+    h.state().player.shown_run_quality()?.ok()?
+}
+
 /// Scrolls the widget labelled `label` into view, clicks it and runs a couple of frames.
 pub fn click(h: &mut Harness<'_, App>, label: &str) {
     use egui_kittest::kittest::Queryable;
