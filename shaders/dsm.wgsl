@@ -2,8 +2,9 @@
 // twins of `nn::dsm` (`DsmSampler::draw`, `loss_and_output_grad`).
 //
 // - `batch`       sample i of step k from the keys (seed, k, i, stream): data index, t, ε;
-//                 α(t), σ(t); x_t = α x₀ + σ ε; the network input row [x_t, emb(t)]
-// - `loss`        ε̂ from the raw output o, r = ε̂ − ε, per-workgroup Σ w‖r‖², and
+//                 α(t), σ(t) of the process; x_t = α x₀ + σ ε; the goal (ε for VP, the
+//                 velocity ε − x₀ for flow matching); the network input row [x_t, emb(t)]
+// - `loss`        ε̂ from the raw output o (FM: o itself), r = ε̂ − goal, per-workgroup Σ w‖r‖², and
 //                 dO = (2/B)·w·(∂ε̂/∂o)·r, the gradient of the batch mean
 // - `loss_reduce` the batch loss (1/B)·Σ into the loss ring at this step's slot; a NaN or ±∞
 //                 sets the sticky `status` word, which makes adam.wgsl stop updating
@@ -25,8 +26,9 @@ struct Dsm {
     emb_half: u32,
     // Row stride of the input rows (2 + embedding dim).
     in_ld: u32,
+    // 0 = VP (α, σ of the schedule), 1 = flow matching (α = 1 − t, σ = t; uses weighting 0).
+    process: u32,
     _pad0: u32,
-    _pad1: u32,
     schedule: ScheduleParams,
 }
 
@@ -46,7 +48,7 @@ struct TrainStep {
 
 // One drawn sample, as the loss needs it.
 struct Sample {
-    eps: vec2<f32>,
+    goal: vec2<f32>,
     x_t: vec2<f32>,
     alpha: f32,
     sigma: f32,
@@ -92,15 +94,23 @@ fn batch(@builtin(global_invocation_id) gid: vec3<u32>) {
         t = d.t_min + (1.0 - d.t_min) * u;
     }
     let eps = rng_normal2(d.seed, k.step, i, STREAM_EPS);
-    let a_s = schedule_alpha_sigma(d.schedule, t);
+    var a_s = vec2<f32>(1.0 - t, t);
+    if (d.process == 0u) {
+        a_s = schedule_alpha_sigma(d.schedule, t);
+    }
     var w = 1.0;
     if (d.weighting == 2u) {
         w = d.table_weight;
     } else if (d.weighting == 1u) {
         w = 1.0 / (a_s.y * a_s.y);
     }
-    let x_t = a_s.x * data[index] + a_s.y * eps;
-    samples[i] = Sample(eps, x_t, a_s.x, a_s.y, w, t);
+    let x0 = data[index];
+    let x_t = a_s.x * x0 + a_s.y * eps;
+    var goal = eps;
+    if (d.process == 1u) {
+        goal = eps - x0;
+    }
+    samples[i] = Sample(goal, x_t, a_s.x, a_s.y, w, t);
     // The network's input row: x_t, then the embedding (sines, then cosines).
     let row = i * d.in_ld;
     input[row] = x_t.x;
@@ -141,7 +151,7 @@ fn loss(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
                 gain = 1.0;
             }
         }
-        let r = e - s.eps;
+        let r = e - s.goal;
         l = s.weight * (r.x * r.x + r.y * r.y);
         let g = (2.0 / f32(d.batch)) * s.weight * gain;
         d_out[i] = g * r;

@@ -6,10 +6,10 @@ mod gpu_common;
 use diffusion_playground::gpu::GpuContext;
 use diffusion_playground::gpu::kernels::{
     AdamUniform, DsmUniform, GemmUniform, K, ScheduleUniform, Slots, TrainStepUniform,
-    dispatch_once, param_id, read_f32, storage_buffer, storage_init, uniform_init,
+    dispatch_once, param_id, process_id, read_f32, storage_buffer, storage_init, uniform_init,
 };
-use diffusion_playground::math::Schedule;
 use diffusion_playground::math::rng::uniform;
+use diffusion_playground::math::{Process, Schedule};
 use diffusion_playground::nn::IMPORTANCE_TABLE_SIZE;
 use diffusion_playground::nn::adam::{Adam, BETA1, BETA2, Ema};
 use diffusion_playground::nn::fastmath::{activate, activate_grad};
@@ -260,16 +260,19 @@ fn dsm_batch_matches_cpu_draws() {
             Schedule::default(),
             Weighting::Uniform,
             Embedding::Sinusoidal { dim: 64 },
+            Process::Vp,
         ),
         (
             Schedule::Cosine { beta_cap: 20.0 },
             Weighting::InverseSigma2,
             Embedding::Scalar,
+            Process::Vp,
         ),
         (
             Schedule::Constant { beta: 2.0 },
             Weighting::Importance,
             Embedding::Sinusoidal { dim: 6 },
+            Process::Vp,
         ),
         (
             Schedule::Linear {
@@ -278,9 +281,16 @@ fn dsm_batch_matches_cpu_draws() {
             },
             Weighting::Importance,
             Embedding::Sinusoidal { dim: 2 },
+            Process::Vp,
+        ),
+        (
+            Schedule::default(),
+            Weighting::Uniform,
+            Embedding::Sinusoidal { dim: 8 },
+            Process::Fm,
         ),
     ];
-    for (case, (schedule, weighting, embedding)) in cases.into_iter().enumerate() {
+    for (case, (schedule, weighting, embedding, process)) in cases.into_iter().enumerate() {
         let (batch, seed, step, t_min) = (300u32, 9 + case as u32, 1234u64 + case as u64, 1e-3f32);
         let emb = TimeEmbedding::new(embedding);
         let in_ld = 2 + emb.dim();
@@ -300,7 +310,8 @@ fn dsm_batch_matches_cpu_draws() {
             param: param_id(Parameterization::Eps),
             emb_half: emb.freqs().len() as u32,
             in_ld: in_ld as u32,
-            _pad: [0; 2],
+            process: process_id(process),
+            _pad: 0,
             schedule: ScheduleUniform::new(&schedule),
         };
         let uniform = uniform_init(ctx, "dsm", &u);
@@ -326,28 +337,31 @@ fn dsm_batch_matches_cpu_draws() {
         .expect("dispatch");
         let rows = read_f32(ctx, &input, 0, batch as usize * in_ld).expect("input");
         let s = read_f32(ctx, &samples, 0, batch as usize * 8).expect("samples");
-        let cpu = DsmSampler::new(seed, schedule, t_min, weighting).draw_batch(
-            &data,
-            step,
-            batch as usize,
-        );
+        let cpu = DsmSampler::new(seed, schedule, t_min, weighting)
+            .on(process)
+            .draw_batch(&data, step, batch as usize);
         let col = |f: &dyn Fn(&diffusion_playground::nn::DsmSample) -> f32| {
             cpu.iter().map(f).collect::<Vec<_>>()
         };
         let gcol = |j: usize| s.chunks_exact(8).map(|r| r[j]).collect::<Vec<_>>();
-        let name = format!("{} / {}", schedule.name(), weighting.name());
+        let name = format!(
+            "{} / {} / {}",
+            process.name(),
+            schedule.name(),
+            weighting.name()
+        );
         assert_close(&format!("{name}: t"), &gcol(7), &col(&|d| d.t), 1e-6, 1e-7);
         assert_close(
-            &format!("{name}: ε.x"),
+            &format!("{name}: target.x"),
             &gcol(0),
-            &col(&|d| d.eps[0]),
+            &col(&|d| d.target[0]),
             1e-5,
             2e-5,
         );
         assert_close(
-            &format!("{name}: ε.y"),
+            &format!("{name}: target.y"),
             &gcol(1),
-            &col(&|d| d.eps[1]),
+            &col(&|d| d.target[1]),
             1e-5,
             2e-5,
         );

@@ -19,6 +19,7 @@ fn net(param: Parameterization) -> MlpConfig {
         embedding: Embedding::Sinusoidal { dim: 8 },
         param,
         num_classes: 0,
+        ..MlpConfig::default()
     }
 }
 

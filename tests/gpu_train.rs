@@ -4,7 +4,7 @@
 mod gpu_common;
 
 use diffusion_playground::gpu::{GpuError, GpuTrainer};
-use diffusion_playground::math::Schedule;
+use diffusion_playground::math::{Process, Schedule};
 use diffusion_playground::nn::{
     Activation, Embedding, MlpConfig, Parameterization, TrainConfig, Trainer, Weighting,
 };
@@ -17,7 +17,7 @@ fn small_config(width: usize, depth: usize, act: Activation, embedding: Embeddin
         activation: act,
         embedding,
         param: Parameterization::Eps,
-        num_classes: 0,
+        ..MlpConfig::default()
     }
 }
 
@@ -112,6 +112,22 @@ fn one_step_equals_cpu_batch_one_width_one() {
         weighting: Weighting::Importance,
         batch: 1,
         seed: 2,
+        ..TrainConfig::default()
+    });
+}
+
+/// Flow matching: the batch kernel's straight path and velocity target, the loss on the raw
+/// output, with importance weighting set (flow matching ignores it, on both backends).
+#[test]
+fn one_flow_matching_step_equals_cpu() {
+    one_step_matches(TrainConfig {
+        net: MlpConfig {
+            process: Process::Fm,
+            ..small_config(24, 2, Activation::Silu, Embedding::Sinusoidal { dim: 8 })
+        },
+        weighting: Weighting::Importance,
+        batch: 96,
+        seed: 7,
         ..TrainConfig::default()
     });
 }

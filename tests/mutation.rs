@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use diffusion_playground::app::{DataChoice, ScheduleKind, Settings};
 use diffusion_playground::data::Normalization;
-use diffusion_playground::math::Schedule;
 use diffusion_playground::math::solvers::SamplerKind;
+use diffusion_playground::math::{Process, Schedule};
 use diffusion_playground::nn::weights::{self, SavedModel};
 use diffusion_playground::nn::{Activation, Embedding, MlpConfig, Parameterization};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -441,6 +441,7 @@ fn seed_models() -> Vec<(&'static str, SavedModel)> {
                     embedding: Embedding::Scalar,
                     param: Parameterization::Eps,
                     num_classes: 0,
+                    ..MlpConfig::default()
                 },
                 Schedule::Linear {
                     beta_min: 0.1,
@@ -459,6 +460,7 @@ fn seed_models() -> Vec<(&'static str, SavedModel)> {
                     embedding: Embedding::Sinusoidal { dim: 2 },
                     param: Parameterization::X0,
                     num_classes: 0,
+                    ..MlpConfig::default()
                 },
                 Schedule::Cosine { beta_cap: 20.0 },
                 2,
@@ -474,9 +476,25 @@ fn seed_models() -> Vec<(&'static str, SavedModel)> {
                     embedding: Embedding::Scalar,
                     param: Parameterization::Score,
                     num_classes: 2,
+                    ..MlpConfig::default()
                 },
                 Schedule::Constant { beta: 8.0 },
                 3,
+            ),
+        ),
+        (
+            "fm-sinusoidal-silu",
+            model(
+                MlpConfig {
+                    width: 3,
+                    depth: 1,
+                    activation: Activation::Silu,
+                    embedding: Embedding::Sinusoidal { dim: 2 },
+                    process: Process::Fm,
+                    ..MlpConfig::default()
+                },
+                Schedule::default(),
+                4,
             ),
         ),
     ]

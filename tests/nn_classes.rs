@@ -33,6 +33,7 @@ fn net(activation: Activation, param: Parameterization, num_classes: u32) -> Mlp
         embedding: Embedding::Sinusoidal { dim: 6 },
         param,
         num_classes,
+        ..MlpConfig::default()
     }
 }
 

@@ -84,6 +84,7 @@ fn small(activation: Activation, embedding: Embedding, param: Parameterization) 
         embedding,
         param,
         num_classes: 0,
+        ..MlpConfig::default()
     }
 }
 

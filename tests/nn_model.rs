@@ -30,6 +30,7 @@ fn model(
         embedding,
         param,
         num_classes: 0,
+        ..MlpConfig::default()
     };
     let mut params = config.init_params(5);
     for (i, p) in params.iter_mut().enumerate() {

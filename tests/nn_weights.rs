@@ -19,6 +19,7 @@ fn model() -> SavedModel {
         embedding: Embedding::Sinusoidal { dim: 8 },
         param: Parameterization::Score,
         num_classes: 0,
+        ..MlpConfig::default()
     };
     let mut params = config.init_params(3);
     // Values that a lossy round trip would change: subnormals, large, negative zero.

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use diffusion_playground::math::Schedule;
 use diffusion_playground::math::solvers::SamplerKind;
-use diffusion_playground::teach::formulas::{Coefficients, format_number, formulas};
+use diffusion_playground::teach::formulas::{Coefficients, flow_formulas, format_number, formulas};
 use diffusion_playground::teach::lessons::{LESSONS, LessonCursor, Preset, sentence_count};
 
 /// The numbers of the default linear schedule at t = 0.5, computed by hand:
@@ -131,4 +131,16 @@ fn cursor_moves_within_the_tour() {
     assert_eq!(c.current().title, LESSONS[LESSONS.len() - 2].title);
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(serde_json::from_str::<LessonCursor>(&json).unwrap(), c);
+}
+
+/// Flow matching's panel: the straight path's coefficients, the score factor 1/t and the SDE
+/// noise √(2t) at the scrubbed time.
+#[test]
+fn flow_formulas_show_the_straight_path_at_t() {
+    let f = flow_formulas(0.25);
+    assert_eq!(f.path[1], "xₜ = 0.7500 x₀ + 0.2500 ε");
+    assert_eq!(f.score[1], "∇ₓlog pₜ(x) = −4.000 (x + 0.7500 v)");
+    assert_eq!(f.reverse_sde[1], "dx = [v + x + 0.7500 v] dt + 0.7071 dW̄");
+    assert!(f.values.starts_with("t = 0.2500"));
+    assert_eq!(f.rows().len(), 5);
 }

@@ -128,8 +128,8 @@ fn the_lesson_on_unstandardised_data_moves_it_and_back_to_my_setup_puts_it_home(
     };
     assert!(centre(&h).abs() < 0.1);
     click(&mut h, "Lessons");
-    // Lesson 8: when t = 1 is not noise.
-    while h.state().settings.teach.lesson.position().0 < 7 {
+    // Lesson 9: when t = 1 is not noise.
+    while h.state().settings.teach.lesson.position().0 < 8 {
         h.get_by_label("Next ▶").click();
         h.run_steps(1);
     }

@@ -58,11 +58,11 @@ fn lessons_next_and_previous_apply_their_presets() {
         .explore
         .quality
         .configure(10, 250, &[SamplerKind::Heun, SamplerKind::Em]);
-    for _ in 0..4 {
+    for _ in 0..5 {
         h.get_by_label("Next ▶").click();
         h.run_steps(1);
     }
-    // Lesson 6: few-step solvers, DPM-Solver++(2M) with 10 steps and the quality chart.
+    // Lesson 7: few-step solvers, DPM-Solver++(2M) with 10 steps and the quality chart.
     let s = &h.state().settings;
     assert_eq!(s.sampler.kind, SamplerKind::Dpm2m);
     assert_eq!(s.sampler.steps, 10);

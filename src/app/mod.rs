@@ -506,6 +506,9 @@ impl App {
         if pressed(Key::P) {
             self.settings.presentation = !self.settings.presentation;
         }
+        if pressed(Key::G) {
+            self.settings.show_mesh = !self.settings.show_mesh;
+        }
         if let Some(drawing) = self.drawing.as_mut()
             && ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, Key::Z))
         {
@@ -633,6 +636,11 @@ impl App {
     /// The particle followed through the reverse run (clicked on the canvas).
     pub fn followed(&self) -> Option<usize> {
         self.canvas.followed
+    }
+
+    /// The flow grid of the last finished computation (None before one).
+    pub fn flow_grid(&self) -> Option<&crate::teach::mesh::Mesh> {
+        self.canvas.mesh.result.as_ref()
     }
 
     /// Where the canvas was drawn on the last frame (None before the first).

@@ -13,6 +13,7 @@ use diffusion_playground::app::explore::{Inputs, VIEW_HALF};
 use diffusion_playground::app::{Settings, exact_oracle};
 use diffusion_playground::backend::{CpuTrainer, TrainBackend};
 use diffusion_playground::data::BuiltIn;
+use diffusion_playground::math::Process;
 use diffusion_playground::teach::Progress;
 use diffusion_playground::teach::density::{Grid, forward_density};
 use diffusion_playground::train::{SharedModel, train_config};
@@ -55,7 +56,7 @@ pub fn run(args: &ExploreArgs, json: bool) -> Result<()> {
         num_classes: 1,
         builtin: Some(builtin),
         learned: Some(learned),
-        exact: Arc::new(exact_oracle(&data, schedule)),
+        exact: exact_oracle(&data, Process::Vp, schedule),
         t: 0.5,
         export_dir: String::new(),
     };

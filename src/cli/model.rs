@@ -11,8 +11,9 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use diffusion_playground::data::{BuiltIn, Normalization};
 use diffusion_playground::fsutil::quoted;
+use diffusion_playground::math::flow::FlowOracle;
 use diffusion_playground::math::oracle::Oracle;
-use diffusion_playground::math::{Schedule, ScoreModel};
+use diffusion_playground::math::{Process, Schedule, ScoreModel};
 use diffusion_playground::nn::{NetModel, weights};
 
 use super::source::{Source, positive};
@@ -26,6 +27,10 @@ pub struct ScoreArgs {
     /// empirical score of `--oracle-n` training points (the "ideal denoiser") otherwise.
     #[arg(long)]
     pub oracle: Option<String>,
+    /// With --oracle: the exact model of vp (the score) or fm (the flow-matching velocity).
+    /// A --model file says its own process.
+    #[arg(long, conflicts_with = "model", value_name = "vp|fm")]
+    pub process: Option<String>,
     /// Training points of an empirical oracle.
     #[arg(long, default_value_t = 2000)]
     pub oracle_n: usize,
@@ -39,6 +44,7 @@ pub struct ScoreArgs {
 /// The score: the exact one of a dataset, or a trained network.
 pub enum Score {
     Exact(Oracle),
+    ExactFlow(FlowOracle),
     Net(Box<NetModel>),
 }
 
@@ -46,6 +52,7 @@ impl Score {
     pub fn as_model(&self) -> &dyn ScoreModel {
         match self {
             Score::Exact(oracle) => oracle,
+            Score::ExactFlow(oracle) => oracle,
             Score::Net(net) => net.as_ref(),
         }
     }
@@ -80,10 +87,20 @@ impl ScoreArgs {
         match (&self.model, &self.oracle) {
             (Some(path), _) => load_model(path, self.data.as_deref(), need_data),
             (None, Some(spec)) => {
+                let process = match self.process.as_deref() {
+                    None => Process::Vp,
+                    Some(name) => Process::from_name(name).ok_or_else(|| {
+                        anyhow::anyhow!("unknown process {name:?}: expected vp or fm")
+                    })?,
+                };
                 let source = Source::resolve(spec, positive("oracle-n", self.oracle_n)?, 0)?;
                 let schedule = Schedule::default();
+                let score = match process {
+                    Process::Vp => Score::Exact(source.oracle(schedule)),
+                    Process::Fm => Score::ExactFlow(source.flow_oracle()),
+                };
                 Ok(Target {
-                    score: Score::Exact(source.oracle(schedule)),
+                    score,
                     schedule,
                     t_min: 1e-3,
                     normalization: source.normalization,

@@ -14,10 +14,11 @@ use image::{Rgb, RgbImage};
 
 use diffusion_playground::Point;
 use diffusion_playground::app::{DataChoice, LoadedData, hue_of};
+use diffusion_playground::math::flow::FlowOracle;
 use diffusion_playground::math::oracle::Oracle;
 use diffusion_playground::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
-use diffusion_playground::math::{Schedule, ScoreModel, sde};
-use diffusion_playground::nn::{TrainConfig, Trainer};
+use diffusion_playground::math::{Process, Schedule, ScoreModel};
+use diffusion_playground::nn::{MlpConfig, TrainConfig, Trainer};
 use diffusion_playground::train::TrainSettings;
 
 /// Options of `diffusion-playground render`.
@@ -49,6 +50,9 @@ pub struct RenderArgs {
     /// Sample with the exact score of the data (the ideal denoiser) instead of a network.
     #[arg(long)]
     pub oracle: bool,
+    /// vp (the VP-SDE) | fm (flow matching: straight paths; samplers em, ode-euler, heun, rk4).
+    #[arg(long, default_value = "vp")]
+    pub process: String,
     /// em, ode-euler, heun, rk4, ddpm, ddim, dpm2m, pc or langevin.
     #[arg(long, default_value = "em")]
     pub sampler: String,
@@ -96,6 +100,13 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     );
     let kind = SamplerKind::from_name(&args.sampler)
         .with_context(|| format!("unknown sampler {:?}", args.sampler))?;
+    let process = Process::from_name(&args.process)
+        .with_context(|| format!("unknown process {:?} (vp or fm)", args.process))?;
+    anyhow::ensure!(
+        kind.supports(process),
+        "sampler {} is defined for the VP process only (flow matching: em, ode-euler, heun, rk4)",
+        kind.name()
+    );
     let schedule = match args.schedule.as_str() {
         "linear" => Schedule::Linear {
             beta_min: args.beta_min,
@@ -117,7 +128,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     };
     let data = LoadedData::load(&choice).map_err(anyhow::Error::msg)?;
 
-    let model = model(args, schedule, &data)?;
+    let model = model(args, process, schedule, &data)?;
     let cfg = SamplerConfig {
         kind,
         steps: args.steps,
@@ -132,7 +143,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let colors: Vec<[u8; 4]> = x0.iter().map(|p| hue_of(*p)).collect();
     let forward_at = |t: f64| {
         let mut x = vec![[0.0; 2]; x0.len()];
-        sde::marginal(&schedule, t, &x0, &eps, &mut x);
+        process.marginal(&schedule, t, &x0, &eps, &mut x);
         x
     };
 
@@ -193,17 +204,24 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
 /// The exact score, or a network trained here.
 fn model(
     args: &RenderArgs,
+    process: Process,
     schedule: Schedule,
     data: &LoadedData,
 ) -> anyhow::Result<Arc<dyn ScoreModel + Send + Sync>> {
     if args.oracle {
         let stride = (data.points.len() / 1000).max(1);
         let subset: Vec<Point> = data.points.iter().step_by(stride).copied().collect();
-        return Ok(Arc::new(Oracle::empirical(&subset, schedule)));
+        return Ok(match process {
+            Process::Vp => Arc::new(Oracle::empirical(&subset, schedule)),
+            Process::Fm => Arc::new(FlowOracle::empirical(&subset)),
+        });
     }
     let settings = TrainSettings::default();
     let cfg = TrainConfig {
-        net: settings.net,
+        net: MlpConfig {
+            process,
+            ..settings.net
+        },
         schedule,
         lr: settings.lr,
         batch: settings.batch,

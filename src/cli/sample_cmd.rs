@@ -57,6 +57,20 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         bail!("nothing to do: give --out FILE.csv and/or --metrics");
     }
     let t = args.score.resolve(args.metrics)?;
+    let process = t.score.as_model().process();
+    if !args.sampler.supports(process) {
+        let names: Vec<&str> = SamplerKind::ALL
+            .iter()
+            .filter(|k| k.supports(process))
+            .map(|k| k.name())
+            .collect();
+        bail!(
+            "sampler {} is defined for the VP process only; a flow-matching model samples with \
+             {}",
+            args.sampler.name(),
+            names.join(", ")
+        );
+    }
     let cfg = SamplerConfig {
         kind: args.sampler,
         steps,
@@ -68,11 +82,11 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     };
     let start = Instant::now();
     let (x, nfe) = match &t.score {
-        // The exact score is CPU code.
-        Score::Exact(oracle) => {
+        // The exact models are CPU code.
+        Score::Exact(_) | Score::ExactFlow(_) => {
             let mut x = prior(n, cfg.seed);
             let mut sampler = Sampler::new(t.schedule, cfg);
-            sampler.run(oracle, &mut x);
+            sampler.run(t.score.as_model(), &mut x);
             (x, sampler.nfe())
         }
         Score::Net(model) => {
@@ -97,6 +111,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         let b = source.held_out(n, HELD_OUT_SEED + 1);
         let line = serde_json::json!({
             "sampler": args.sampler.name(),
+            "process": process.name(),
             "steps": steps,
             "nfe": nfe,
             "sw2": sliced_w2(&x, &a),

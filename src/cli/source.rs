@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use diffusion_playground::Point;
 use diffusion_playground::data::{self, BuiltIn, Dataset, Normalization};
 use diffusion_playground::math::Schedule;
+use diffusion_playground::math::flow::FlowOracle;
 use diffusion_playground::math::oracle::Oracle;
 
 /// A resolved dataset: training points in standardised units and the way back to the user's.
@@ -88,6 +89,14 @@ impl Source {
         match self.builtin.and_then(BuiltIn::mixture) {
             Some(components) => Oracle::new(components, schedule),
             None => Oracle::empirical(&self.points, schedule),
+        }
+    }
+
+    /// The exact flow-matching velocity, likewise.
+    pub fn flow_oracle(&self) -> FlowOracle {
+        match self.builtin.and_then(BuiltIn::mixture) {
+            Some(components) => FlowOracle::new(components),
+            None => FlowOracle::empirical(&self.points),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `train`: denoising score matching on a dataset, then an atomic write of the EMA weights.
+//! `train`: denoising score matching (or flow matching, `--process fm`) on a dataset, then an
+//! atomic write of the EMA weights.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use diffusion_playground::backend::make_trainer;
 use diffusion_playground::gpu::LossPoint;
-use diffusion_playground::math::Schedule;
+use diffusion_playground::math::{Process, Schedule};
 use diffusion_playground::nn::{
     Activation, Embedding, MlpConfig, SavedModel, TrainConfig, Weighting, weights,
 };
@@ -20,6 +21,9 @@ pub struct TrainArgs {
     /// A built-in dataset name or a CSV file.
     #[arg(long, default_value = "swiss-roll")]
     pub dataset: String,
+    /// vp (the VP-SDE, denoising score matching) | fm (flow matching on straight paths).
+    #[arg(long, default_value = "vp")]
+    pub process: String,
     /// Training points drawn from a built-in dataset.
     #[arg(long, default_value_t = 10_000)]
     pub data_n: usize,
@@ -104,12 +108,19 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
             args.weighting
         ),
     };
+    let Some(process) = Process::from_name(&args.process) else {
+        bail!("unknown process {:?}: expected vp or fm", args.process);
+    };
+    if process == Process::Fm && weighting != Weighting::Uniform {
+        bail!("flow matching's loss is unweighted: --weighting applies to --process vp only");
+    }
     let cfg = TrainConfig {
         net: MlpConfig {
             width: args.width,
             depth: args.depth,
             activation,
             embedding,
+            process,
             ..MlpConfig::default()
         },
         schedule: schedule(&args.schedule, args.beta_min, args.beta_max)?,

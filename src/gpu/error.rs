@@ -50,6 +50,19 @@ pub fn check_supported(config: &crate::nn::MlpConfig) -> Result<(), GpuError> {
     Ok(())
 }
 
+/// Refuses flow-matching networks where the GPU evaluates ε̂ for sampling (`GpuSampler`,
+/// `GpuModel`): sampler.wgsl converts outputs on the VP path only, so those models sample
+/// on the CPU. (GPU training supports both processes.)
+pub fn check_samples(config: &crate::nn::MlpConfig) -> Result<(), GpuError> {
+    check_supported(config)?;
+    if config.process == crate::math::Process::Fm {
+        return Err(GpuError::Unsupported(
+            "sampling a flow-matching network".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 impl From<crate::nn::NnError> for GpuError {
     fn from(e: crate::nn::NnError) -> Self {
         GpuError::Config(e.to_string())

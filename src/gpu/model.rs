@@ -50,6 +50,7 @@ impl GpuModel {
         schedule: Schedule,
         params: Vec<f32>,
     ) -> Result<Self, GpuError> {
+        super::error::check_samples(&config)?;
         let weights = GpuWeights::new(ctx, &config, &params)?;
         let fallback = NetModel::new(config, schedule, params)?;
         Ok(Self {

@@ -80,6 +80,7 @@ impl GpuSampler {
         cfg: SamplerConfig,
         n: usize,
     ) -> Result<Self, GpuError> {
+        super::error::check_samples(&weights.config)?;
         schedule
             .validate()
             .map_err(|e| GpuError::Config(e.to_string()))?;

@@ -13,10 +13,15 @@
 //! The same model gives the score, so the reverse SDE can use it: from `x = (1 − t) x₀ + t x₁`,
 //! `E[x₁ | x] = x + (1 − t) v` and `∇ log p_t(x) = −E[x₁ | x] / t`.
 
+use rayon::prelude::*;
+
+use super::model::ScoreModel;
 use super::oracle::{Component, Noised, log_weights};
+use super::process::Process;
 use crate::Point;
 
-/// The exact flow-matching velocity (and score) of a Gaussian mixture on the linear path.
+/// The exact flow-matching velocity (and score) of a Gaussian mixture on the linear path; an
+/// empirical point set is the mixture of zero-width Gaussians at its points.
 #[derive(Clone, Debug)]
 pub struct FlowOracle {
     components: Vec<Component>,
@@ -52,6 +57,20 @@ impl FlowOracle {
         }
     }
 
+    /// The empirical distribution of `points` (t > 0: at t = 0 its marginal is singular).
+    pub fn empirical(points: &[Point]) -> Self {
+        Self::new(
+            points
+                .iter()
+                .map(|p| Component {
+                    weight: 1.0,
+                    mean: [p[0] as f64, p[1] as f64],
+                    cov: [[0.0; 2]; 2],
+                })
+                .collect(),
+        )
+    }
+
     /// Each component at time t (x_t = (1 − t) x₀ + t x₁), with Σ C⁻¹.
     fn at(&self, t: f64) -> Vec<(Noised, [[f64; 2]; 2])> {
         self.components
@@ -65,27 +84,29 @@ impl FlowOracle {
             .collect()
     }
 
-    /// E[x₁ | x_t = x] and E[x₀ | x_t = x] at one point.
+    /// E[x₁ | x_t = x] and E[x₀ | x_t = x] at one point, in one pass with a running
+    /// log-sum-exp (as `Oracle`), so narrow components far from x cannot underflow.
     fn posterior(
         &self,
         comps: &[(Noised, [[f64; 2]; 2])],
         x: [f64; 2],
         t: f64,
     ) -> ([f64; 2], [f64; 2]) {
-        let log_p: Vec<f64> = comps
-            .iter()
-            .map(|(c, _)| {
-                let d = [x[0] - c.mean[0], x[1] - c.mean[1]];
-                let q = mat_vec(c.inv, d);
-                c.log_norm - 0.5 * (q[0] * d[0] + q[1] * d[1])
-            })
-            .collect();
-        let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (mut z, mut x1, mut x0) = (0.0, [0.0; 2], [0.0; 2]);
-        for (((c, sigma_inv), comp), lp) in comps.iter().zip(&self.components).zip(&log_p) {
-            let r = (lp - max).exp();
+        let (mut max, mut z, mut x1, mut x0) = (f64::NEG_INFINITY, 0.0, [0.0; 2], [0.0; 2]);
+        for ((c, sigma_inv), comp) in comps.iter().zip(&self.components) {
             let d = [x[0] - c.mean[0], x[1] - c.mean[1]];
             let q = mat_vec(c.inv, d);
+            let log_p = c.log_norm - 0.5 * (q[0] * d[0] + q[1] * d[1]);
+            let r = if log_p > max {
+                let shrink = (max - log_p).exp();
+                z *= shrink;
+                x1 = [x1[0] * shrink, x1[1] * shrink];
+                x0 = [x0[0] * shrink, x0[1] * shrink];
+                max = log_p;
+                1.0
+            } else {
+                (log_p - max).exp()
+            };
             let sq = mat_vec(*sigma_inv, d);
             z += r;
             for i in 0..2 {
@@ -96,28 +117,49 @@ impl FlowOracle {
         ([x1[0] / z, x1[1] / z], [x0[0] / z, x0[1] / z])
     }
 
-    /// v(x, t) = E[x₁ − x₀ | x_t = x] at each point (t in [0, 1)).
-    pub fn velocity(&self, xs: &[Point], t: f64) -> Vec<[f64; 2]> {
+    /// (E[x₁ | x], E[x₀ | x]) at each point, in parallel.
+    fn posteriors(&self, xs: &[Point], t: f64) -> Vec<([f64; 2], [f64; 2])> {
         let comps = self.at(t);
-        xs.iter()
-            .map(|p| {
-                let (x1, x0) = self.posterior(&comps, [p[0] as f64, p[1] as f64], t);
-                [x1[0] - x0[0], x1[1] - x0[1]]
-            })
+        xs.par_iter()
+            .map(|p| self.posterior(&comps, [p[0] as f64, p[1] as f64], t))
             .collect()
     }
 
-    /// ∇ log p_t(x) of the linear path's marginal, directly from the mixture (t in (0, 1]).
-    pub fn score(&self, xs: &[Point], t: f64) -> Vec<[f64; 2]> {
-        let comps = self.at(t);
-        xs.iter()
-            .map(|p| {
-                let x = [p[0] as f64, p[1] as f64];
-                let (x1, _) = self.posterior(&comps, x, t);
-                // E[x₁ | x] = t C⁻¹ (x − m) per component, and the score is −C⁻¹ (x − m).
-                [-x1[0] / t, -x1[1] / t]
-            })
+    /// v(x, t) = E[x₁ − x₀ | x_t = x] at each point (t in [0, 1); (0, 1] for a point set).
+    pub fn velocities(&self, xs: &[Point], t: f64) -> Vec<[f64; 2]> {
+        self.posteriors(xs, t)
+            .into_iter()
+            .map(|(x1, x0)| [x1[0] - x0[0], x1[1] - x0[1]])
             .collect()
+    }
+
+    /// ∇ log p_t(x) of the linear path's marginal, directly from the mixture (t in (0, 1]):
+    /// E[x₁ | x] = t C⁻¹ (x − m) per component, and the score is −C⁻¹ (x − m).
+    pub fn score(&self, xs: &[Point], t: f64) -> Vec<[f64; 2]> {
+        self.posteriors(xs, t)
+            .into_iter()
+            .map(|(x1, _)| [-x1[0] / t, -x1[1] / t])
+            .collect()
+    }
+}
+
+/// The exact model of flow matching: ε̂ = E[x₁ | x] and v = E[x₁ − x₀ | x], both finite on
+/// all of [t_min, 1].
+impl ScoreModel for FlowOracle {
+    fn process(&self) -> Process {
+        Process::Fm
+    }
+
+    fn eps(&self, xs: &[Point], t: f32, out: &mut [Point]) {
+        for (o, (x1, _)) in out.iter_mut().zip(self.posteriors(xs, t as f64)) {
+            *o = [x1[0] as f32, x1[1] as f32];
+        }
+    }
+
+    fn velocity(&self, xs: &[Point], t: f32, out: &mut [Point]) {
+        for (o, v) in out.iter_mut().zip(self.velocities(xs, t as f64)) {
+            *o = [v[0] as f32, v[1] as f32];
+        }
     }
 }
 
@@ -199,7 +241,7 @@ mod tests {
         let f = FlowOracle::new(mixture());
         for &t in &[0.1, 0.5, 0.9] {
             let xs = [[0.3f32, -0.2], [-1.0, 1.0], [2.0, 0.5]];
-            let v = f.velocity(&xs, t);
+            let v = f.velocities(&xs, t);
             let s = f.score(&xs, t);
             for ((x, v), s) in xs.iter().zip(&v).zip(&s) {
                 let from_v = score_from_velocity(*x, *v, t);
@@ -223,7 +265,7 @@ mod tests {
         let t = 0.4;
         let c = (1.0 - t) * (1.0 - t) * s2 + t * t;
         for p in [[0.0f32, 0.0], [1.5, -2.0], [-0.3, 0.9]] {
-            let v = f.velocity(&[p], t)[0];
+            let v = f.velocities(&[p], t)[0];
             for i in 0..2 {
                 let d = p[i] as f64 - (1.0 - t) * mu[i];
                 let expect = t * d / c - (mu[i] + (1.0 - t) * s2 * d / c);
@@ -264,7 +306,7 @@ mod tests {
                 ]
             })
             .collect();
-        let v = f.velocity(&xs, t);
+        let v = f.velocities(&xs, t);
         for i in 0..2 {
             let mean = v.iter().map(|v| v[i]).sum::<f64>() / n as f64;
             let var = v.iter().map(|v| (v[i] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
@@ -292,10 +334,10 @@ mod tests {
             let h = 1.0 / steps as f64;
             for k in 0..steps {
                 let t = 1.0 - k as f64 * h;
-                let v1 = f.velocity(&[[x[0] as f32, x[1] as f32]], t)[0];
+                let v1 = f.velocities(&[[x[0] as f32, x[1] as f32]], t)[0];
                 let e = [x[0] - h * v1[0], x[1] - h * v1[1]];
                 x = if heun {
-                    let v2 = f.velocity(&[[e[0] as f32, e[1] as f32]], t - h)[0];
+                    let v2 = f.velocities(&[[e[0] as f32, e[1] as f32]], t - h)[0];
                     [
                         x[0] - 0.5 * h * (v1[0] + v2[0]),
                         x[1] - 0.5 * h * (v1[1] + v2[1]),

@@ -6,8 +6,11 @@
 //! The augmented ODE (x, ∫∇·f) is integrated forward in time with RK4. In 2D the divergence is
 //! exact (two directional derivatives); the Hutchinson estimator vᵀJv with Rademacher v is the
 //! high-dimensional alternative, offered to show its variance.
+//!
+//! A flow-matching model's flow is `dx/dt = v` itself, so there `f = v` and `∇·f = ∇·v`.
 
 use super::model::ScoreModel;
+use super::process::Process;
 use super::rng::{STREAM_PROBE, bits};
 use super::schedule::Schedule;
 use crate::Point;
@@ -122,20 +125,40 @@ fn drift(
     dl: &mut [f64],
 ) -> usize {
     let n = x.len();
-    let (beta, sigma) = (schedule.beta(t), schedule.sigma(t));
+    let fm = model.process() == Process::Fm;
+    // What is differentiated: ε̂ on VP, the velocity (the drift itself) on FM.
+    let field = |xs: &[Point], out: &mut [Point]| {
+        if fm {
+            model.velocity(xs, t as f32, out)
+        } else {
+            model.eps(xs, t as f32, out)
+        }
+    };
     let mut eps = vec![[0.0f32; 2]; n];
     let mut div = vec![0.0f32; n];
     let nfe = match divergence {
         Divergence::Exact => {
-            model.eps_div(x, t as f32, &mut eps, &mut div);
+            if fm {
+                model.velocity_div(x, t as f32, &mut eps, &mut div);
+            } else {
+                model.eps_div(x, t as f32, &mut eps, &mut div);
+            }
             1
         }
         Divergence::Hutchinson { probes, seed } => {
-            model.eps(x, t as f32, &mut eps);
-            hutchinson(model, x, t as f32, probes.max(1), seed, &mut div);
+            field(x, &mut eps);
+            hutchinson(&field, x, probes.max(1), seed, &mut div);
             1 + 2 * probes.max(1)
         }
     };
+    if fm {
+        dx.copy_from_slice(&eps);
+        for (l, d) in dl.iter_mut().zip(&div) {
+            *l = *d as f64;
+        }
+        return nfe;
+    }
+    let (beta, sigma) = (schedule.beta(t), schedule.sigma(t));
     for i in 0..n {
         let e = eps[i];
         dx[i] = [
@@ -147,11 +170,10 @@ fn drift(
     nfe
 }
 
-/// vᵀ J v averaged over probes, J v by central differences along v.
+/// vᵀ J v of `field` averaged over probes, J v by central differences along v.
 fn hutchinson(
-    model: &dyn ScoreModel,
+    field: &dyn Fn(&[Point], &mut [Point]),
     x: &[Point],
-    t: f32,
     probes: usize,
     seed: u32,
     div: &mut [f32],
@@ -176,8 +198,8 @@ fn hutchinson(
                 .map(|(a, b)| [a[0] + sign * h * b[0], a[1] + sign * h * b[1]])
                 .collect()
         };
-        model.eps(&shifted(1.0), t, &mut plus);
-        model.eps(&shifted(-1.0), t, &mut minus);
+        field(&shifted(1.0), &mut plus);
+        field(&shifted(-1.0), &mut minus);
         for i in 0..n {
             let jv = [
                 (plus[i][0] - minus[i][0]) / (2.0 * h),

@@ -2,7 +2,8 @@
 //!
 //! - `schedule`: β(t), its integral, α, σ, SNR and λ for the linear, cosine and constant
 //!   schedules;
-//! - `sde`: the forward marginal and Euler–Maruyama steps of the forward SDE;
+//! - `process`: VP-SDE or flow matching: the path α(t) x₀ + σ(t) ε and its exact marginals;
+//! - `sde`: Euler–Maruyama steps of the forward SDE;
 //! - `solvers`: every sampler (reverse SDE, PF-ODE solvers, DDPM, DDIM, DPM-Solver++,
 //!   predictor–corrector, Langevin) and their time grids;
 //! - `model`: `ScoreModel`, what the samplers evaluate (ε̂, hence the score);
@@ -18,10 +19,12 @@ pub mod likelihood;
 pub mod metrics;
 pub mod model;
 pub mod oracle;
+pub mod process;
 pub mod rng;
 pub mod schedule;
 pub mod sde;
 pub mod solvers;
 
 pub use model::ScoreModel;
+pub use process::Process;
 pub use schedule::Schedule;

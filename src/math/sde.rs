@@ -1,18 +1,9 @@
-//! The forward process: exact marginals `x_t = α(t) x₀ + σ(t) ε` and Euler–Maruyama paths of
-//! `dx = −½ β(t) x dt + √β(t) dW`.
+//! The forward VP-SDE `dx = −½ β(t) x dt + √β(t) dW` by Euler–Maruyama (its exact marginals
+//! are `Process::marginal`).
 
 use super::rng::{STREAM_STEP, normal2};
 use super::schedule::Schedule;
 use crate::Point;
-
-/// Exact marginal sample of x_t given x₀ and a fixed ε per point. Keeping ε fixed while t
-/// moves makes a scrubbed animation continuous.
-pub fn marginal(schedule: &Schedule, t: f64, x0: &[Point], eps: &[Point], out: &mut [Point]) {
-    let (a, s) = (schedule.alpha(t) as f32, schedule.sigma(t) as f32);
-    for ((o, x), e) in out.iter_mut().zip(x0).zip(eps) {
-        *o = [a * x[0] + s * e[0], a * x[1] + s * e[1]];
-    }
-}
 
 /// One Euler–Maruyama step of the forward SDE from t to t + dt; the noise of point i is keyed
 /// by (seed, step, i), so a path replays identically.
@@ -71,15 +62,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn marginal_is_affine_in_noise() {
-        let sch = Schedule::default();
-        let mut out = [[0.0; 2]];
-        marginal(&sch, 0.0, &[[1.0, 2.0]], &[[5.0, 5.0]], &mut out);
-        assert_eq!(out[0], [1.0, 2.0]);
-        marginal(&sch, 1.0, &[[1.0, 2.0]], &[[5.0, 5.0]], &mut out);
-        assert!((out[0][0] - (sch.alpha(1.0) + 5.0 * sch.sigma(1.0)) as f32).abs() < 1e-5);
     }
 }

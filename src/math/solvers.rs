@@ -6,6 +6,13 @@
 //! - reverse SDE: `dx = [−½ β x − β s] dt + √β dW̄`,
 //! - PF-ODE: `dx/dt = −½ β (x + s)`.
 //!
+//! On a flow-matching model (`ScoreModel::process` = FM) the ODE solvers integrate the learned
+//! velocity, `dx/dt = v`, and the SDE is the reverse SDE with diffusion ς(t)² = 2t that has
+//! the same marginals: with `ε̂ = x + (1 − t) v` and `s = −ε̂/t`,
+//! `dx = [v − ½ς² s] dt + ς dW̄ = (v + ε̂) dt + √(2t) dW̄` — finite on all of [0, 1] and
+//! noiseless at the data end. The VP-only samplers run there as their counterpart
+//! (`SamplerKind::on`).
+//!
 //! Time grids: the SDE/ODE solvers use N uniform steps from t = 1 to t_min (DPM-Solver: uniform
 //! in λ over the same range); DDPM and DDIM use
 //! the discrete times t_i = i/N with ᾱ_i = α(t_i)², ending at t = 0 (their last step returns
@@ -14,6 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::ScoreModel;
+use super::process::Process;
 use super::rng::{STREAM_CORRECTOR, STREAM_PRIOR, STREAM_STEP, normal2};
 use super::schedule::Schedule;
 use crate::Point;
@@ -95,6 +103,28 @@ impl SamplerKind {
         )
     }
 
+    /// Whether the kind is defined for `process` (flow matching: the reverse SDE and the three
+    /// ODE solvers).
+    pub fn supports(self, process: Process) -> bool {
+        process == Process::Vp
+            || matches!(
+                self,
+                SamplerKind::Em | SamplerKind::OdeEuler | SamplerKind::Heun | SamplerKind::Rk4
+            )
+    }
+
+    /// What this kind means on `process`: itself where defined; on flow matching DDIM (η = 0
+    /// on the straight path is exactly Euler) becomes Euler, DPM-Solver Heun, and the other
+    /// stochastic samplers the reverse SDE.
+    pub fn on(self, process: Process) -> SamplerKind {
+        match self {
+            _ if self.supports(process) => self,
+            SamplerKind::Ddim => SamplerKind::OdeEuler,
+            SamplerKind::Dpm2m => SamplerKind::Heun,
+            _ => SamplerKind::Em,
+        }
+    }
+
     /// Network evaluations per step.
     pub fn nfe_per_step(self) -> usize {
         match self {
@@ -170,6 +200,8 @@ pub fn time_grid(schedule: &Schedule, cfg: &SamplerConfig) -> Vec<f64> {
 pub struct Sampler {
     cfg: SamplerConfig,
     schedule: Schedule,
+    /// The model's process, read at each step.
+    process: Process,
     /// Times t_0 = start > t_1 > … > t_N.
     grid: Vec<f64>,
     step: usize,
@@ -189,6 +221,7 @@ impl Sampler {
         Self {
             cfg: SamplerConfig { steps: n, ..cfg },
             schedule,
+            process: Process::Vp,
             grid,
             step: 0,
             nfe: 0,
@@ -252,6 +285,16 @@ impl Sampler {
         if self.is_done() {
             return;
         }
+        self.process = model.process();
+        if self.step == 0 && !self.cfg.kind.supports(self.process) {
+            self.cfg.kind = self.cfg.kind.on(self.process);
+            self.grid = time_grid(&self.schedule, &self.cfg);
+        }
+        if self.process == Process::Fm {
+            self.fm_step(model, x);
+            self.step += 1;
+            return;
+        }
         let (t, s) = (self.grid[self.step], self.grid[self.step + 1]);
         let h = s - t; // negative: time runs backwards
         let k = self.step as u32;
@@ -306,19 +349,63 @@ impl Sampler {
         self.step += 1;
     }
 
+    /// One flow-matching step from t to t + h (h < 0) on the velocity.
+    fn fm_step(&mut self, model: &dyn ScoreModel, x: &mut [Point]) {
+        let (t, s) = (self.grid[self.step], self.grid[self.step + 1]);
+        let h = s - t;
+        match self.cfg.kind {
+            SamplerKind::OdeEuler => {
+                let mut d = std::mem::take(&mut self.scratch);
+                d.resize(x.len(), [0.0; 2]);
+                self.drift(model, x, t, &mut d);
+                axpy(x, h as f32, &d);
+                self.scratch = d;
+            }
+            SamplerKind::Heun => self.heun_step(model, x, t, h),
+            SamplerKind::Rk4 => self.rk4_step(model, x, t, h),
+            // `supports` leaves only the reverse SDE: x += h (v + ε̂) + √(2t|h|) z.
+            _ => {
+                let mut v = std::mem::take(&mut self.scratch);
+                v.resize(x.len(), [0.0; 2]);
+                self.drift(model, x, t, &mut v);
+                let (hf, omt) = (h as f32, (1.0 - t) as f32);
+                let noise = (2.0 * t * -h).sqrt() as f32;
+                let k = self.step as u32;
+                for (i, (p, v)) in x.iter_mut().zip(&v).enumerate() {
+                    let z = normal2(self.cfg.seed, k, i as u32, STREAM_STEP);
+                    for d in 0..2 {
+                        let eps = p[d] + omt * v[d];
+                        p[d] += hf * (v[d] + eps) + noise * z[d];
+                    }
+                }
+                self.scratch = v;
+            }
+        }
+    }
+
+    /// Evaluates the model at (x, t) and writes the ODE drift dx/dt: the PF-ODE's on VP, the
+    /// velocity on flow matching.
+    fn drift(&mut self, model: &dyn ScoreModel, x: &[Point], t: f64, out: &mut [Point]) {
+        if self.process == Process::Fm {
+            model.velocity(x, t as f32, out);
+            self.nfe += 1;
+        } else {
+            self.eval(model, x, t);
+            self.ode_drift(x, t, out);
+        }
+    }
+
     fn heun_step(&mut self, model: &dyn ScoreModel, x: &mut [Point], t: f64, h: f64) {
         let n = x.len();
         let mut d1 = std::mem::take(&mut self.acc);
         let mut x2 = std::mem::take(&mut self.scratch);
         d1.resize(n, [0.0; 2]);
         x2.resize(n, [0.0; 2]);
-        self.eval(model, x, t);
-        self.ode_drift(x, t, &mut d1);
+        self.drift(model, x, t, &mut d1);
         x2.copy_from_slice(x);
         axpy(&mut x2, h as f32, &d1);
-        self.eval(model, &x2, t + h);
         let mut d2 = vec![[0.0; 2]; n];
-        self.ode_drift(&x2, t + h, &mut d2);
+        self.drift(model, &x2, t + h, &mut d2);
         for ((p, a), b) in x.iter_mut().zip(&d1).zip(&d2) {
             p[0] += 0.5 * h as f32 * (a[0] + b[0]);
             p[1] += 0.5 * h as f32 * (a[1] + b[1]);
@@ -339,9 +426,7 @@ impl Sampler {
         let stages = [(0.0, 1.0), (0.5, 2.0), (0.5, 2.0), (1.0, 1.0)];
         stage.copy_from_slice(x);
         for (i, &(c, w)) in stages.iter().enumerate() {
-            let ti = t + c * h;
-            self.eval(model, &stage, ti);
-            self.ode_drift(&stage, ti, &mut d);
+            self.drift(model, &stage, t + c * h, &mut d);
             axpy(&mut sum, w, &d);
             if let Some(&(c_next, _)) = stages.get(i + 1) {
                 stage.copy_from_slice(x);

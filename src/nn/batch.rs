@@ -1,13 +1,14 @@
-//! The batches of denoising score matching: sample i of step k is a pure function of
-//! `(seed, k, i)`, so this CPU sampler and the GPU kernel `shaders/dsm.wgsl` draw the same
-//! batch (see `dsm` for the streams).
+//! The batches of denoising score matching and of flow matching: sample i of step k is a pure
+//! function of `(seed, k, i)`, so this CPU sampler and the GPU kernel `shaders/dsm.wgsl` draw
+//! the same batch (see `dsm` for the streams). Both processes draw the same (x₀, t, ε) and set
+//! `x_t = α x₀ + σ ε` on their own path; the target is ε for VP and the velocity ε − x₀ for FM.
 
 use super::train_config::{TrainConfig, Weighting};
 use crate::Point;
-use crate::math::Schedule;
 use crate::math::rng::{
     STREAM_CLASS_DROP, STREAM_EPS, STREAM_INDEX, STREAM_TIME, normal2, uniform,
 };
+use crate::math::{Process, Schedule};
 
 /// Entries of the importance sampler's inverse-CDF table (a GPU kernel uses the same table).
 pub const IMPORTANCE_TABLE_SIZE: usize = 1024;
@@ -89,6 +90,8 @@ pub struct DsmSample {
     pub index: usize,
     pub t: f32,
     pub eps: Point,
+    /// What the network's ε̂ (VP) or raw output (FM) is fitted to: ε for VP, ε − x₀ for FM.
+    pub target: Point,
     pub alpha: f32,
     pub sigma: f32,
     /// `α x₀ + σ ε`.
@@ -104,6 +107,7 @@ pub struct DsmSample {
 #[derive(Clone, Debug)]
 pub struct DsmSampler {
     seed: u32,
+    process: Process,
     schedule: Schedule,
     t_min: f32,
     weighting: Weighting,
@@ -114,12 +118,13 @@ pub struct DsmSampler {
 }
 
 impl DsmSampler {
-    /// A sampler for an unconditional network (every sample's class is `None`).
+    /// A VP sampler for an unconditional network (every sample's class is `None`).
     pub fn new(seed: u32, schedule: Schedule, t_min: f32, weighting: Weighting) -> Self {
         let table =
             (weighting == Weighting::Importance).then(|| ImportanceTable::new(&schedule, t_min));
         Self {
             seed,
+            process: Process::Vp,
             schedule,
             t_min,
             weighting,
@@ -131,8 +136,19 @@ impl DsmSampler {
 
     /// The sampler of a training run: as `new`, with classes when `cfg.net` is conditional.
     pub fn for_config(cfg: &TrainConfig) -> Self {
-        Self::new(cfg.seed, cfg.schedule, cfg.t_min, cfg.weighting)
+        Self::new(cfg.seed, cfg.schedule, cfg.t_min, cfg.weighting_used())
             .with_classes(cfg.net.is_conditional(), cfg.class_dropout)
+            .on(cfg.net.process)
+    }
+
+    /// Draws on the path of `process`.
+    pub fn on(mut self, process: Process) -> Self {
+        self.process = process;
+        self
+    }
+
+    pub fn process(&self) -> Process {
+        self.process
     }
 
     /// Samples carry their point's label (`draw_labelled`), dropped to ∅ with probability
@@ -180,10 +196,8 @@ impl DsmSampler {
             None => self.t_min + (1.0 - self.t_min) * u,
         };
         let eps = normal2(self.seed, k, i32_, STREAM_EPS);
-        let (alpha, sigma) = (
-            self.schedule.alpha(t as f64) as f32,
-            self.schedule.sigma(t as f64) as f32,
-        );
+        let (alpha, sigma) = self.process.alpha_sigma(&self.schedule, t as f64);
+        let (alpha, sigma) = (alpha as f32, sigma as f32);
         let weight = match (&self.table, self.weighting) {
             (Some(table), _) => table.weight,
             (None, Weighting::InverseSigma2) => 1.0 / (sigma * sigma),
@@ -194,6 +208,10 @@ impl DsmSampler {
             alpha * x0[0] + sigma * eps[0],
             alpha * x0[1] + sigma * eps[1],
         ];
+        let target = match self.process {
+            Process::Vp => eps,
+            Process::Fm => [eps[0] - x0[0], eps[1] - x0[1]],
+        };
         let class = match labels {
             Some(labels) if self.conditional && !self.drops_label(step, i) => Some(labels[index]),
             _ => None,
@@ -202,6 +220,7 @@ impl DsmSampler {
             index,
             t,
             eps,
+            target,
             alpha,
             sigma,
             x_t,

@@ -2,7 +2,8 @@
 //! `train_config`, its batches in `batch`).
 //!
 //! `L(θ) = E_t E_x₀ E_ε w(t) ‖ε̂_θ(α x₀ + σ ε, t) − ε‖²`, estimated on a batch of B triples
-//! `(x₀, t, ε)` as `(1/B) Σ_i w_i ‖ε̂_i − ε_i‖²`.
+//! `(x₀, t, ε)` as `(1/B) Σ_i w_i ‖ε̂_i − ε_i‖²`. Flow matching (`MlpConfig::process`) trains
+//! the same way with `L = E ‖v_θ((1 − t) x₀ + t ε, t) − (ε − x₀)‖²` (see `batch`).
 //!
 //! Sample i of step k is a pure function of `(seed, k, i)` through the counter-based RNG of
 //! `math::rng`, so a run is reproducible and a GPU kernel can redraw the same batch:
@@ -116,7 +117,8 @@ impl ChunkJob<'_> {
     }
 }
 
-/// `Σ w‖ε̂ − ε‖²` over the samples, and `dO = scale · w · (∂ε̂/∂o) (ε̂ − ε)` for each.
+/// `Σ w‖ε̂ − ε‖²` over the samples, and `dO = scale · w · (∂ε̂/∂o) (ε̂ − ε)` for each (flow
+/// matching: `Σ ‖o − (ε − x₀)‖²`, the Eps branch with the velocity as target).
 fn loss_and_output_grad(
     param: Parameterization,
     samples: &[DsmSample],
@@ -131,7 +133,7 @@ fn loss_and_output_grad(
         .zip(d_out.chunks_exact_mut(2))
     {
         let e = param.eps_from_output([o[0], o[1]], s.x_t, s.alpha, s.sigma);
-        let r = [e[0] - s.eps[0], e[1] - s.eps[1]];
+        let r = [e[0] - s.target[0], e[1] - s.target[1]];
         loss += (s.weight * (r[0] * r[0] + r[1] * r[1])) as f64;
         let g = scale * s.weight * param.output_gain(s.alpha, s.sigma);
         d[0] = g * r[0];

@@ -35,6 +35,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::NnError;
+use crate::math::Process;
 /// The stream of the counter-based RNG for weight initialisation (defined in `math::rng` with
 /// the others).
 pub use crate::math::rng::STREAM_INIT;
@@ -172,6 +173,11 @@ pub struct MlpConfig {
     /// before classes existed (and not written when 0), hence the default.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub num_classes: u32,
+    /// The path the network was trained on, hence what its output means: ε̂ (or the score or
+    /// x̂₀, by `param`) on the VP-SDE, the velocity v under flow matching. Files written before
+    /// flow matching lack it and are VP.
+    #[serde(default, skip_serializing_if = "Process::is_vp")]
+    pub process: Process,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -187,6 +193,7 @@ impl Default for MlpConfig {
             embedding: Embedding::default(),
             param: Parameterization::Eps,
             num_classes: 0,
+            process: Process::Vp,
         }
     }
 }
@@ -227,6 +234,7 @@ impl MlpConfig {
             embedding: Embedding::Sinusoidal { dim: 64 },
             param: Parameterization::Eps,
             num_classes: 0,
+            process: Process::Vp,
         }
     }
 
@@ -256,6 +264,13 @@ impl MlpConfig {
             return bad(format!(
                 "num_classes must be at most {MAX_CLASSES} (got {})",
                 self.num_classes
+            ));
+        }
+        if self.process == Process::Fm && self.param != Parameterization::Eps {
+            return bad(format!(
+                "flow matching predicts the velocity directly; the {} parameterization is for \
+                 the VP process only",
+                self.param.name()
             ));
         }
         Ok(())

@@ -14,7 +14,8 @@ use super::mlp::{MlpConfig, Parameterization};
 use super::simd::all_finite;
 use super::weights::SavedModel;
 use crate::Point;
-use crate::math::{Schedule, ScoreModel};
+use crate::math::model::{velocity_div_from_eps, velocity_from_eps};
+use crate::math::{Process, Schedule, ScoreModel};
 
 /// Particles per parallel task: enough work (~0.1 ms for the reference net) to amortise a
 /// rayon hand-off, few enough activations (2 × 126 KB at width 128) to stay in L2, and a
@@ -94,12 +95,10 @@ impl NetModel {
         &self.params
     }
 
-    /// α(t), σ(t) in f32 from the f64 schedule.
+    /// α(t), σ(t) of the network's path in f32 (from the f64 schedule for VP).
     fn alpha_sigma(&self, t: f32) -> (f32, f32) {
-        (
-            self.schedule.alpha(t as f64) as f32,
-            self.schedule.sigma(t as f64) as f32,
-        )
+        let (a, s) = self.config.process.alpha_sigma(&self.schedule, t as f64);
+        (a as f32, s as f32)
     }
 
     /// The number of classes (0: unconditional).
@@ -157,11 +156,11 @@ impl NetModel {
         self.raw_output(xs, ts, out);
         for ((o, x), &t) in out.iter_mut().zip(xs).zip(ts) {
             let (alpha, sigma) = self.alpha_sigma(t);
-            *o = self.config.param.eps_from_output(*o, *x, alpha, sigma);
+            *o = eps_of(&self.config, *o, *x, alpha, sigma);
         }
     }
 
-    /// ε̂ for one chunk at one time and class.
+    /// ε̂ (or the raw output) for one chunk at one time and class.
     fn eps_chunk(
         &self,
         xs: &[Point],
@@ -169,17 +168,21 @@ impl NetModel {
         class: Option<u32>,
         out: &mut [Point],
         ws: &mut EvalWorkspace,
+        want: Want,
     ) {
         let (mut c0, mut emb) = (std::mem::take(&mut ws.c0), std::mem::take(&mut ws.emb));
         self.net
             .time_offset(&self.params, t, class, &mut c0, &mut emb);
         self.net.output_at_time(&self.params, &c0, xs, ws, out);
         (ws.c0, ws.emb) = (c0, emb);
-        let (alpha, sigma) = self.alpha_sigma(t);
-        to_eps(self.config.param, xs, out, alpha, sigma);
+        if want == Want::Eps {
+            let (alpha, sigma) = self.alpha_sigma(t);
+            to_eps(&self.config, xs, out, alpha, sigma);
+        }
     }
 
-    /// ε̂ and ∇·ε̂ for one chunk at one time and class.
+    /// ε̂ and ∇·ε̂ (or the raw output and its divergence) for one chunk at one time and class.
+    #[allow(clippy::too_many_arguments)]
     fn eps_div_chunk(
         &self,
         xs: &[Point],
@@ -188,6 +191,7 @@ impl NetModel {
         out: &mut [Point],
         div: &mut [f32],
         ws: &mut EvalWorkspace,
+        want: Want,
     ) {
         let (mut c0, mut emb) = (std::mem::take(&mut ws.c0), std::mem::take(&mut ws.emb));
         let mut jac = std::mem::take(&mut ws.jac);
@@ -197,24 +201,43 @@ impl NetModel {
         self.net
             .output_and_jacobian_diag(&self.params, &c0, xs, ws, out, &mut jac);
         let (alpha, sigma) = self.alpha_sigma(t);
-        to_eps(self.config.param, xs, out, alpha, sigma);
+        if want == Want::Eps {
+            to_eps(&self.config, xs, out, alpha, sigma);
+        }
         for (d, j) in div.iter_mut().zip(&jac) {
             let trace = j[0] + j[1];
-            *d = match self.config.param {
-                Parameterization::Eps => trace,
-                Parameterization::Score => -sigma * trace,
-                Parameterization::X0 => (2.0 - alpha * trace) / sigma,
+            *d = match (want, self.config.process, self.config.param) {
+                (Want::Raw, ..) | (_, Process::Vp, Parameterization::Eps) => trace,
+                (_, Process::Fm, _) => 2.0 + alpha * trace,
+                (_, Process::Vp, Parameterization::Score) => -sigma * trace,
+                (_, Process::Vp, Parameterization::X0) => (2.0 - alpha * trace) / sigma,
             };
         }
         (ws.c0, ws.emb, ws.jac) = (c0, emb, jac);
     }
 }
 
-/// Raw outputs → ε̂ in place (docs/architecture.md §3: score `ε̂ = −σ o`, x₀ `ε̂ = (x − α o)/σ`).
-fn to_eps(param: Parameterization, xs: &[Point], out: &mut [Point], alpha: f32, sigma: f32) {
-    if param != Parameterization::Eps {
+/// What an evaluation returns: ε̂, or the raw output (a flow-matching network's velocity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    Eps,
+    Raw,
+}
+
+/// ε̂ from the raw output o at x (docs/architecture.md §3: score `ε̂ = −σ o`, x₀
+/// `ε̂ = (x − α o)/σ`; flow matching `ε̂ = x + (1 − t) v = x + α o`).
+fn eps_of(config: &MlpConfig, o: Point, x: Point, alpha: f32, sigma: f32) -> Point {
+    match config.process {
+        Process::Vp => config.param.eps_from_output(o, x, alpha, sigma),
+        Process::Fm => [x[0] + alpha * o[0], x[1] + alpha * o[1]],
+    }
+}
+
+/// Raw outputs → ε̂ in place.
+fn to_eps(config: &MlpConfig, xs: &[Point], out: &mut [Point], alpha: f32, sigma: f32) {
+    if config.process == Process::Fm || config.param != Parameterization::Eps {
         for (o, x) in out.iter_mut().zip(xs) {
-            *o = param.eps_from_output(*o, *x, alpha, sigma);
+            *o = eps_of(config, *o, *x, alpha, sigma);
         }
     }
 }
@@ -223,13 +246,21 @@ impl NetModel {
     /// ε̂(x, t | class) for every point: `Some(y)` for class y < `num_classes`, `None` (or a
     /// class out of range) for the null class ∅. An unconditional network ignores `class`.
     pub fn eps_class(&self, xs: &[Point], t: f32, class: Option<u32>, out: &mut [Point]) {
+        self.eval(xs, t, class, out, Want::Eps);
+    }
+
+    fn eval(&self, xs: &[Point], t: f32, class: Option<u32>, out: &mut [Point], want: Want) {
         assert_eq!(xs.len(), out.len(), "eps: xs and out differ in length");
         if xs.len() <= EVAL_CHUNK {
-            self.pool.with(|ws| self.eps_chunk(xs, t, class, out, ws));
+            self.pool
+                .with(|ws| self.eps_chunk(xs, t, class, out, ws, want));
         } else {
             xs.par_chunks(EVAL_CHUNK)
                 .zip(out.par_chunks_mut(EVAL_CHUNK))
-                .for_each(|(xs, out)| self.pool.with(|ws| self.eps_chunk(xs, t, class, out, ws)));
+                .for_each(|(xs, out)| {
+                    self.pool
+                        .with(|ws| self.eps_chunk(xs, t, class, out, ws, want))
+                });
         }
     }
 
@@ -242,18 +273,30 @@ impl NetModel {
         out: &mut [Point],
         div: &mut [f32],
     ) {
+        self.eval_div(xs, t, class, out, div, Want::Eps);
+    }
+
+    fn eval_div(
+        &self,
+        xs: &[Point],
+        t: f32,
+        class: Option<u32>,
+        out: &mut [Point],
+        div: &mut [f32],
+        want: Want,
+    ) {
         assert_eq!(xs.len(), out.len(), "eps_div: xs and out differ in length");
         assert_eq!(xs.len(), div.len(), "eps_div: xs and div differ in length");
         if xs.len() <= EVAL_CHUNK {
             self.pool
-                .with(|ws| self.eps_div_chunk(xs, t, class, out, div, ws));
+                .with(|ws| self.eps_div_chunk(xs, t, class, out, div, ws, want));
         } else {
             xs.par_chunks(EVAL_CHUNK)
                 .zip(out.par_chunks_mut(EVAL_CHUNK))
                 .zip(div.par_chunks_mut(EVAL_CHUNK))
                 .for_each(|((xs, out), div)| {
                     self.pool
-                        .with(|ws| self.eps_div_chunk(xs, t, class, out, div, ws))
+                        .with(|ws| self.eps_div_chunk(xs, t, class, out, div, ws, want))
                 });
         }
     }
@@ -269,5 +312,24 @@ impl ScoreModel for NetModel {
     /// three forward passes), instead of four extra evaluations and a finite-difference error.
     fn eps_div(&self, xs: &[Point], t: f32, out: &mut [Point], div: &mut [f32]) {
         self.eps_div_class(xs, t, None, out, div);
+    }
+
+    fn process(&self) -> Process {
+        self.config.process
+    }
+
+    /// A flow-matching network's raw output is v, also at t = 1 (where v from ε̂ is 0/0).
+    fn velocity(&self, xs: &[Point], t: f32, out: &mut [Point]) {
+        match self.config.process {
+            Process::Fm => self.eval(xs, t, None, out, Want::Raw),
+            Process::Vp => velocity_from_eps(self, xs, t, out),
+        }
+    }
+
+    fn velocity_div(&self, xs: &[Point], t: f32, out: &mut [Point], div: &mut [f32]) {
+        match self.config.process {
+            Process::Fm => self.eval_div(xs, t, None, out, div, Want::Raw),
+            Process::Vp => velocity_div_from_eps(self, xs, t, out, div),
+        }
     }
 }

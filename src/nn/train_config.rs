@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::NnError;
 use super::mlp::MlpConfig;
 use crate::Point;
-use crate::math::Schedule;
+use crate::math::{Process, Schedule};
 
 /// Largest batch accepted.
 pub const MAX_BATCH: usize = 1 << 20;
@@ -95,6 +95,15 @@ impl TrainConfig {
         check_ema_decay(self.ema_decay)?;
         check_class_dropout(self.class_dropout)?;
         Ok(())
+    }
+
+    /// The weighting a step uses: flow matching's loss is the plain squared error with t
+    /// uniform, so there it is always `Uniform`.
+    pub fn weighting_used(&self) -> Weighting {
+        match self.net.process {
+            Process::Vp => self.weighting,
+            Process::Fm => Weighting::Uniform,
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! - forward SDE `dx = −½ β(t) x dt + √β(t) dW`, marginal `xₜ = α(t) x₀ + σ(t) ε`;
 //! - reverse SDE (Anderson) `dx = [−½ β(t) x − β(t) ∇ₓlog pₜ(x)] dt + √β(t) dW̄`;
 //! - PF-ODE `dx/dt = −½ β(t) [x + ∇ₓlog pₜ(x)]`, and the score from the network
-//!   `∇ₓlog pₜ ≈ −ε̂/σ(t)`.
+//!   `∇ₓlog pₜ ≈ −ε̂/σ(t)`;
+//! - and, for flow matching (`flow_formulas`), the straight path, its loss, the ODE on the
+//!   velocity, the score it implies and the reverse SDE of `math::solvers`.
 
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +104,60 @@ pub fn formulas(schedule: &Schedule, t: f64) -> Formulas {
             format!("∇ₓlog pₜ(x) ≈ −{inv_sigma} ε̂(x, t)"),
         ],
         values,
+    }
+}
+
+/// The equations of flow matching on the linear path, symbolic and at a time t.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowFormulas {
+    pub path: [String; 2],
+    pub loss: [String; 2],
+    pub ode: [String; 2],
+    pub score: [String; 2],
+    pub reverse_sde: [String; 2],
+    /// "t = …   α = 1 − t = …   σ = t = …".
+    pub values: String,
+}
+
+impl FlowFormulas {
+    /// (name, [symbolic, at t]) rows, in the order of the panel.
+    pub fn rows(&self) -> [(&'static str, &[String; 2]); 5] {
+        [
+            ("path", &self.path),
+            ("loss", &self.loss),
+            ("ODE", &self.ode),
+            ("score", &self.score),
+            ("reverse SDE", &self.reverse_sde),
+        ]
+    }
+}
+
+/// Flow matching's panel at time `t` (0 < t ≤ 1).
+pub fn flow_formulas(t: f64) -> FlowFormulas {
+    let n = |v: f64| format_number(v, 4);
+    let (a, s) = (1.0 - t, t);
+    FlowFormulas {
+        path: [
+            "xₜ = (1 − t) x₀ + t ε,   ε ~ N(0, I)".to_owned(),
+            format!("xₜ = {} x₀ + {} ε", n(a), n(s)),
+        ],
+        loss: [
+            "L = E ‖v_θ(xₜ, t) − (ε − x₀)‖²,   t ~ U[0, 1]".to_owned(),
+            format!("target at t = {}: ε − x₀ (the same for every t)", n(t)),
+        ],
+        ode: [
+            "dx/dt = v_θ(x, t),   from t = 1 to 0".to_owned(),
+            format!("x(t − h) = x(t) − h v_θ(x, {})", n(t)),
+        ],
+        score: [
+            "∇ₓlog pₜ(x) = −(x + (1 − t) v(x, t)) / t".to_owned(),
+            format!("∇ₓlog pₜ(x) = −{} (x + {} v)", n(1.0 / s), n(a)),
+        ],
+        reverse_sde: [
+            "dx = [v − t ∇ₓlog pₜ] dt + √(2t) dW̄".to_owned(),
+            format!("dx = [v + x + {} v] dt + {} dW̄", n(a), n((2.0 * t).sqrt())),
+        ],
+        values: format!("t = {}   α = 1 − t = {}   σ = t = {}", n(t), n(a), n(s)),
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TeachError;
 use crate::data::{BuiltIn, Placement};
+use crate::math::Process;
 use crate::math::schedule::Schedule;
 use crate::math::solvers::{SamplerConfig, SamplerKind};
 
@@ -30,6 +31,10 @@ pub struct ViewFlags {
     pub guidance: bool,
     /// The Ablation tab's three-weighting lesson.
     pub weighting: bool,
+    /// The deforming grid on the canvas.
+    pub flow_grid: bool,
+    /// The Straight paths tab (diffusion's ODE beside flow matching).
+    pub paths: bool,
 }
 
 const NO_VIEWS: ViewFlags = ViewFlags {
@@ -42,11 +47,15 @@ const NO_VIEWS: ViewFlags = ViewFlags {
     naive_reverse: false,
     guidance: false,
     weighting: false,
+    flow_grid: false,
+    paths: false,
 };
 
 /// The settings a lesson applies.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Preset {
+    /// Diffusion or flow matching (a change starts training over).
+    pub process: Process,
     pub dataset: BuiltIn,
     pub schedule: Schedule,
     pub sampler: SamplerKind,
@@ -66,6 +75,7 @@ const DEFAULT_SCHEDULE: Schedule = Schedule::Linear {
 };
 
 const BASE: Preset = Preset {
+    process: Process::Vp,
     dataset: BuiltIn::SwissRoll,
     schedule: DEFAULT_SCHEDULE,
     sampler: SamplerKind::Em,
@@ -86,6 +96,13 @@ impl Preset {
         self.schedule.validate()?;
         if SamplerKind::from_name(self.sampler.name()) != Some(self.sampler) {
             return bad(format!("unknown sampler {:?}", self.sampler));
+        }
+        if !self.sampler.supports(self.process) {
+            return bad(format!(
+                "{} is not defined for {}",
+                self.sampler.name(),
+                self.process.label()
+            ));
         }
         if !(1..=MAX_STEPS).contains(&self.steps) {
             return bad(format!(
@@ -133,7 +150,7 @@ pub struct Lesson {
 }
 
 /// The tour, in order.
-pub static LESSONS: [Lesson; 9] = [
+pub static LESSONS: [Lesson; 10] = [
     Lesson {
         title: "1 · Forward: data into noise",
         text: "Press play and every point slides toward the origin while Gaussian noise piles \
@@ -213,7 +230,28 @@ pub static LESSONS: [Lesson; 9] = [
         },
     },
     Lesson {
-        title: "6 · Few-step solvers",
+        title: "6 · Flow matching: straight paths, fewer steps",
+        text: "Flow matching trains the same network on straight lines from each data point to \
+               its noise, xₜ = (1 − t)·x₀ + t·ε, to predict their velocity ε − x₀, and the ODE \
+               then follows the average velocity. The flow grid shows the cloud contract and \
+               re-expand on the way (its variance (1 − t)² + t² dips to one half), so the \
+               paths themselves are not straight, yet Heun with 8 steps already lands on the \
+               swiss roll. The Straight paths tab measures both processes from the same noise.",
+        preset: Preset {
+            process: Process::Fm,
+            sampler: SamplerKind::Heun,
+            steps: 8,
+            views: ViewFlags {
+                trajectories: true,
+                flow_grid: true,
+                paths: true,
+                ..NO_VIEWS
+            },
+            ..BASE
+        },
+    },
+    Lesson {
+        title: "7 · Few-step solvers",
         text: "Smooth paths allow big steps with a higher-order solver. On the quality chart, \
                Heun and DPM-Solver++(2M) reach the data floor with about ten score \
                evaluations, about half what Euler–Maruyama needs, and Euler–Maruyama falls \
@@ -229,7 +267,7 @@ pub static LESSONS: [Lesson; 9] = [
         },
     },
     Lesson {
-        title: "7 · Guidance",
+        title: "8 · Guidance",
         text: "Bayes' rule splits the conditional score into the unconditional score plus the \
                gradient of a classifier's log-probability. Turn that gradient up and samples \
                gather in the chosen class: at scale 0 all eight blobs appear, at 1 only the \
@@ -246,7 +284,7 @@ pub static LESSONS: [Lesson; 9] = [
         },
     },
     Lesson {
-        title: "8 · When t = 1 is not noise",
+        title: "9 · When t = 1 is not noise",
         text: "The forward process ends in N(0, I) only if the schedule is long enough for the \
                data. Here the swiss roll sits at x = 4 and β_max is 2: at t = 1 the points are \
                still off-centre, away from the rings of N(0, I) that every reverse run starts \
@@ -271,7 +309,7 @@ pub static LESSONS: [Lesson; 9] = [
         },
     },
     Lesson {
-        title: "9 · Same loss, different samples",
+        title: "10 · Same loss, different samples",
         text: "Three networks learn one Gaussian with three loss weightings: the ε-loss, t drawn \
                ∝ 1/σ², and the plain 1/σ² weight. Their losses end almost equal, yet the \
                PF-ODE's samples are off by about 0.1, 0.5 and several units in covariance: the \

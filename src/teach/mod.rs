@@ -21,7 +21,9 @@ pub mod export;
 pub mod formulas;
 pub mod guidance;
 pub mod lessons;
+pub mod mesh;
 pub mod naive;
+pub mod paths;
 pub mod quality_steps;
 pub mod weighting;
 

@@ -8,6 +8,8 @@
 //! - `guidance`: classifier guidance with the exact Bayes classifier; `cfg`: classifier-free
 //!   guidance with a class-conditional network; `labelled`: the labelled data both use;
 //! - `why_score`: drift-only reversal, plain and annealed Langevin;
+//! - `paths`: a diffusion and a flow-matching network trained alike, run from the same noise:
+//!   straightness of the paths and quality vs network evaluations;
 //! - `ablation`: two models trained side by side that differ in one setting, and
 //!   (`weighting`) three loss weightings with the same loss and different samples.
 
@@ -17,6 +19,7 @@ pub mod density;
 mod guidance;
 mod labelled;
 mod memorise;
+pub mod paths;
 pub mod quality;
 mod weighting;
 mod why_score;
@@ -29,7 +32,7 @@ use super::App;
 use super::settings::{DataChoice, ExploreTab};
 use crate::Point;
 use crate::data::BuiltIn;
-use crate::math::Schedule;
+use crate::math::{Process, Schedule};
 use crate::teach::density::{Heatmap, viridis};
 use crate::train::SharedModel;
 
@@ -47,6 +50,7 @@ pub struct Explore {
     pub guidance: GuidanceView,
     pub why: why_score::WhyScoreView,
     pub ablation: ablation::AblationView,
+    pub paths: paths::PathsView,
 }
 
 /// What the views compute from, gathered once per frame.
@@ -91,7 +95,8 @@ impl Inputs {
             num_classes: app.data.num_classes,
             builtin,
             learned: app.train.model.as_ref().map(|s| Arc::clone(&s.model)),
-            exact: app.player.exact_model(schedule, &app.data),
+            // The views study the VP-SDE (the "Straight paths" tab brings its own models).
+            exact: app.player.exact_model(Process::Vp, schedule, &app.data),
             t: app.player.t,
             export_dir: app.settings.teach.export_dir.clone(),
         }
@@ -154,7 +159,18 @@ pub fn explore_ui(app: &mut App, ui: &mut Ui) {
                 }
             });
             ui.separator();
+            let fm = !app.settings.process().is_vp();
             egui::ScrollArea::vertical().show(ui, |ui| match app.settings.teach.tab {
+                ExploreTab::Paths => explore.paths.ui(ui, &inputs, &app.settings.train),
+                tab if fm => note_ui(
+                    ui,
+                    &format!(
+                        "{} studies the diffusion (VP-SDE) process, and the network now learns \
+                         flow matching. Switch Process to Diffusion under Noise schedule to use \
+                         it; the Straight paths tab compares the two processes.",
+                        tab.label()
+                    ),
+                ),
                 ExploreTab::Quality => explore.quality.ui(ui, &inputs),
                 ExploreTab::Density => explore.density.ui(ui, &inputs),
                 ExploreTab::Memorisation => {

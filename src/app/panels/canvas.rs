@@ -9,14 +9,16 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Shape, Stroke, 
 
 use crate::Point;
 use crate::math::rng::{STREAM_PROBE, normal2};
+use crate::teach::mesh::{Mesh, flow_mesh};
 
 use crate::app::App;
 use crate::app::datasets::Drawing;
 use crate::app::fill;
+use crate::app::jobs::Task;
 use crate::app::lines::Lines;
 use crate::app::particles::{Instance, ParticleCallback, Resident};
 use crate::app::player::{Colors, Mode};
-use crate::app::settings::{Arrows, short_label, tag};
+use crate::app::settings::{Arrows, ScoreSource, short_label, tag};
 
 /// World units from the canvas centre to its nearer edge at zoom 1.
 const HALF_EXTENT: f32 = 3.2;
@@ -44,6 +46,20 @@ pub struct CanvasState {
     pub followed: Option<usize>,
     /// Where the canvas was drawn last frame (tests check its share of the window).
     pub rect: Option<Rect>,
+    /// The deforming grid: what it was computed for, and the computation.
+    mesh_key: Option<MeshKey>,
+    pub(crate) mesh: Task<Mesh>,
+}
+
+/// What the deforming grid depends on (the learned weights by `MESH_REFRESH_STEPS`, so it
+/// keeps up with training without taking its CPU at every published snapshot).
+#[derive(Clone, Copy, PartialEq)]
+struct MeshKey {
+    process: crate::math::Process,
+    schedule: crate::math::Schedule,
+    source: ScoreSource,
+    weights: u64,
+    data: u64,
 }
 
 /// Arrows as (base point, vector) in world units.
@@ -54,6 +70,7 @@ struct ArrowKey {
     t_millis: i64,
     view: [i32; 4],
     model_version: u64,
+    process: crate::math::Process,
     schedule: crate::math::Schedule,
     data: u64,
 }
@@ -140,6 +157,14 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
             trails_layer(&view, &frame, dark, width).paint(
                 &painter,
                 layer.with("trails"),
+                rect,
+                gpu,
+            );
+        }
+        if app.settings.show_mesh {
+            mesh_layer(app, ui.ctx(), &view, frame.t, dark).paint(
+                &painter,
+                layer.with("mesh"),
                 rect,
                 gpu,
             );
@@ -595,6 +620,72 @@ fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool, widt
     lines
 }
 
+/// Lines of the deforming grid per direction, points per line, Heun steps from 1 to t_min.
+const MESH_LINES: usize = 17;
+const MESH_POINTS: usize = 64;
+const MESH_STEPS: usize = 50;
+/// Training steps between recomputations of the grid on the learned weights.
+const MESH_REFRESH_STEPS: u64 = 5000;
+
+/// The grid of [−3, 3]² at t = 1 carried by the ODE of the model the reverse run uses (the
+/// probability-flow ODE on VP, the velocity on flow matching) to the time shown: how the flow
+/// bends space. Computed off the UI thread once per model; scrubbing picks a stored frame.
+fn mesh_layer(app: &mut App, ctx: &egui::Context, view: &View, t: f64, dark: bool) -> Lines {
+    let process = app.settings.process();
+    let schedule = app.settings.schedule.schedule();
+    let learned = app
+        .train
+        .model
+        .as_ref()
+        .filter(|_| app.settings.score_source == ScoreSource::Learned);
+    let key = MeshKey {
+        process,
+        schedule,
+        source: app.settings.score_source,
+        weights: learned.map_or(0, |m| 1 + m.step / MESH_REFRESH_STEPS),
+        data: app.data.version,
+    };
+    app.canvas.mesh.poll(ctx);
+    if app.canvas.mesh_key != Some(key) && !app.canvas.mesh.is_running() {
+        let model = match learned {
+            Some(m) => Arc::clone(&m.model),
+            None => app.player.exact_model(process, schedule, &app.data),
+        };
+        app.canvas.mesh_key = Some(key);
+        app.canvas.mesh.start(ctx, move |progress| {
+            flow_mesh(
+                model.as_ref(),
+                schedule,
+                3.0,
+                MESH_LINES,
+                MESH_POINTS,
+                MESH_STEPS,
+                progress,
+            )
+        });
+    }
+    let mut lines = Lines::default();
+    let Some(mesh) = app.canvas.mesh.shown() else {
+        return lines;
+    };
+    let frame = mesh.at(t);
+    let colour = |k: usize| {
+        let alpha = if dark { 150 } else { 170 };
+        if k < mesh.lines {
+            Color32::from_rgba_unmultiplied(90, 170, 255, alpha)
+        } else {
+            Color32::from_rgba_unmultiplied(255, 150, 80, alpha)
+        }
+    };
+    for (k, line) in mesh.polylines(frame).enumerate() {
+        let stroke = Stroke::new(1.0, colour(k));
+        for pair in line.windows(2) {
+            lines.segment(view.to_screen(pair[0]), view.to_screen(pair[1]), stroke);
+        }
+    }
+    lines
+}
+
 fn arrows_layer(app: &mut App, view: &View, t: f64) -> Lines {
     let schedule = app.settings.schedule.schedule();
     // Arrows at t → 0 are ill-conditioned (σ → 0); show them at a small positive t instead.
@@ -609,6 +700,7 @@ fn arrows_layer(app: &mut App, view: &View, t: f64) -> Lines {
             (hy * 100.0) as i32,
         ],
         model_version: app.train.model_version,
+        process: app.settings.process(),
         schedule,
         data: app.data.version,
     };
@@ -641,7 +733,9 @@ fn arrows_layer(app: &mut App, view: &View, t: f64) -> Lines {
             .as_ref()
             .map(|m| field(m.model.as_ref()))
             .unwrap_or_default();
-        let exact_model = app.player.exact_model(schedule, &app.data);
+        let exact_model = app
+            .player
+            .exact_model(app.settings.process(), schedule, &app.data);
         let exact = field(exact_model.as_ref());
         app.canvas.arrows = Some((key, learned, exact));
     }
@@ -691,7 +785,7 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::
     };
     let scale = if app.settings.presentation { 1.5 } else { 1.0 };
     let schedule = app.settings.schedule.schedule();
-    let (a, s) = (schedule.alpha(frame.t), schedule.sigma(frame.t));
+    let (a, s) = app.settings.process().alpha_sigma(&schedule, frame.t);
     let pad = Vec2::new(12.0, 10.0);
     painter.text(
         rect.left_top() + pad,

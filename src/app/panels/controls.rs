@@ -3,6 +3,7 @@
 
 use egui::{Color32, ComboBox, RichText, Slider, Ui};
 
+use crate::math::Process;
 use crate::math::solvers::SamplerKind;
 use crate::nn::Weighting;
 use crate::nn::{Activation, Embedding};
@@ -78,7 +79,10 @@ fn presentation_controls_ui(app: &mut App, ui: &mut Ui) {
     ui.spacing_mut().slider_width = 120.0;
     data_picker_ui(app, ui);
     ui.separator();
-    beta_max_ui(app, ui);
+    process_ui(app, ui);
+    if app.settings.process().is_vp() {
+        beta_max_ui(app, ui);
+    }
     ui.separator();
     score_source_ui(app, ui);
     sampler_picker_ui(app, ui);
@@ -406,7 +410,51 @@ fn noise_check_ui(app: &App, ui: &mut Ui) {
     );
 }
 
+/// Diffusion or flow matching: what the network learns and the canvas shows. A switch starts
+/// training over (the network learns another target).
+fn process_ui(app: &mut App, ui: &mut Ui) {
+    let current = app.settings.process();
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Process");
+        for (p, short, hover) in [
+            (
+                Process::Vp,
+                "Diffusion",
+                "The VP-SDE: data dissolves along a curved path set by β(t); the network learns \
+                 the noise ε̂ (the score)",
+            ),
+            (
+                Process::Fm,
+                "Flow matching",
+                "Straight paths x_t = (1 − t)·x₀ + t·ε; the network learns the velocity \
+                 v = ε − x₀. Training starts over.",
+            ),
+        ] {
+            if ui
+                .selectable_label(current == p, short)
+                .on_hover_text(hover)
+                .clicked()
+                && current != p
+            {
+                app.settings.set_process(p);
+            }
+        }
+    });
+}
+
 fn schedule_ui(app: &mut App, ui: &mut Ui) {
+    process_ui(app, ui);
+    if app.settings.process() == Process::Fm {
+        ui.label(
+            RichText::new(
+                "Flow matching has no β: x_t = (1 − t)·x₀ + t·ε, so x₁ is exactly N(0, I) and \
+                 the network learns v = ε − x₀. The schedule below is diffusion's.",
+            )
+            .small()
+            .weak(),
+        );
+        return;
+    }
     let s = &mut app.settings.schedule;
     ui.horizontal(|ui| {
         for kind in ScheduleKind::ALL {
@@ -456,6 +504,7 @@ fn schedule_ui(app: &mut App, ui: &mut Ui) {
 /// one running. The toggle (here, on the canvas, or O) flips between the two on the same time
 /// grid and from the same noise; it changes nothing else.
 fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
+    let process = app.settings.process();
     let s = &mut app.settings.sampler;
     let sde = s.is_sde();
     let mut side = |ui: &mut Ui, is_sde: bool| {
@@ -467,10 +516,20 @@ fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
         // Wrapped: in presentation mode the large text must not widen the panel (the canvas
         // keeps three quarters of the window).
         ui.horizontal_wrapped(|ui| {
-            let hover = if is_sde {
-                "Run the stochastic sampler: noise is injected at every step (jagged paths)"
-            } else {
-                "Run the deterministic solver of the probability-flow ODE (smooth paths)"
+            let hover = match (is_sde, process) {
+                (true, Process::Vp) => {
+                    "Run the stochastic sampler: noise is injected at every step (jagged paths)"
+                }
+                (false, Process::Vp) => {
+                    "Run the deterministic solver of the probability-flow ODE (smooth paths)"
+                }
+                (true, Process::Fm) => {
+                    "Run the reverse SDE of the same path (score from the velocity, noise \
+                     √(2t)): jagged paths, the same marginals"
+                }
+                (false, Process::Fm) => {
+                    "Integrate the learned velocity dx/dt = v (smooth, nearly straight paths)"
+                }
             };
             if ui
                 .selectable_label(sde == is_sde, name)
@@ -479,14 +538,18 @@ fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
             {
                 s.set_family(is_sde);
             }
-            let mut kind = choice;
+            // Flow matching offers the kinds defined on its path; a VP-only choice runs as its
+            // counterpart there (`SamplerKind::on`), which is what the box shows.
+            let mut kind = choice.on(process);
+            let shown = kind;
             ComboBox::new(id, id)
                 .selected_text(short_label(kind))
                 .show_ui(ui, |ui| {
-                    for k in list {
+                    for k in list.iter().filter(|k| k.supports(process)) {
                         ui.selectable_value(&mut kind, *k, short_label(*k));
                     }
                 });
+            let kind = if kind == shown { choice } else { kind };
             if kind != choice {
                 if is_sde {
                     s.choose_sde(kind);
@@ -498,7 +561,7 @@ fn sampler_picker_ui(app: &mut App, ui: &mut Ui) {
     };
     side(ui, true);
     side(ui, false);
-    if s.kind == SamplerKind::Ddim {
+    if s.kind.on(process) == SamplerKind::Ddim {
         ui.add(Slider::new(&mut s.eta, 0.0..=1.0).text("η"))
             .on_hover_text("0: deterministic (an ODE solver); 1: DDPM's noise");
     }
@@ -620,13 +683,12 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
             "auto: the GPU when it is a real one; a software adapter such as lavapipe is \
              slower than the CPU backend. Changing it starts over.",
         );
-    ComboBox::new("weighting", "Loss weighting")
-        .selected_text(weighting_label(train.weighting))
-        .show_ui(ui, |ui| {
-            for w in Weighting::ALL {
-                ui.selectable_value(&mut train.weighting, w, weighting_label(w));
-            }
-        });
+    ui.add_enabled_ui(app.settings.process().is_vp(), |ui| {
+        loss_weighting_ui(ui, &mut app.settings.train.weighting)
+    })
+    .response
+    .on_disabled_hover_text("Flow matching's loss is the plain squared error, t uniform");
+    let train = &mut app.settings.train;
     ui.add(
         Slider::new(&mut train.lr, LR_RANGE)
             .logarithmic(true)
@@ -681,6 +743,16 @@ fn training_ui(app: &mut App, ui: &mut Ui) {
     );
 }
 
+fn loss_weighting_ui(ui: &mut Ui, weighting: &mut Weighting) {
+    ComboBox::new("weighting", "Loss weighting")
+        .selected_text(weighting_label(*weighting))
+        .show_ui(ui, |ui| {
+            for w in Weighting::ALL {
+                ui.selectable_value(weighting, w, weighting_label(w));
+            }
+        });
+}
+
 /// A crashed training thread: its message and a way back (shown in every mode).
 fn crash_ui(app: &mut App, ui: &mut Ui) {
     if let Some(message) = app.train.crashed.clone() {
@@ -703,6 +775,11 @@ fn view_ui(app: &mut App, ui: &mut Ui) {
     let s = &mut app.settings;
     ui.checkbox(&mut s.show_data, "Show the data faintly");
     ui.checkbox(&mut s.show_trails, "Trajectories of a few particles");
+    ui.checkbox(&mut s.show_mesh, "Flow grid (how the ODE bends space)")
+        .on_hover_text(
+            "A grid of lines at t = 1 carried by the ODE flow to the time shown: straight lines \
+             bend where the flow gathers noise onto the data. Shortcut: G",
+        );
     ui.checkbox(&mut s.axis_ticks, "Axis ticks")
         .on_hover_text("Numbers on the canvas grid, in the model's (standardised) units");
     ComboBox::new("arrows", "Score arrows")
@@ -729,7 +806,7 @@ fn view_ui(app: &mut App, ui: &mut Ui) {
     ui.label(
         RichText::new(
             "Keys: space play/pause · F forward · R reverse · O ODE/SDE · ←/→ scrub · \
-             . / , one step · P presentation · F1 or ? help",
+             . / , one step · G flow grid · P presentation · F1 or ? help",
         )
         .small()
         .weak(),

@@ -4,7 +4,7 @@ use egui::{Grid, RichText};
 
 use crate::app::App;
 
-const SHORTCUTS: [(&str, &str); 10] = [
+const SHORTCUTS: [(&str, &str); 11] = [
     ("Space", "play / pause"),
     ("F", "play the forward process (data → noise)"),
     ("R", "play the reverse process (noise → data)"),
@@ -12,6 +12,7 @@ const SHORTCUTS: [(&str, &str); 10] = [
     (". / ,", "one solver step on / back (pauses)"),
     ("← / →", "scrub the time"),
     ("P", "presentation mode"),
+    ("G", "flow grid: how the ODE bends space"),
     ("Ctrl+Z", "undo the last stroke while drawing"),
     ("scroll, drag, double-click", "zoom, pan, reset the canvas"),
     ("F1 or ?", "this help (Esc closes it)"),

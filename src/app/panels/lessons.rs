@@ -81,10 +81,12 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
             s.schedule.beta_constant = beta;
         }
     }
+    s.set_process(preset.process);
     s.sampler.select(preset.sampler);
     s.sampler.steps = preset.steps;
     let v = preset.views;
     s.show_trails = v.trajectories;
+    s.show_mesh = v.flow_grid;
     s.arrows = match (v.score_field, v.exact_score) {
         (false, _) => Arrows::Off,
         (true, true) => Arrows::Exact,
@@ -100,6 +102,8 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
         Some(ExploreTab::Guidance)
     } else if v.weighting {
         Some(ExploreTab::Ablation)
+    } else if v.paths {
+        Some(ExploreTab::Paths)
     } else {
         None
     };
@@ -111,6 +115,7 @@ pub fn apply_preset(app: &mut App, preset: &Preset) {
             ExploreTab::Quality => app.explore.quality.request_start(),
             ExploreTab::Density => app.explore.density.request_start(),
             ExploreTab::WhyScore => app.explore.why.request_start(),
+            ExploreTab::Paths => app.explore.paths.request_start(),
             ExploreTab::Ablation if v.weighting => {
                 app.explore.ablation.lesson = true;
                 app.explore.ablation.weighting.request_start();

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::math::Process;
 use egui::{Color32, RichText, Stroke, Ui};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
@@ -35,7 +36,7 @@ pub fn plots_ui(app: &mut App, ui: &mut Ui) {
                 let height = ((ui.available_height() - 150.0) / 5.0).clamp(90.0, 170.0);
                 app.curves.refresh(&app.train, ui.ctx());
                 app.cached_region(ui, "training plots", |app, ui| {
-                    training_plots_ui(&app.curves, ui, height)
+                    training_plots_ui(&app.curves, app.settings.process(), ui, height)
                 });
                 ui.separator();
                 let frames = app.cached_region(ui, "schedule plots", |app, ui| {
@@ -91,13 +92,18 @@ impl Curves {
     }
 }
 
-fn training_plots_ui(curves: &Curves, ui: &mut Ui, height: f32) {
+fn training_plots_ui(curves: &Curves, process: Process, ui: &mut Ui, height: f32) {
     let loss = curves
         .loss
         .last()
         .map_or("–".to_owned(), |p| format!("{:.3}", p[1]));
-    ui.label(RichText::new(format!("Loss (DSM) · {loss}")).strong())
-        .on_hover_text("E‖ε_θ(α x₀ + σ ε, t) − ε‖², averaged between reports; log scale");
+    let (name, formula) = match process {
+        Process::Vp => ("DSM", "E‖ε_θ(α x₀ + σ ε, t) − ε‖²"),
+        // Its floor is E Var[ε − x₀ | x_t], far from 0: the target is noisy at every t.
+        Process::Fm => ("flow matching", "E‖v_θ((1 − t) x₀ + t ε, t) − (ε − x₀)‖²"),
+    };
+    ui.label(RichText::new(format!("Loss ({name}) · {loss}")).strong())
+        .on_hover_text(format!("{formula}, averaged between reports; log scale"));
     // Log scale by hand: plot log10 and label the axis with powers of ten.
     let stride = (curves.loss.len() / CURVE_DRAWN).max(1);
     let points: PlotPoints = curves
@@ -206,6 +212,9 @@ fn curve(f: impl Fn(f64) -> f64) -> PlotPoints<'static> {
 /// the caller to mark.
 fn schedule_plots_ui(app: &App, ui: &mut Ui, height: f32) -> Vec<(egui::Rect, f32)> {
     let schedule = app.settings.schedule.schedule();
+    let process = app.settings.process();
+    let alpha = move |t: f64| process.alpha_sigma(&schedule, t).0;
+    let sigma = move |t: f64| process.alpha_sigma(&schedule, t).1;
     let t_now = app.player.t;
     let mut frames = Vec::new();
     let mut small =
@@ -235,27 +244,36 @@ fn schedule_plots_ui(app: &App, ui: &mut Ui, height: f32) -> Vec<(egui::Rect, f3
     small(
         ui,
         "alpha sigma",
-        "α(t) and σ(t)",
+        match process {
+            Process::Vp => "α(t) and σ(t)",
+            Process::Fm => "α(t) = 1 − t and σ(t) = t (flow matching)",
+        },
         vec![
-            Line::new("α", curve(|t| schedule.alpha(t))).color(ORANGE),
-            Line::new("σ", curve(|t| schedule.sigma(t))).color(BLUE),
+            Line::new("α", curve(alpha)).color(ORANGE),
+            Line::new("σ", curve(sigma)).color(BLUE),
         ],
         true,
     );
-    small(
-        ui,
-        "beta",
-        "β(t)",
-        vec![Line::new("β", curve(|t| schedule.beta(t))).color(GREEN)],
-        false,
-    );
+    // β belongs to the VP-SDE; the straight path has none.
+    if process.is_vp() {
+        small(
+            ui,
+            "beta",
+            "β(t)",
+            vec![Line::new("β", curve(|t| schedule.beta(t))).color(GREEN)],
+            false,
+        );
+    }
     small(
         ui,
         "log snr",
         "log SNR(t) = log α²/σ²",
         vec![
-            Line::new("log SNR", curve(|t| schedule.snr(t).ln()))
-                .color(Color32::from_rgb(200, 140, 255)),
+            Line::new(
+                "log SNR",
+                curve(move |t| (alpha(t) / sigma(t)).powi(2).ln()),
+            )
+            .color(Color32::from_rgb(200, 140, 255)),
         ],
         false,
     );

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::Point;
+use crate::math::Schedule;
 use crate::math::metrics::sliced_w2;
 use crate::math::solvers::prior;
-use crate::math::{Schedule, sde};
 use crate::work::{self, Control, Step};
 
 /// Points in the check: enough that the floor (the sw2 of two N(0, I) draws, ~1/√n) is
@@ -82,7 +82,7 @@ impl work::Job for NoiseCheckJob {
         let (schedule, points, n) = (self.schedule, &self.points, CHECK_POINTS);
         let x0: Vec<Point> = (0..n).map(|i| points[i % points.len()]).collect();
         let mut x1 = vec![[0.0; 2]; n];
-        sde::marginal(&schedule, 1.0, &x0, &prior(n, 0xC0FFEE), &mut x1);
+        crate::math::Process::Vp.marginal(&schedule, 1.0, &x0, &prior(n, 0xC0FFEE), &mut x1);
         let gauss = prior(n, 0xBEEF);
         Ok(Step::Done(NoiseCheck {
             sw2: sliced_w2(&x1, &gauss),

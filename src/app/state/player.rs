@@ -9,10 +9,11 @@
 use std::sync::Arc;
 
 use crate::Point;
+use crate::math::flow::FlowOracle;
 use crate::math::oracle::Oracle;
 use crate::math::rng::{STREAM_EPS, normal2};
 use crate::math::solvers::SamplerConfig;
-use crate::math::{Schedule, sde};
+use crate::math::{Process, Schedule};
 use crate::train::SharedModel;
 
 use crate::app::datasets::LoadedData;
@@ -34,12 +35,15 @@ const HOLD_DATA_SECS: f64 = 2.0;
 /// Data points behind the exact score ("ideal denoiser"); its cost grows with them.
 const ORACLE_POINTS: usize = 500;
 
-/// The exact score the app compares with: that of an even subset of `ORACLE_POINTS` training
-/// points (its cost is particles × points per evaluation).
-pub fn exact_oracle(points: &[Point], schedule: Schedule) -> Oracle {
+/// The exact model the app compares with: the score (VP) or velocity (FM) of an even subset
+/// of `ORACLE_POINTS` training points (its cost is particles × points per evaluation).
+pub fn exact_oracle(points: &[Point], process: Process, schedule: Schedule) -> SharedModel {
     let stride = (points.len() / ORACLE_POINTS).max(1);
     let subset: Vec<Point> = points.iter().step_by(stride).copied().collect();
-    Oracle::empirical(&subset, schedule)
+    match process {
+        Process::Vp => Arc::new(Oracle::empirical(&subset, schedule)),
+        Process::Fm => Arc::new(FlowOracle::empirical(&subset)),
+    }
 }
 
 /// Seed of the per-particle forward noise ε.
@@ -92,6 +96,7 @@ impl Frame {
 /// What a reverse run depends on; a change restarts it.
 #[derive(Clone, PartialEq)]
 pub struct ReverseKey {
+    pub process: Process,
     pub schedule: Schedule,
     pub cfg: SamplerConfig,
     pub particles: usize,
@@ -144,7 +149,7 @@ pub struct Player {
     particles_of: (usize, u64),
     forward_em: Option<(ForwardKey, Runner)>,
     reverse: Option<(ReverseKey, Runner)>,
-    exact: Option<((Schedule, u64), SharedModel)>,
+    exact: Option<((Process, Schedule, u64), SharedModel)>,
     /// Whether x₁ reached N(0, I), for the schedule and data shown.
     pub noise: NoiseChecker,
     /// The quality of the last reverse run, once it ends.
@@ -305,15 +310,20 @@ impl Player {
         self.run_quality.forget();
     }
 
-    /// The exact-score model of the data under a schedule (cached).
-    pub fn exact_model(&mut self, schedule: Schedule, data: &LoadedData) -> SharedModel {
-        let key = (schedule, data.version);
+    /// The exact model of the data on a process and schedule (cached).
+    pub fn exact_model(
+        &mut self,
+        process: Process,
+        schedule: Schedule,
+        data: &LoadedData,
+    ) -> SharedModel {
+        let key = (process, schedule, data.version);
         if let Some((k, model)) = &self.exact
             && *k == key
         {
             return Arc::clone(model);
         }
-        let model: SharedModel = Arc::new(exact_oracle(&data.points, schedule));
+        let model = exact_oracle(&data.points, process, schedule);
         self.exact = Some((key, Arc::clone(&model)));
         model
     }
@@ -327,7 +337,8 @@ impl Player {
             .ensure("noise check", (schedule, data.version), || {
                 noise_check::check(schedule, &data.points)
             });
-        if settings.forward_paths == ForwardPaths::EulerMaruyama {
+        // Flow matching's straight path is shown by its exact marginals only.
+        if settings.forward_paths == ForwardPaths::EulerMaruyama && settings.process().is_vp() {
             let key = ForwardKey {
                 schedule,
                 particles: settings.particles,
@@ -354,16 +365,17 @@ impl Player {
 
     fn update_reverse(&mut self, settings: &Settings, data: &LoadedData, train: &TrainState) {
         let schedule = settings.schedule.schedule();
+        let process = settings.process();
         let s = &settings.sampler;
         let cfg = SamplerConfig {
-            kind: s.kind,
+            kind: s.kind.on(process),
             steps: s.steps.max(1),
             eta: s.eta,
             seed: s.seed,
             ..SamplerConfig::default()
         };
         let (model, model_version) = match settings.score_source {
-            ScoreSource::Exact => (Some(self.exact_model(schedule, data)), 0),
+            ScoreSource::Exact => (Some(self.exact_model(process, schedule, data)), 0),
             ScoreSource::Learned => (
                 train.model.as_ref().map(|m| Arc::clone(&m.model)),
                 train.model_version,
@@ -378,6 +390,7 @@ impl Player {
             return;
         }
         let wanted = ReverseKey {
+            process,
             schedule,
             cfg,
             particles: settings.particles,
@@ -419,6 +432,7 @@ impl Player {
                 .and_then(|m| m.gpu.as_ref())
                 .filter(|g| {
                     settings.score_source == ScoreSource::Learned
+                        && model.process().is_vp()
                         && self.render_device.as_ref() == Some(&g.ctx.device)
                 })
                 .map(|g| Box::new(g.clone()));
@@ -577,8 +591,9 @@ impl Player {
                 waiting: waiting.or_else(|| self.learning_note(settings)),
             };
         }
+        let process = settings.process();
         let mut points = vec![[0.0; 2]; self.x0.len()];
-        sde::marginal(&schedule, self.t, &self.x0, &self.eps, &mut points);
+        process.marginal(&schedule, self.t, &self.x0, &self.eps, &mut points);
         // Exact paths of a few particles: the same ε at every time on the way.
         let trails = (0..TRAILS.min(self.x0.len()))
             .map(|i| {
@@ -586,7 +601,8 @@ impl Player {
                 (0..=samples)
                     .map(|k| {
                         let s = self.t * k as f64 / samples as f64;
-                        let (a, sg) = (schedule.alpha(s) as f32, schedule.sigma(s) as f32);
+                        let (a, sg) = process.alpha_sigma(&schedule, s);
+                        let (a, sg) = (a as f32, sg as f32);
                         let (x, e) = (self.x0[i], self.eps[i]);
                         [a * x[0] + sg * e[0], a * x[1] + sg * e[1]]
                     })

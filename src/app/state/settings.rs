@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Point;
 use crate::data::Placement;
-use crate::math::Schedule;
 use crate::math::solvers::SamplerKind;
+use crate::math::{Process, Schedule};
 use crate::teach::lessons::LessonCursor;
 use crate::train::TrainSettings;
 
@@ -265,6 +265,8 @@ pub struct Settings {
     pub auto_loop: bool,
     pub show_data: bool,
     pub show_trails: bool,
+    /// The deforming grid: lines at t = 1 carried by the ODE flow to the time shown.
+    pub show_mesh: bool,
     /// Numbers on the canvas grid.
     pub axis_ticks: bool,
     pub arrows: Arrows,
@@ -298,6 +300,7 @@ impl Default for Settings {
             auto_loop: true,
             show_data: true,
             show_trails: true,
+            show_mesh: false,
             axis_ticks: false,
             arrows: Arrows::Off,
             presentation: false,
@@ -381,6 +384,20 @@ pub const MAX_APP_PARAMS: usize = 1 << 24;
 const MAX_ERROR_CHARS: usize = 200;
 
 impl Settings {
+    /// The process the network learns and the canvas shows (VP-SDE or flow matching).
+    pub fn process(&self) -> Process {
+        self.train.net.process
+    }
+
+    /// Switches the process; flow matching predicts the velocity (the Eps slot), so another
+    /// parameterization, meaningful only on VP, goes back to ε.
+    pub fn set_process(&mut self, process: Process) {
+        self.train.net.process = process;
+        if process == Process::Fm {
+            self.train.net.param = crate::nn::Parameterization::Eps;
+        }
+    }
+
     /// Parses the text eframe stored (RON, as `eframe::set_value` writes it). Only the
     /// syntax and the types are checked here; see [`Settings::sanitize`] for the values.
     pub fn from_stored(text: &str) -> Result<Settings, String> {
@@ -586,16 +603,18 @@ pub enum ExploreTab {
     Guidance,
     WhyScore,
     Ablation,
+    Paths,
 }
 
 impl ExploreTab {
-    pub const ALL: [ExploreTab; 6] = [
+    pub const ALL: [ExploreTab; 7] = [
         ExploreTab::Quality,
         ExploreTab::Density,
         ExploreTab::Memorisation,
         ExploreTab::Guidance,
         ExploreTab::WhyScore,
         ExploreTab::Ablation,
+        ExploreTab::Paths,
     ];
 
     pub fn label(self) -> &'static str {
@@ -606,6 +625,7 @@ impl ExploreTab {
             ExploreTab::Guidance => "Guidance",
             ExploreTab::WhyScore => "Why the score",
             ExploreTab::Ablation => "Ablation",
+            ExploreTab::Paths => "Straight paths",
         }
     }
 }

@@ -26,5 +26,5 @@ pub use self::dispatch::{
 pub use self::pipelines::{K, Kernel, Kernels};
 pub use self::uniforms::{
     AdamUniform, DsmUniform, EvalTimeUniform, GemmUniform, MlpUniform, ScheduleUniform,
-    StageUniform, TrainStepUniform, act_id, param_id,
+    StageUniform, TrainStepUniform, act_id, param_id, process_id,
 };

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::math::Schedule;
+use crate::math::{Process, Schedule};
 use crate::nn::{Activation, Parameterization};
 
 /// The id activation.wgsl uses for an activation.
@@ -21,6 +21,14 @@ pub fn param_id(p: Parameterization) -> u32 {
         Parameterization::Eps => 0,
         Parameterization::Score => 1,
         Parameterization::X0 => 2,
+    }
+}
+
+/// The id dsm.wgsl uses for a process.
+pub fn process_id(p: Process) -> u32 {
+    match p {
+        Process::Vp => 0,
+        Process::Fm => 1,
     }
 }
 
@@ -130,7 +138,8 @@ pub struct DsmUniform {
     pub param: u32,
     pub emb_half: u32,
     pub in_ld: u32,
-    pub _pad: [u32; 2],
+    pub process: u32,
+    pub _pad: u32,
     pub schedule: ScheduleUniform,
 }
 const _: () = assert!(std::mem::size_of::<DsmUniform>() == 80);

@@ -5,7 +5,7 @@ use super::GpuTrainer;
 use crate::gpu::error::GpuError;
 use crate::gpu::kernels::{
     AdamUniform, DsmUniform, GemmUniform, K, MlpUniform, ScheduleUniform, act_id, param_id,
-    uniform_bytes,
+    process_id, uniform_bytes,
 };
 use crate::nn::{IMPORTANCE_TABLE_SIZE, ImportanceTable};
 use crate::nn::{TimeEmbedding, Weighting};
@@ -60,7 +60,7 @@ impl GpuTrainer {
 
         // DSM: batch construction and loss.
         let emb_half = TimeEmbedding::new(net.embedding).freqs().len() as u32;
-        let (weighting, table_weight) = match self.cfg.weighting {
+        let (weighting, table_weight) = match self.cfg.weighting_used() {
             Weighting::Uniform => (0, 1.0),
             Weighting::InverseSigma2 => (1, 1.0),
             Weighting::Importance => (
@@ -79,7 +79,8 @@ impl GpuTrainer {
             param: param_id(net.param),
             emb_half,
             in_ld,
-            _pad: [0; 2],
+            process: process_id(net.process),
+            _pad: 0,
             schedule: ScheduleUniform::new(&self.cfg.schedule),
         };
         let dsm_u = uni("dsm uniform", bytemuck::bytes_of(&dsm));

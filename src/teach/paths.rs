@@ -1,0 +1,212 @@
+//! Diffusion's probability-flow ODE beside flow matching, from the same noise: how straight
+//! the paths are, and how sample quality grows with network evaluations (docs/architecture.md
+//! §3.9). `compare` trains one network per process with the same settings and steps, so the
+//! two are measured at equal training.
+//!
+//! Straightness is `S = mean_i L_i / mean_i |x_i(t_min) − x_i(1)|`, the mean length of the
+//! paths over the mean distance between their ends: 1 for straight lines. It is measured on
+//! a fine Heun run, so it describes the flow, not a solver's error. A straighter flow is
+//! integrated accurately in fewer steps, which the quality curves show.
+
+use std::sync::Arc;
+
+use super::{Progress, TeachError};
+use crate::Point;
+use crate::math::metrics::sliced_w2;
+use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
+use crate::math::{Process, Schedule, ScoreModel};
+use crate::nn::{TrainConfig, Trainer};
+
+/// Heun steps of the run that measures straightness.
+pub const FINE_STEPS: usize = 100;
+/// The step counts of the quality curves.
+pub const STEP_COUNTS: [usize; 6] = [1, 2, 4, 8, 16, 32];
+/// The ODE solvers compared.
+pub const SOLVERS: [SamplerKind; 2] = [SamplerKind::OdeEuler, SamplerKind::Heun];
+
+/// Per solver of `SOLVERS`: (network evaluations, sw2 against held-out data) per step count.
+pub type Curves = Vec<(SamplerKind, Vec<(usize, f64)>)>;
+
+/// One model's paths and quality curves.
+#[derive(Clone, Debug)]
+pub struct PathReport {
+    pub label: String,
+    /// Mean path length over mean endpoint distance (≥ 1).
+    pub straightness: f64,
+    /// A few whole paths, for drawing.
+    pub paths: Vec<Vec<Point>>,
+    pub curves: Curves,
+}
+
+/// Runs `model`'s ODE from the prior of `seed`: its straightness and `keep` whole paths.
+pub fn straightness(
+    model: &dyn ScoreModel,
+    schedule: Schedule,
+    n: usize,
+    seed: u32,
+    keep: usize,
+    progress: Progress<'_>,
+) -> Result<(f64, Vec<Vec<Point>>), TeachError> {
+    let cfg = SamplerConfig {
+        kind: SamplerKind::Heun,
+        steps: FINE_STEPS,
+        seed,
+        ..SamplerConfig::default()
+    };
+    let start = prior(n, seed);
+    let mut x = start.clone();
+    let mut length = vec![0.0f64; n];
+    let mut paths: Vec<Vec<Point>> = start.iter().take(keep).map(|p| vec![*p]).collect();
+    let mut sampler = Sampler::new(schedule, cfg);
+    while !sampler.is_done() {
+        let before = x.clone();
+        sampler.step(model, &mut x);
+        for ((l, a), b) in length.iter_mut().zip(&before).zip(&x) {
+            *l += ((b[0] - a[0]) as f64).hypot((b[1] - a[1]) as f64);
+        }
+        for (path, p) in paths.iter_mut().zip(&x) {
+            path.push(*p);
+        }
+        progress.tick(sampler.steps_done() as f64 / FINE_STEPS as f64)?;
+    }
+    let chord: f64 = start
+        .iter()
+        .zip(&x)
+        .map(|(a, b)| ((b[0] - a[0]) as f64).hypot((b[1] - a[1]) as f64))
+        .sum();
+    let total: f64 = length.iter().sum();
+    Ok((total / chord.max(f64::MIN_POSITIVE), paths))
+}
+
+/// Sliced W₂ to `held_out` after each of `STEP_COUNTS` for each of `SOLVERS`, from the prior
+/// of `seed`.
+pub fn quality_curves(
+    model: &dyn ScoreModel,
+    schedule: Schedule,
+    held_out: &[Point],
+    seed: u32,
+    progress: Progress<'_>,
+) -> Result<Curves, TeachError> {
+    let total = (SOLVERS.len() * STEP_COUNTS.len()) as f64;
+    let mut done = 0.0;
+    let mut curves = Vec::new();
+    for kind in SOLVERS {
+        let mut curve = Vec::new();
+        for steps in STEP_COUNTS {
+            let cfg = SamplerConfig {
+                kind,
+                steps,
+                seed,
+                ..SamplerConfig::default()
+            };
+            let mut x = prior(held_out.len(), seed);
+            let mut sampler = Sampler::new(schedule, cfg);
+            sampler.run(model, &mut x);
+            curve.push((sampler.nfe(), sliced_w2(&x, held_out)));
+            done += 1.0;
+            progress.tick(done / total)?;
+        }
+        curves.push((kind, curve));
+    }
+    Ok(curves)
+}
+
+/// Both measurements of one model.
+pub fn report(
+    label: &str,
+    model: &dyn ScoreModel,
+    schedule: Schedule,
+    held_out: &[Point],
+    seed: u32,
+    progress: Progress<'_>,
+) -> Result<PathReport, TeachError> {
+    let (straightness, paths) = straightness(
+        model,
+        schedule,
+        held_out.len(),
+        seed,
+        24,
+        progress.sub(0.0, 0.4),
+    )?;
+    let curves = quality_curves(model, schedule, held_out, seed, progress.sub(0.4, 0.6))?;
+    Ok(PathReport {
+        label: label.to_owned(),
+        straightness,
+        paths,
+        curves,
+    })
+}
+
+/// Trains a network per process from `base` (the same shape, seed, batch and learning rate;
+/// flow matching's loss unweighted) for `steps` on `data`, then measures each: the VP and FM
+/// reports, in that order.
+pub fn compare(
+    base: &TrainConfig,
+    data: Arc<[Point]>,
+    steps: u64,
+    held_out: &[Point],
+    seed: u32,
+    progress: Progress<'_>,
+) -> Result<Vec<PathReport>, TeachError> {
+    let mut reports = Vec::new();
+    for (i, process) in Process::ALL.into_iter().enumerate() {
+        let part = progress.sub(0.5 * i as f64, 0.5);
+        let mut cfg = base.clone();
+        cfg.net.process = process;
+        cfg.net.param = crate::nn::Parameterization::Eps;
+        let mut trainer = Trainer::new(cfg, Arc::clone(&data))?;
+        let train = part.sub(0.0, 0.7);
+        for k in 1..=steps {
+            trainer.step()?;
+            if k % 50 == 0 {
+                train.tick(k as f64 / steps as f64)?;
+            }
+        }
+        let model = trainer.model(true)?;
+        let label = match process {
+            Process::Vp => "VP network",
+            Process::Fm => "FM network",
+        };
+        reports.push(report(
+            label,
+            &model,
+            base.schedule,
+            held_out,
+            seed,
+            part.sub(0.7, 0.3),
+        )?);
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::flow::FlowOracle;
+    use crate::math::oracle::{Component, Oracle};
+
+    fn gaussian() -> Component {
+        Component {
+            weight: 1.0,
+            mean: [2.0, 0.0],
+            cov: [[0.01, 0.0], [0.0, 0.01]],
+        }
+    }
+
+    /// Data that is a single point-like Gaussian: flow matching's paths are straight lines
+    /// to it (S = 1 up to its width), while the VP-SDE's probability-flow paths bend (they
+    /// shrink the noise towards the origin first: S clearly above 1).
+    #[test]
+    fn flow_matching_paths_are_straighter_than_the_vp_flows() {
+        let fm = FlowOracle::new(vec![gaussian()]);
+        let vp = Oracle::new(vec![gaussian()], Schedule::default());
+        let (s_fm, paths) =
+            straightness(&fm, Schedule::default(), 500, 3, 4, Progress::none()).unwrap();
+        let (s_vp, _) =
+            straightness(&vp, Schedule::default(), 500, 3, 4, Progress::none()).unwrap();
+        assert!((1.0..1.01).contains(&s_fm), "FM straightness {s_fm}");
+        assert!(s_vp > 1.05, "VP straightness {s_vp}");
+        assert_eq!(paths.len(), 4);
+        assert_eq!(paths[0].len(), FINE_STEPS + 1);
+    }
+}
