@@ -445,3 +445,109 @@ fn bench_json_smoke_test_has_the_contract_keys() {
         assert!(j["per_s"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// `--process fm` through every command: train writes a flow-matching model, sample runs its
+/// samplers (and refuses the VP-only ones), nll integrates its flow, render draws it; the exact
+/// FM velocity and the exact VP score of one dataset give the same likelihood.
+#[test]
+fn flow_matching_through_train_sample_nll_and_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("fm.safetensors");
+    let model = model.to_str().unwrap();
+    let o = run(&[
+        "train",
+        "--process",
+        "fm",
+        "--dataset",
+        "8-gaussians",
+        "--steps",
+        "300",
+        "--batch",
+        "256",
+        "--width",
+        "32",
+        "--depth",
+        "2",
+        "--out",
+        model,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&[
+        "sample",
+        "--model",
+        model,
+        "--sampler",
+        "heun",
+        "--steps",
+        "10",
+        "--n",
+        "300",
+        "--metrics",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = stdout_json(&o);
+    assert_eq!(j["process"], "fm");
+    assert_eq!(j["nfe"], 20);
+    assert!(j["sw2"].as_f64().unwrap().is_finite());
+    assert_clean_error(
+        &run(&["sample", "--model", model, "--sampler", "ddim", "--metrics"]),
+        "flow-matching model samples with em, ode-euler, heun, rk4",
+    );
+    let o = run(&["nll", "--model", model, "--n", "30", "--steps", "20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout_json(&o)["nll"].as_f64().unwrap().is_finite());
+
+    let exact_nll = |process: &str| {
+        let o = run(&[
+            "nll",
+            "--oracle",
+            "8-gaussians",
+            "--process",
+            process,
+            "--n",
+            "200",
+            "--steps",
+            "100",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout_json(&o)["nll"].as_f64().unwrap()
+    };
+    let (vp, fm) = (exact_nll("vp"), exact_nll("fm"));
+    assert!((vp - fm).abs() < 2e-3, "exact NLL: vp {vp} vs fm {fm}");
+
+    let png = dir.path().join("fm.png");
+    let o = run(&[
+        "render",
+        "--process",
+        "fm",
+        "--oracle",
+        "--dataset",
+        "moons",
+        "--sampler",
+        "heun",
+        "--steps",
+        "10",
+        "--particles",
+        "300",
+        "--size",
+        "64",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(png.exists());
+    assert_clean_error(
+        &run(&[
+            "train",
+            "--process",
+            "fm",
+            "--weighting",
+            "importance",
+            "--steps",
+            "1",
+            "--out",
+            model,
+        ]),
+        "--weighting applies to --process vp only",
+    );
+}

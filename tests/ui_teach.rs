@@ -85,10 +85,11 @@ fn lessons_next_and_previous_apply_their_presets() {
         sizes.windows(2).all(|w| w[0] <= w[1]),
         "curves went away: {sizes:?}"
     );
+    // Back to lesson 6, flow matching with Heun.
     h.get_by_label("◀ Previous").click();
     h.run_steps(1);
     assert_eq!(h.state().settings.sampler.kind, SamplerKind::Heun);
-    assert_eq!(h.state().settings.teach.lesson.position().0, 4);
+    assert_eq!(h.state().settings.teach.lesson.position().0, 5);
 }
 
 #[test]
