@@ -107,3 +107,46 @@ fn the_flow_matching_lesson_switches_process_and_compares_the_paths() {
     h.run_steps(1);
     assert_eq!(h.state().settings.process(), Process::Vp);
 }
+
+/// A weights file of flow matching dropped on a diffusion app switches it (and says so); the
+/// trainer is told the new network before the parameters arrive.
+#[test]
+fn loading_a_flow_matching_file_switches_the_process() {
+    use diffusion_playground::nn::{MlpConfig, SavedModel, weights};
+    let mut h = harness(test_settings());
+    h.run_steps(1);
+    assert_eq!(h.state().settings.process(), Process::Vp);
+    let config = MlpConfig {
+        process: Process::Fm,
+        ..h.state().settings.train.net.clone()
+    };
+    let saved = SavedModel {
+        params: vec![0.01; config.num_params()],
+        config,
+        schedule: Default::default(),
+        t_min: 1e-3,
+        dataset: "swiss-roll".into(),
+        normalization: Default::default(),
+        steps: 10,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fm.safetensors");
+    weights::save(&path, &saved).unwrap();
+    ui_common::drop_file(&mut h, &path);
+    assert_eq!(h.state().settings.process(), Process::Fm);
+    let sent: Vec<_> = h.state().training.sent().collect();
+    let configure = sent.iter().rposition(
+        |c| matches!(c, Command::Configure { settings, .. } if settings.net.process == Process::Fm),
+    );
+    let load = sent
+        .iter()
+        .rposition(|c| matches!(c, Command::LoadParams { .. }));
+    assert!(
+        matches!((configure, load), (Some(c), Some(l)) if c < l),
+        "{sent:?}"
+    );
+    assert!(
+        h.query_by_label_contains("switched to Flow matching")
+            .is_some()
+    );
+}

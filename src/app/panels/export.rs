@@ -197,8 +197,12 @@ fn adopt_weights(
         )),
         Ok(saved) => {
             let mut note = String::new();
+            if saved.config.process != app.settings.process() {
+                note.push_str(&format!(" (switched to {})", saved.config.process.label()));
+            }
             if saved.config != app.settings.train.net {
-                // Adopt the file's architecture: rebuild, then load into the new network.
+                // Adopt the file's architecture (and process): rebuild, then load into the
+                // new network.
                 app.settings.train.net = saved.config.clone();
                 app.sync_training();
                 note.push_str(" (network settings taken from the file)");
