@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak: the real app under Xvfb for N minutes, driving itself (`--drill`): every few seconds it
-# changes the dataset, schedule, sampler, step count, SDE/ODE, particle count or score, saves
-# and reloads its weights, or exports a PNG or CSV. Once a minute the app prints a `soak`
+# changes the dataset, schedule, process, sampler, step count, SDE/ODE, particle count, flow grid
+# or score, saves and reloads its weights, or exports a PNG or CSV. Once a minute the app prints a `soak`
 # line; this script turns them into a table and fails on
 #   - a panic, a crash of the training job, or a non-zero exit;
 #   - a number the UI shows that is NaN or infinite;

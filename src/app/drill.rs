@@ -1,6 +1,7 @@
 //! The soak drill (`--drill SECS`): the real app, driven by itself as a restless user would,
-//! for hours. Every few seconds it changes one thing — the dataset, the schedule, the
-//! sampler, the step count, SDE ↔ ODE, the particle count, the score, the playback — or saves
+//! for hours. Every few seconds it changes one thing — the dataset, the schedule, the process
+//! (with the flow grid), the sampler, the step count, SDE ↔ ODE, the particle count, the score,
+//! the playback — or saves
 //! and reloads the weights, or exports a PNG or a CSV. Once every report period it prints one
 //! line, `soak {json}`, with resident memory, frame time, frames drawn, training step and
 //! whether every number the UI shows is finite; `scripts/soak.sh` reads those lines.
@@ -16,6 +17,7 @@ use web_time::Instant;
 use super::settings::{DataChoice, ForwardPaths, ScheduleKind, ScoreSource};
 use super::{App, Mode, export};
 use crate::data::BuiltIn;
+use crate::math::Process;
 use crate::math::solvers::SamplerKind;
 use crate::train::Command;
 
@@ -86,7 +88,7 @@ pub(super) fn tick(app: &mut App, ctx: &egui::Context) {
 /// One change, as a user would make it through the UI.
 fn act(app: &mut App, drill: &mut Drill, ctx: &egui::Context) {
     let s = &mut app.settings;
-    match drill.pick(12) {
+    match drill.pick(13) {
         0 => {
             let all = BuiltIn::all();
             let name = all[drill.pick(all.len())].name();
@@ -123,6 +125,10 @@ fn act(app: &mut App, drill: &mut Drill, ctx: &egui::Context) {
         10 => {
             s.teach.export_dir = drill.dir.display().to_string();
             export::export_png(app, ctx);
+        }
+        11 => {
+            s.set_process(Process::ALL[drill.pick(2)]);
+            s.show_mesh = drill.pick(2) == 0;
         }
         _ => {
             s.teach.export_dir = drill.dir.display().to_string();
