@@ -319,3 +319,32 @@ fn huge_batch_folds_the_grid() {
         ..TrainConfig::default()
     });
 }
+
+/// The browser's `gpu_check`, driven here as a page drives it (polling, never waiting): it
+/// passes on this device; its comparison catches one weight off where the gradient is clear,
+/// and tolerates a rounding-matter sign flip of at most 2·lr.
+#[test]
+fn the_self_check_passes_and_catches_a_wrong_weight() {
+    use diffusion_playground::gpu::selfcheck::{SelfCheck, compare};
+    let Some(ctx) = gpu() else { return };
+    let mut check = SelfCheck::start(ctx).expect("start");
+    let start = std::time::Instant::now();
+    let result = loop {
+        ctx.device.poll(wgpu::PollType::Poll).expect("poll");
+        if let Some(r) = check.poll() {
+            break r;
+        }
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the self-check never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    result.expect("the self-check passes on this device");
+    assert!(compare(&[0.0, 0.0], &[0.0, 0.0], &[1.0, 0.0], 2e-3).is_ok());
+    let err = compare(&[1e-4, 0.0], &[0.0, 0.0], &[1.0, 0.0], 2e-3).unwrap_err();
+    assert!(err.starts_with("weight 0 "), "{err}");
+    assert!(compare(&[1e-6, 3e-3], &[0.0, 0.0], &[1.0, 1e-9], 2e-3).is_ok());
+    assert!(compare(&[0.0, 5e-3], &[0.0, 0.0], &[1.0, 1e-9], 2e-3).is_err());
+    assert!(compare(&[f32::NAN, 0.0], &[0.0, 0.0], &[1.0, 0.0], 2e-3).is_err());
+}

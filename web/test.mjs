@@ -7,16 +7,24 @@ const [url, seconds = '30', mode = 'webgl'] = process.argv.slice(2);
 const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
   '--enable-unsafe-swiftshader'];
 if (mode === 'webgpu') {
+  // Without --use-angle=swiftshader headless Chromium 156 loses a WebGPU device within a
+  // fraction of a second of configuring a canvas with it ("Device was destroyed", or "A
+  // valid external Instance reference no longer exists"): the page goes blank.
   args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-    '--use-webgpu-adapter=swiftshader');
+    '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader');
 }
 const browser = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', headless: true, args });
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
 const errors = [];
-page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+page.on('console', (m) => {
+  if (m.type() === 'error') errors.push(m.text());
+  if (process.env.VERBOSE) console.error(`[${m.type()}] ${m.text()}`);
+});
 page.on('pageerror', (e) => errors.push(String(e)));
 const t0 = Date.now();
-await page.goto(url);
+// On the WebGPU path our kernels are forced (SwiftShader is a software adapter, which `auto`
+// leaves to the CPU, as natively).
+await page.goto(mode === 'webgpu' ? `${url}?backend=${process.env.BACKEND ?? 'wgpu'}` : url);
 const status = () => page.evaluate(() => window.diffusionPlayground?.status?.() ?? null);
 // The first frame: status() answers once the app has drawn one.
 let first = null;
@@ -82,7 +90,7 @@ try {
 // "Save weights…" offers the network as a download (rfd's link, clicked here).
 let weights = {};
 try {
-  await page.mouse.move(76, 714);
+  await page.mouse.move(76, 736);
   await page.waitForTimeout(500);
   await page.mouse.down();
   await page.waitForTimeout(300);
@@ -95,7 +103,7 @@ try {
   await d.saveAs(file);
   weights = { name: d.suggestedFilename(), bytes: fs.statSync(file).size };
 } catch (e) {
-  weights = { error: String(e) };
+  weights = { error: String(e), status: await status() };
 }
 await browser.close();
 
@@ -115,6 +123,10 @@ const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === '
 // pixel check is for WebGL2 only.
 const drawn = mode === 'webgpu' || variance > 10;
 const weightsOk = weights.name === 'playground.safetensors' && weights.bytes > 1000;
+// WebGPU: our kernels train there and the page's self-check (one GPU step against the CPU's)
+// passed, through the browser's own WGSL compiler.
+const kernelsOk = mode !== 'webgpu'
+  || ((last?.trainer ?? '').startsWith('wgpu') && last?.gpu_check === 'pass');
 const ok = weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
-  && late.length > 0 && mean(late) < mean(early) && csvOk;
+  && late.length > 0 && mean(late) < mean(early) && csvOk && kernelsOk;
 if (!ok) { console.error('web test failed'); process.exit(1); }

@@ -192,6 +192,8 @@ impl App {
             report_wgpu_errors(&rs.device);
             GpuContext::from_shared(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
         });
+        #[cfg(target_arch = "wasm32")]
+        web::set_device(shared.clone());
         let mut app = Self::build(settings, train, &cc.egui_ctx, train::factory(shared));
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             app.install_gpu(rs);
@@ -215,8 +217,13 @@ impl App {
                 wgpu::Backend::Gl if cfg!(target_arch = "wasm32") => "WebGL2".to_owned(),
                 other => format!("{other:?}"),
             },
-            adapter: info.name,
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            // A browser names no adapter: say which kind it is.
+            adapter: if info.name.is_empty() {
+                crate::gpu::describe(&info)
+            } else {
+                info.name
+            },
         });
     }
 

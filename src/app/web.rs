@@ -3,22 +3,77 @@
 //! JSON (for tests and for a teacher's page that embeds the app).
 //!
 //! In a tab there is one thread: background jobs advance inside the frame loop
-//! (`work::pump_background`), training runs on the CPU backend, and eframe renders through
-//! WebGPU where the browser has it, else WebGL2.
+//! (`work::pump_background`). eframe renders through WebGPU where the browser has it, else
+//! WebGL2; on WebGPU our kernels train on the page's device (`?backend=` and the settings
+//! choose, as natively), never waiting for it, after a self-check against the CPU
+//! (`gpu_check`); elsewhere the CPU backend trains in time slices.
 
 use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
 
 use super::App;
+use crate::gpu::GpuContext;
+use crate::gpu::selfcheck::SelfCheck;
 
 thread_local! {
     /// The newest status, written each frame by the app, read by `status()`.
     static STATUS: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The page's WebGPU device (when eframe renders with one), for the self-check.
+    static DEVICE: RefCell<Option<GpuContext>> = const { RefCell::new(None) };
+    /// The self-check of our kernels on that device (`gpu_check`).
+    static CHECK: RefCell<Check> = const { RefCell::new(Check::NotRun) };
 }
 
-/// What `status()` returns: backend, adapter, trainer, step, loss, fps, view, the data (its
-/// label, points, the last error) and gpu_check.
+/// `gpu_check`: not run (nothing trains on WebGPU), running, or its verdict.
+enum Check {
+    NotRun,
+    Running(Box<SelfCheck>),
+    Done(String),
+}
+
+/// Remembers the device eframe renders with (called once at start).
+pub(crate) fn set_device(ctx: Option<GpuContext>) {
+    DEVICE.with(|d| *d.borrow_mut() = ctx);
+}
+
+/// Starts the self-check once our kernels train on the page's device, advances it, and
+/// returns `gpu_check`: null while nothing trains on WebGPU, "running", "pass" or
+/// "fail: …". A failure stops nothing by itself: a device failure moves training to the CPU
+/// (`backend::ResilientTrainer`), and the status then says so.
+fn gpu_check(trains_on_webgpu: bool) -> serde_json::Value {
+    CHECK.with(|c| {
+        let mut check = c.borrow_mut();
+        if let Check::NotRun = *check {
+            if !trains_on_webgpu {
+                return serde_json::Value::Null;
+            }
+            *check = match DEVICE.with(|d| d.borrow().clone()) {
+                Some(ctx) => match SelfCheck::start(&ctx) {
+                    Ok(run) => Check::Running(Box::new(run)),
+                    Err(e) => Check::Done(format!("fail: {e}")),
+                },
+                None => Check::Done("fail: no WebGPU device".into()),
+            };
+        }
+        if let Check::Running(run) = &mut *check
+            && let Some(verdict) = run.poll()
+        {
+            *check = Check::Done(match verdict {
+                Ok(()) => "pass".into(),
+                Err(e) => format!("fail: {e}"),
+            });
+        }
+        match &*check {
+            Check::NotRun => serde_json::Value::Null,
+            Check::Running(_) => "running".into(),
+            Check::Done(verdict) => verdict.as_str().into(),
+        }
+    })
+}
+
+/// What `status()` returns: backend, adapter, trainer (why, and its last notice), step, loss,
+/// fps, view, the data (its label, points, the last error) and gpu_check.
 pub(crate) fn publish(app: &App) {
     let train = &app.train;
     let fps = app.frame_stats.fps();
@@ -31,6 +86,10 @@ pub(crate) fn publish(app: &App) {
         "adapter": adapter,
         "trainer": train.backend.clone().unwrap_or_default(),
         "trainer_why": train.backend_why.clone().unwrap_or_default(),
+        // The training job's last word (a GPU failure and the CPU taking over, a save).
+        "trainer_notice": train.last_message,
+        "trainer_error": train.error,
+        "trainer_paused": train.paused_reason,
         "step": train.step,
         "loss": train.loss.last().map(|l| l[1]),
         "fps": fps,
@@ -38,7 +97,7 @@ pub(crate) fn publish(app: &App) {
         "data": app.data.label,
         "points": app.data.points.len(),
         "data_error": app.data_error,
-        "gpu_check": serde_json::Value::Null,
+        "gpu_check": gpu_check(train.backend.as_deref().is_some_and(|b| b.starts_with("wgpu"))),
     });
     STATUS.with(|s| *s.borrow_mut() = status.to_string());
 }
@@ -81,10 +140,14 @@ pub fn start() {
             log::error!("diffusion-playground: the page has no <canvas id=\"playground\">");
             return;
         };
+        let mut options = eframe::WebOptions::default();
+        if let Some(existing) = webgpu_device().await {
+            options.wgpu_options.wgpu_setup = existing.into();
+        }
         let started = eframe::WebRunner::new()
             .start(
                 canvas,
-                eframe::WebOptions::default(),
+                options,
                 Box::new(|cc| {
                     let mut app = App::new(cc, None);
                     if let Some(backend) = asked_backend() {
@@ -98,4 +161,40 @@ pub fn start() {
             log::error!("diffusion-playground could not start: {e:?}");
         }
     });
+}
+
+/// The page's WebGPU device, from the one adapter asked for; `None` where there is no WebGPU
+/// (plain http from another machine, or a browser without it), and eframe falls back to WebGL2.
+///
+/// eframe's own set-up first requests an adapter only to see whether WebGPU exists. In
+/// Chromium 156 (headless, SwiftShader) collecting that unused adapter a second later lost
+/// every device of the page ("A valid external Instance reference no longer exists"): the
+/// canvas went blank and our kernels with it. Asking once, and keeping what we asked for,
+/// avoids that.
+async fn webgpu_device() -> Option<egui_wgpu::WgpuSetupExisting> {
+    if !web_sys::window().is_some_and(|w| w.is_secure_context()) {
+        return None;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::BROWSER_WEBGPU,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapter = instance
+        .request_adapter(&wgpu::RequestAdapterOptions::default())
+        .await
+        .ok()?;
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("diffusion-playground"),
+            required_limits: adapter.limits(),
+            ..wgpu::DeviceDescriptor::default()
+        })
+        .await
+        .ok()?;
+    Some(egui_wgpu::WgpuSetupExisting {
+        instance,
+        adapter,
+        device,
+        queue,
+    })
 }

@@ -129,16 +129,8 @@ pub fn select(choice: BackendChoice) -> Selection {
 /// Chooses a backend; `shared` is a device already open (eframe's), used instead of opening
 /// one when wgpu is chosen.
 pub fn select_with(choice: BackendChoice, shared: Option<GpuContext>) -> Selection {
-    // Opening our own device blocks, which a browser tab cannot: there the CPU trains (our
-    // kernels on the page's WebGPU device are the next step of the browser build).
     if cfg!(target_arch = "wasm32") {
-        return Selection::cpu(match choice {
-            BackendChoice::Wgpu => {
-                "wgpu asked for, but in the browser our kernels do not train yet: the CPU does"
-                    .into()
-            }
-            _ => "in the browser the network trains on the CPU for now".into(),
-        });
+        return select_in_browser(choice, shared);
     }
     let open = |shared: Option<GpuContext>| match shared {
         Some(ctx) => Ok(ctx),
@@ -171,6 +163,40 @@ pub fn select_with(choice: BackendChoice, shared: Option<GpuContext>) -> Selecti
             }
         }
     }
+}
+
+/// In a browser our kernels train on the page's own WebGPU device (opening another would
+/// block); WebGL2 has no compute shaders. Auto, as natively, leaves a software adapter
+/// (SwiftShader) to the CPU; `wgpu` forces our kernels there too.
+fn select_in_browser(choice: BackendChoice, shared: Option<GpuContext>) -> Selection {
+    let Some(ctx) = shared.filter(|c| c.info.backend == wgpu::Backend::BrowserWebGpu) else {
+        return Selection::cpu(match choice {
+            BackendChoice::Cpu => "asked for".into(),
+            _ => "the page renders with WebGL2, which has no compute shaders".into(),
+        });
+    };
+    let software = is_software_adapter(&ctx.info);
+    match choice {
+        BackendChoice::Cpu => Selection::cpu("asked for".into()),
+        BackendChoice::Wgpu if software => Selection::wgpu(
+            ctx,
+            " (WebGPU on a software adapter: slower than the cpu backend)",
+        ),
+        BackendChoice::Wgpu => Selection::wgpu(ctx, " (WebGPU)"),
+        BackendChoice::Auto if software => Selection::cpu(
+            "the WebGPU adapter is a software one (SwiftShader): the CPU is faster".into(),
+        ),
+        BackendChoice::Auto => Selection::wgpu(ctx, " (WebGPU)"),
+    }
+}
+
+/// A CPU adapter by its type, or by name where a browser reports no type (SwiftShader).
+fn is_software_adapter(info: &wgpu::AdapterInfo) -> bool {
+    let named = |s: &str| s.to_lowercase().contains("swiftshader");
+    info.device_type == wgpu::DeviceType::Cpu
+        || named(&info.name)
+        || named(&info.driver)
+        || named(&info.driver_info)
 }
 
 fn best_adapter() -> Option<wgpu::AdapterInfo> {

@@ -23,6 +23,11 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// A readback not arrived yet (in a browser): nothing is wrong, ask again later.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, BackendError::Gpu(GpuError::Pending(_)))
+    }
+
     /// Whether this is the NaN/∞ pause (the weights of the last finite step are kept).
     pub fn is_non_finite(&self) -> bool {
         matches!(

@@ -17,6 +17,9 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// The pipelines, compiled on first use and shared by every clone.
     kernels: Arc<Mutex<Option<Arc<Kernels>>>>,
+    /// In a browser: submissions made and completed, since nothing there may wait for one.
+    #[cfg(target_arch = "wasm32")]
+    submissions: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 /// The backends we look for compute adapters on. GL is left out: under a WebGL2-like limit
@@ -53,6 +56,13 @@ fn rank(t: wgpu::DeviceType) -> u32 {
 
 /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, cpu)": the adapter as the UI and the CLI show it.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    // Browsers name no adapter (WebGPU's `description` is empty in Chromium).
+    if info.name.is_empty() && info.backend == wgpu::Backend::BrowserWebGpu {
+        return match info.device_type {
+            wgpu::DeviceType::Cpu => "the browser's software WebGPU adapter".to_owned(),
+            _ => "the browser's WebGPU adapter".to_owned(),
+        };
+    }
     let kind = match info.device_type {
         wgpu::DeviceType::DiscreteGpu => "discrete GPU",
         wgpu::DeviceType::IntegratedGpu => "integrated GPU",
@@ -114,18 +124,40 @@ impl GpuContext {
             info,
             lost,
             kernels: Arc::default(),
+            #[cfg(target_arch = "wasm32")]
+            submissions: Arc::default(),
         })
     }
 
     /// The device and queue eframe renders with (`RenderState::device`, `::queue`,
     /// `::adapter.get_info()`), so that buffers can be shared with the particle renderer.
     pub fn from_shared(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let lost: Arc<Mutex<Option<String>>> = Arc::default();
+        // In a browser there are no error scopes we could wait on (`scoped`): a lost device
+        // or an error nobody caught marks the context failed, and the trainer moves to the CPU.
+        #[cfg(target_arch = "wasm32")]
+        {
+            let flag = Arc::clone(&lost);
+            device.set_device_lost_callback(move |reason, message| {
+                log::warn!("the WebGPU device was lost: {reason:?}: {message}");
+                *flag.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(format!("{reason:?}: {message}"));
+            });
+            let flag = Arc::clone(&lost);
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                log::warn!("WebGPU error: {e}");
+                let mut slot = flag.lock().unwrap_or_else(PoisonError::into_inner);
+                slot.get_or_insert_with(|| format!("a GPU error: {e}"));
+            }));
+        }
         Self {
             device,
             queue,
             info,
-            lost: Arc::default(),
+            lost,
             kernels: Arc::default(),
+            #[cfg(target_arch = "wasm32")]
+            submissions: Arc::default(),
         }
     }
 
@@ -166,6 +198,7 @@ impl GpuContext {
     /// Runs `f` (resource creation, encoding, submission) under error scopes, so that a
     /// validation error, an internal error or an out-of-memory becomes a `GpuError` naming
     /// `what` instead of a panic.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, GpuError> {
         self.check_alive()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -198,6 +231,17 @@ impl GpuContext {
         Ok(out)
     }
 
+    /// In a browser an error scope's result arrives later, and nothing may wait for it: `f`
+    /// runs, and errors reach the context through its uncaptured-error handler
+    /// (`from_shared`), which `check_alive` reports from then on.
+    #[cfg(target_arch = "wasm32")]
+    pub fn scoped<T>(&self, _what: &str, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        self.check_alive()?;
+        let out = f();
+        self.check_alive()?;
+        Ok(out)
+    }
+
     /// Blocks until the GPU has finished everything submitted so far.
     pub fn wait(&self) -> Result<(), GpuError> {
         self.device
@@ -213,6 +257,7 @@ impl GpuContext {
     /// Keeps at most `max` submissions in flight: records `index` and, when there are more,
     /// waits for the oldest. Without it a fast CPU could queue thousands of training steps
     /// ahead of a slow GPU.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn throttle(
         &self,
         in_flight: &mut std::collections::VecDeque<wgpu::SubmissionIndex>,
@@ -234,6 +279,39 @@ impl GpuContext {
             }
         }
         self.check_alive()
+    }
+
+    /// In a browser: counts the submission and its completion instead of waiting; callers
+    /// stop submitting while `in_flight` is at their limit.
+    #[cfg(target_arch = "wasm32")]
+    pub fn throttle(
+        &self,
+        in_flight: &mut std::collections::VecDeque<wgpu::SubmissionIndex>,
+        _index: wgpu::SubmissionIndex,
+        _max: usize,
+    ) -> Result<(), GpuError> {
+        use std::sync::atomic::Ordering;
+        in_flight.clear();
+        self.submissions.0.fetch_add(1, Ordering::Relaxed);
+        let counts = Arc::clone(&self.submissions);
+        self.queue.on_submitted_work_done(move || {
+            counts.1.fetch_add(1, Ordering::Relaxed);
+        });
+        self.check_alive()
+    }
+
+    /// Submissions counted by `throttle` that the GPU has not finished (0 natively, where
+    /// `throttle` waits instead).
+    pub fn in_flight(&self) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use std::sync::atomic::Ordering;
+            let (made, done) = &*self.submissions;
+            made.load(Ordering::Relaxed)
+                .saturating_sub(done.load(Ordering::Relaxed))
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        0
     }
 
     /// Checks that one buffer of `bytes` fits the device's limits, before asking for it.

@@ -33,6 +33,10 @@ pub enum GpuError {
     /// falls back to the CPU.
     #[error("the GPU backend does not support {0}; the CPU backend does")]
     Unsupported(String),
+    /// In a browser, where nothing may wait for the GPU: a readback asked for but not yet
+    /// arrived (ask again on a later frame).
+    #[error("{0} are still on their way back from the GPU")]
+    Pending(&'static str),
     /// The training loss became NaN or infinite; the weights of the last finite step are kept.
     #[error("the loss became non-finite at step {step}; training paused, last good weights kept")]
     NonFinite { step: u64 },

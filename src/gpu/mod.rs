@@ -9,6 +9,8 @@
 //! - `trainer/`: DSM training, many steps per command encoder;
 //! - `model`: the GPU network as a `ScoreModel` (drives the CPU samplers);
 //! - `sampler`: particles that live on the GPU, stepped by the sampler kernels;
+//! - `selfcheck`: one GPU step against the CPU's, driven without waiting (the browser's
+//!   `gpu_check`);
 //! - `bench`: throughput figures for the CLI.
 //!
 //! # Kernel design (what a real-GPU figure rests on)
@@ -42,6 +44,7 @@ pub mod kernels;
 pub mod model;
 pub mod net;
 pub mod sampler;
+pub mod selfcheck;
 pub mod shaders;
 pub mod trainer;
 

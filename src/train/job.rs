@@ -25,6 +25,9 @@ const SLICE: Duration = if cfg!(target_arch = "wasm32") {
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// How often the sampler gets new EMA weights.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(400);
+/// How long the job leaves a browser's GPU, busy with what it has queued, before it looks
+/// again.
+const GPU_BUSY_WAIT: Duration = Duration::from_millis(4);
 /// How long a paused job waits before it looks at its commands again.
 const IDLE_WAIT: Duration = Duration::from_millis(20);
 
@@ -225,10 +228,13 @@ impl TrainJob {
         }
     }
 
-    fn train_slice(&mut self) {
+    /// Trains for one slice; whether any step was taken (in a browser the GPU may have all
+    /// the work it may queue).
+    fn train_slice(&mut self) -> bool {
         let Some(backend) = self.backend.as_mut() else {
-            return;
+            return false;
         };
+        let first = backend.steps_done();
         // The GPU queues several steps per call and reports their losses a little later.
         let per_call = match backend.kind() {
             BackendKind::Cpu => 1,
@@ -237,13 +243,19 @@ impl TrainJob {
         let batch = backend.config().batch as u64;
         let start = Instant::now();
         while start.elapsed() < SLICE {
+            let before = backend.steps_done();
             match backend.train(per_call) {
                 Ok(losses) => {
                     for point in losses {
                         self.loss_sum += point.loss as f64;
                         self.loss_count += 1;
                     }
-                    self.samples_since += per_call * batch;
+                    let done = backend.steps_done().saturating_sub(before);
+                    self.samples_since += done * batch;
+                    if done == 0 {
+                        // A GPU in a browser has enough queued: the rest of the frame is not ours.
+                        break;
+                    }
                 }
                 Err(e) => {
                     self.paused = true;
@@ -256,7 +268,7 @@ impl TrainJob {
                         message(e)
                     };
                     self.events.send(Event::Paused { reason });
-                    return;
+                    return true;
                 }
             }
         }
@@ -281,6 +293,9 @@ impl TrainJob {
         {
             self.publish();
         }
+        self.backend
+            .as_ref()
+            .is_some_and(|b| b.steps_done() > first)
     }
 
     /// Puts the EMA weights into the UI's slot and offers them to the quality measurement.
@@ -291,6 +306,8 @@ impl TrainJob {
         self.last_snapshot = Some(Instant::now());
         let model: SharedModel = match backend.ema_model() {
             Ok(model) => Arc::new(model),
+            // In a browser the GPU's weights arrive a frame or more after they are asked for.
+            Err(e) if e.is_pending() => return,
             Err(e) => {
                 self.events
                     .send(Event::Error(format!("cannot snapshot the weights: {e}")));
@@ -342,7 +359,11 @@ impl Job for TrainJob {
         if self.paused || self.backend.is_none() {
             return Ok(Step::Wait(IDLE_WAIT));
         }
-        self.train_slice();
-        Ok(Step::Continue)
+        if self.train_slice() {
+            Ok(Step::Continue)
+        } else {
+            // A GPU in a browser has all the work it may queue: give the frame to others.
+            Ok(Step::Wait(GPU_BUSY_WAIT))
+        }
     }
 }

@@ -113,50 +113,95 @@ pub fn uniform_init<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::B
     uniform_bytes(ctx, label, bytemuck::bytes_of(value))
 }
 
-/// Reads `len` f32s at element offset `offset` of `src` back to the CPU (tests, plots, saving
-/// weights; never inside a training step).
+/// A copy of part of a buffer on its way back to the CPU: the copy is submitted and the
+/// mapping asked for; `try_take` collects it once mapped. Natively `read_f32` waits for it; in
+/// a browser, where nothing may block, callers look again on a later frame.
+#[derive(Debug)]
+pub struct AsyncRead {
+    staging: wgpu::Buffer,
+    len: usize,
+    mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
+
+impl AsyncRead {
+    /// Copies `len` f32s at element offset `offset` of `src` and asks to map them.
+    pub fn start(
+        ctx: &GpuContext,
+        src: &wgpu::Buffer,
+        offset: u64,
+        len: usize,
+    ) -> Result<Self, GpuError> {
+        let bytes = (len as u64 * 4).max(4);
+        let staging = ctx.scoped("reading back a buffer", || {
+            let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback staging"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("readback"),
+                });
+            if len > 0 {
+                enc.copy_buffer_to_buffer(src, offset * 4, &staging, 0, len as u64 * 4);
+            }
+            ctx.queue.submit([enc.finish()]);
+            staging
+        })?;
+        let (tx, mapped) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        Ok(Self {
+            staging,
+            len,
+            mapped,
+        })
+    }
+
+    /// The values once the mapping is done (`None` while it is not).
+    pub fn try_take(&self) -> Option<Result<Vec<f32>, GpuError>> {
+        let mapped = match self.mapped.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return None,
+            Err(e) => Err(GpuError::Readback(e.to_string())),
+            Ok(r) => r.map_err(|e| GpuError::Readback(e.to_string())),
+        };
+        Some(mapped.and_then(|()| self.values()))
+    }
+
+    /// Blocks until mapped (not in a browser).
+    fn wait(self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
+        ctx.wait()?;
+        match self.mapped.recv() {
+            Ok(r) => r.map_err(|e| GpuError::Readback(e.to_string()))?,
+            Err(e) => return Err(GpuError::Readback(e.to_string())),
+        }
+        self.values()
+    }
+
+    fn values(&self) -> Result<Vec<f32>, GpuError> {
+        let out = {
+            let view = self
+                .staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view)[..self.len].to_vec()
+        };
+        self.staging.unmap();
+        Ok(out)
+    }
+}
+
+/// Reads `len` f32s at element offset `offset` of `src` back to the CPU, waiting for them
+/// (tests, plots, saving weights; never inside a training step, nor in a browser).
 pub fn read_f32(
     ctx: &GpuContext,
     src: &wgpu::Buffer,
     offset: u64,
     len: usize,
 ) -> Result<Vec<f32>, GpuError> {
-    let bytes = (len as u64 * 4).max(4);
-    let staging = ctx.scoped("reading back a buffer", || {
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback staging"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        if len > 0 {
-            enc.copy_buffer_to_buffer(src, offset * 4, &staging, 0, len as u64 * 4);
-        }
-        ctx.queue.submit([enc.finish()]);
-        staging
-    })?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    ctx.wait()?;
-    match rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(GpuError::Readback(e.to_string())),
-        Err(e) => return Err(GpuError::Readback(e.to_string())),
-    }
-    let out = {
-        let view = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec()
-    };
-    staging.unmap();
-    Ok(out)
+    AsyncRead::start(ctx, src, offset, len)?.wait(ctx)
 }

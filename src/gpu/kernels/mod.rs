@@ -18,7 +18,8 @@ mod pipelines;
 mod uniforms;
 
 pub use self::buffers::{
-    SLOT_BYTES, Slots, read_f32, storage_buffer, storage_init, uniform_bytes, uniform_init,
+    AsyncRead, SLOT_BYTES, Slots, read_f32, storage_buffer, storage_init, uniform_bytes,
+    uniform_init,
 };
 pub use self::dispatch::{
     GEMM_TILE, GEMM_TILE_K, MAX_GROUPS, WG_1D, dispatch_once, grid_1d, grid_rows,

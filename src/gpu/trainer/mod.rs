@@ -95,6 +95,9 @@ pub struct GpuTrainer {
     submissions: VecDeque<wgpu::SubmissionIndex>,
     /// Set when a non-finite loss paused training.
     paused: Option<GpuError>,
+    /// In a browser: the EMA weights as last read back, and the read on its way.
+    #[cfg(target_arch = "wasm32")]
+    ema_read: std::sync::Mutex<(Option<crate::gpu::kernels::AsyncRead>, Option<Vec<f32>>)>,
 }
 
 impl GpuTrainer {
@@ -179,6 +182,8 @@ impl GpuTrainer {
                 read_to: 0,
             },
             losses: VecDeque::new(),
+            #[cfg(target_arch = "wasm32")]
+            ema_read: Default::default(),
             submissions: VecDeque::new(),
             paused: None,
             cfg,
@@ -198,6 +203,10 @@ impl GpuTrainer {
         let mut left = steps;
         while left > 0 {
             let n = left.min(u64::from(STEPS_PER_SUBMIT)) as u32;
+            if cfg!(target_arch = "wasm32") && self.must_wait(n) {
+                // A browser cannot wait for the GPU: fewer steps now, more on the next frame.
+                break;
+            }
             self.submit_steps(n)?;
             left -= u64::from(n);
             self.poll_losses(false)?;
@@ -206,6 +215,15 @@ impl GpuTrainer {
             }
         }
         Ok(self.losses.drain(..).collect())
+    }
+
+    /// One step submitted at once, whatever else is in flight on the device (the self-check
+    /// shares a browser's device with the app's own training, which keeps it busy).
+    pub fn step_now(&mut self) -> Result<(), GpuError> {
+        if let Some(e) = &self.paused {
+            return Err(e.clone());
+        }
+        self.submit_steps(1)
     }
 
     /// Why training is paused, if it is.
@@ -221,12 +239,26 @@ impl GpuTrainer {
         }
     }
 
-    /// Waits for the GPU and returns every loss not yet returned.
+    /// Waits for the GPU and returns every loss not yet returned (in a browser, which cannot
+    /// wait: those back so far, asking for the rest).
     pub fn flush(&mut self) -> Result<Vec<LossPoint>, GpuError> {
-        self.poll_losses(true)?;
+        let wait = !cfg!(target_arch = "wasm32");
+        self.poll_losses(wait)?;
         self.start_readback()?;
-        self.poll_losses(true)?;
+        self.poll_losses(wait)?;
         Ok(self.losses.drain(..).collect())
+    }
+
+    /// Whether submitting `n` more steps would have to wait: `MAX_IN_FLIGHT` submissions
+    /// unfinished, or losses not yet read back where the ring would overwrite them.
+    fn must_wait(&mut self, n: u32) -> bool {
+        let ring_full = self.steps + u64::from(n) - self.readback.read_to
+            > u64::from(LOSS_RING - STEPS_PER_SUBMIT);
+        if ring_full && self.readback.in_flight.is_none() {
+            // Ask for the losses now, so that the ring has room on a later frame.
+            let _ = self.start_readback();
+        }
+        ring_full || self.ctx.in_flight() >= MAX_IN_FLIGHT as u64
     }
 
     /// One step, waiting for its loss (tests, simple loops). As `nn::Trainer::step`.
@@ -371,6 +403,11 @@ impl GpuTrainer {
     /// Starts over from fresh weights drawn with `seed` (which also seeds the batches).
     pub fn reset(&mut self, seed: u32) -> Result<(), GpuError> {
         self.flush()?;
+        // In a browser the flush could not wait: losses of the old run still on their way
+        // must not land in the new one.
+        if self.readback.in_flight.take().is_some() {
+            self.readback.staging.unmap();
+        }
         self.cfg.seed = seed;
         let params = self.cfg.net.init_params(seed);
         self.set_params(&params)?;

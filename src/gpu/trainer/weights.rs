@@ -59,14 +59,45 @@ impl GpuWeights {
 }
 
 impl GpuTrainer {
-    /// The weights being trained (a readback: waits for the GPU).
+    /// The weights being trained (a readback: waits for the GPU; not in a browser).
     pub fn params(&self) -> Result<Vec<f32>, GpuError> {
+        if cfg!(target_arch = "wasm32") {
+            return Err(GpuError::Pending("the weights"));
+        }
         read_f32(&self.ctx, &self.params, 0, self.num_params)
     }
 
     /// Their moving average, the weights to sample with (a readback).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn ema_params(&self) -> Result<Vec<f32>, GpuError> {
         read_f32(&self.ctx, &self.ema, 0, self.num_params)
+    }
+
+    /// In a browser: the EMA weights as last read back, asking for newer ones (the app asks
+    /// every few hundred milliseconds, so they lag training by about that);
+    /// `GpuError::Pending` before the first arrive.
+    #[cfg(target_arch = "wasm32")]
+    pub fn ema_params(&self) -> Result<Vec<f32>, GpuError> {
+        let mut guard = self
+            .ema_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (in_flight, last) = &mut *guard;
+        if let Some(read) = in_flight.as_ref()
+            && let Some(result) = read.try_take()
+        {
+            *in_flight = None;
+            *last = Some(result?);
+        }
+        if in_flight.is_none() {
+            *in_flight = Some(crate::gpu::kernels::AsyncRead::start(
+                &self.ctx,
+                &self.ema,
+                0,
+                self.num_params,
+            )?);
+        }
+        last.clone().ok_or(GpuError::Pending("the EMA weights"))
     }
 
     /// The gradient of the last step (a readback; tests).
