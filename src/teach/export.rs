@@ -150,6 +150,11 @@ pub fn write_gif(
     write_atomically(path, &bytes)
 }
 
+/// Writes bytes (an encoded image, say) atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), TeachError> {
+    write_atomically(path, bytes)
+}
+
 /// Writes text (a CSV table, say) atomically.
 pub fn write_text(path: &Path, text: &str) -> Result<(), TeachError> {
     write_atomically(path, text.as_bytes())

@@ -11,7 +11,7 @@ use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::player::Colors;
 use crate::app::{App, Mode, files};
-use crate::teach::export::{BACKGROUND, View, write_gif, write_png};
+use crate::teach::export::{BACKGROUND, View, encode_gif, encode_png, write_png};
 use crate::train::Command;
 
 const PNG_SIDE: usize = 900;
@@ -228,6 +228,7 @@ fn adopt_weights(
     app.export.message = Some(outcome);
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn out_path(app: &App, name: &str) -> Result<PathBuf, String> {
     let dir = PathBuf::from(app.settings.teach.export_dir.trim());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
@@ -337,9 +338,45 @@ fn free_name(dir: &std::path::Path, stem: &str, ext: &str) -> PathBuf {
         .unwrap_or_else(|| dir.join(format!("{stem}.{ext}")))
 }
 
+/// Where an export goes: a file in the export folder, or in a browser a download.
+enum Target {
+    #[cfg(not(target_arch = "wasm32"))]
+    File(PathBuf),
+    #[cfg(target_arch = "wasm32")]
+    Download(&'static str),
+}
+
+impl Target {
+    fn named(app: &App, name: &'static str) -> Result<Self, String> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return out_path(app, name).map(Target::File);
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = app;
+            Ok(Target::Download(name))
+        }
+    }
+
+    /// Writes the bytes (atomically) or offers them; says what happened.
+    fn deliver(self, bytes: Vec<u8>) -> Result<String, crate::teach::TeachError> {
+        match self {
+            #[cfg(not(target_arch = "wasm32"))]
+            Target::File(path) => {
+                crate::teach::export::write_bytes(&path, &bytes)?;
+                Ok(format!("wrote {}", path.display()))
+            }
+            #[cfg(target_arch = "wasm32")]
+            Target::Download(name) => {
+                files::download(name, bytes);
+                Ok(format!("{name}: a download link follows"))
+            }
+        }
+    }
+}
+
 pub(crate) fn export_png(app: &mut App, ctx: &egui::Context) {
-    let path = match out_path(app, "canvas.png") {
-        Ok(p) => p,
+    let target = match Target::named(app, "canvas.png") {
+        Ok(t) => t,
         Err(e) => return app.export.message = Some(Err(e)),
     };
     let s = match still(app) {
@@ -348,15 +385,14 @@ pub(crate) fn export_png(app: &mut App, ctx: &egui::Context) {
     };
     app.export.task.start(ctx, move |_| {
         let rgb = rasterise(&s, PNG_SIDE, 2);
-        write_png(&path, PNG_SIDE as u32, PNG_SIDE as u32, &rgb)?;
-        Ok(format!("wrote {}", path.display()))
+        target.deliver(encode_png(PNG_SIDE as u32, PNG_SIDE as u32, &rgb)?)
     });
 }
 
 /// The current direction's animation, t sampled evenly, from the player's own frames.
 fn export_gif(app: &mut App, ctx: &egui::Context) {
-    let path = match out_path(app, "animation.gif") {
-        Ok(p) => p,
+    let target = match Target::named(app, "animation.gif") {
+        Ok(t) => t,
         Err(e) => return app.export.message = Some(Err(e)),
     };
     let (t0, playing) = (app.player.t, app.player.playing);
@@ -382,8 +418,8 @@ fn export_gif(app: &mut App, ctx: &egui::Context) {
             rgb.push(rasterise(f, GIF_SIDE, 1));
             progress.tick(0.8 * k as f64 / frames.len() as f64)?;
         }
-        write_gif(&path, GIF_SIDE as u16, GIF_SIDE as u16, &rgb, GIF_DELAY_CS)?;
-        Ok(format!("wrote {} ({} frames)", path.display(), rgb.len()))
+        let gif = encode_gif(GIF_SIDE as u16, GIF_SIDE as u16, &rgb, GIF_DELAY_CS)?;
+        Ok(format!("{} ({} frames)", target.deliver(gif)?, rgb.len()))
     });
 }
 
