@@ -113,6 +113,7 @@ const early = losses.slice(0, 3), late = losses.slice(-3);
 const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
 const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
+  first_step_s: samples.find((s) => s.step > 0)?.t ?? null,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
   loss_early: mean(early), loss_late: mean(late), csv, weights, console_errors: errors,
 };

@@ -91,6 +91,7 @@ pub(crate) fn publish(app: &App) {
         "trainer_error": train.error,
         "trainer_paused": train.paused_reason,
         "step": train.step,
+        "samples_per_sec": train.samples_per_sec,
         "loss": train.loss.last().map(|l| l[1]),
         "fps": fps,
         "view": format!("{:?}", app.player.mode).to_lowercase(),
