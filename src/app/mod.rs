@@ -214,7 +214,7 @@ impl App {
         self.gpu = Some(GpuInfo {
             backend: match info.backend {
                 wgpu::Backend::BrowserWebGpu => "WebGPU".to_owned(),
-                wgpu::Backend::Gl if cfg!(target_arch = "wasm32") => "WebGL2".to_owned(),
+                wgpu::Backend::Gl if cfg!(target_arch = "wasm32") => web_gl_label(),
                 other => format!("{other:?}"),
             },
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
@@ -741,6 +741,16 @@ impl eframe::App for App {
 /// training thread submits meanwhile, and wgpu's default handler would abort the app on it.
 /// egui reconfigures on a later frame, so an error outside our own error scopes is reported
 /// (each distinct message once) and the window lives on.
+/// The WebGL2 path, and why where the page could have had WebGPU: a browser allows it only
+/// on https or localhost.
+fn web_gl_label() -> String {
+    #[cfg(target_arch = "wasm32")]
+    if !web_sys::window().is_some_and(|w| w.is_secure_context()) {
+        return "WebGL2 (WebGPU needs https or localhost)".to_owned();
+    }
+    "WebGL2".to_owned()
+}
+
 fn report_wgpu_errors(device: &wgpu::Device) {
     let seen = Mutex::new(std::collections::HashSet::new());
     device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
