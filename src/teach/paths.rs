@@ -1,7 +1,7 @@
 //! Diffusion's probability-flow ODE beside flow matching, from the same noise: how straight
 //! the paths are, and how sample quality grows with network evaluations (docs/architecture.md
-//! §3.9). `compare` trains one network per process with the same settings and steps, so the
-//! two are measured at equal training.
+//! §3.9). `PathsComparison` trains one network per process with the same settings and steps, so
+//! the two are measured at equal training.
 //!
 //! Straightness is `S = mean_i L_i / mean_i |x_i(t_min) − x_i(1)|`, the mean length of the
 //! paths over the mean distance between their ends: 1 for straight lines. It is measured on
@@ -15,7 +15,7 @@ use crate::Point;
 use crate::math::metrics::sliced_w2;
 use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
 use crate::math::{Process, Schedule, ScoreModel};
-use crate::nn::{TrainConfig, Trainer};
+use crate::nn::{NetModel, TrainConfig, Trainer};
 
 /// Heun steps of the run that measures straightness.
 pub const FINE_STEPS: usize = 100;
@@ -111,72 +111,120 @@ pub fn quality_curves(
     Ok(curves)
 }
 
-/// Both measurements of one model.
-pub fn report(
-    label: &str,
-    model: &dyn ScoreModel,
-    schedule: Schedule,
-    held_out: &[Point],
-    seed: u32,
-    progress: Progress<'_>,
-) -> Result<PathReport, TeachError> {
-    let (straightness, paths) = straightness(
-        model,
-        schedule,
-        held_out.len(),
-        seed,
-        24,
-        progress.sub(0.0, 0.4),
-    )?;
-    let curves = quality_curves(model, schedule, held_out, seed, progress.sub(0.4, 0.6))?;
-    Ok(PathReport {
-        label: label.to_owned(),
-        straightness,
-        paths,
-        curves,
-    })
+/// Training steps per `PathsComparison::advance`: a slice a browser's frame can hold.
+const TRAIN_CHUNK: u64 = 50;
+
+/// What `PathsComparison` does next for the process under way.
+enum Phase {
+    Train(Box<Trainer>),
+    Straightness(Box<NetModel>),
+    Curves(Box<NetModel>, f64, Vec<Vec<Point>>),
 }
 
-/// Trains a network per process from `base` (the same shape, seed, batch and learning rate;
-/// flow matching's loss unweighted) for `steps` on `data`, then measures each: the VP and FM
-/// reports, in that order.
-pub fn compare(
-    base: &TrainConfig,
+/// A network per process trained from `base` (the same shape, seed, batch and learning rate;
+/// flow matching's loss unweighted) for the same number of steps on the same data, then
+/// measured from the same noise: the VP report, then the FM one. It advances in steps (a
+/// slice of training or one measurement each), so a browser's frame loop keeps drawing.
+pub struct PathsComparison {
+    base: TrainConfig,
     data: Arc<[Point]>,
     steps: u64,
-    held_out: &[Point],
+    held_out: Vec<Point>,
     seed: u32,
-    progress: Progress<'_>,
-) -> Result<Vec<PathReport>, TeachError> {
-    let mut reports = Vec::new();
-    for (i, process) in Process::ALL.into_iter().enumerate() {
-        let part = progress.sub(0.5 * i as f64, 0.5);
-        let mut cfg = base.clone();
-        cfg.net.process = process;
-        cfg.net.param = crate::nn::Parameterization::Eps;
-        let mut trainer = Trainer::new(cfg, Arc::clone(&data))?;
-        let train = part.sub(0.0, 0.7);
-        for k in 1..=steps {
-            trainer.step()?;
-            if k % 50 == 0 {
-                train.tick(k as f64 / steps as f64)?;
-            }
-        }
-        let model = trainer.model(true)?;
-        let label = match process {
-            Process::Vp => "VP network",
-            Process::Fm => "FM network",
-        };
-        reports.push(report(
-            label,
-            &model,
-            base.schedule,
+    /// Index into `Process::ALL` of the process under way.
+    next: usize,
+    phase: Option<Phase>,
+    reports: Vec<PathReport>,
+}
+
+impl PathsComparison {
+    pub fn new(
+        base: TrainConfig,
+        data: Arc<[Point]>,
+        steps: u64,
+        held_out: Vec<Point>,
+        seed: u32,
+    ) -> Self {
+        Self {
+            base,
+            data,
+            steps: steps.max(1),
             held_out,
             seed,
-            part.sub(0.7, 0.3),
-        )?);
+            next: 0,
+            phase: None,
+            reports: Vec::new(),
+        }
     }
-    Ok(reports)
+
+    /// The reports finished so far.
+    pub fn reports(&self) -> &[PathReport] {
+        &self.reports
+    }
+
+    /// One step; true when both reports are done.
+    pub fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let Some(&process) = Process::ALL.get(self.next) else {
+            return Ok(true);
+        };
+        let share = 1.0 / Process::ALL.len() as f64;
+        let part = progress.sub(self.next as f64 * share, share);
+        let schedule = self.base.schedule;
+        self.phase = Some(match self.phase.take() {
+            None => {
+                let mut cfg = self.base.clone();
+                cfg.net.process = process;
+                cfg.net.param = crate::nn::Parameterization::Eps;
+                Phase::Train(Box::new(Trainer::new(cfg, Arc::clone(&self.data))?))
+            }
+            Some(Phase::Train(mut trainer)) => {
+                let chunk = TRAIN_CHUNK.min(self.steps - trainer.steps_done());
+                for _ in 0..chunk {
+                    trainer.step()?;
+                }
+                part.tick(0.7 * trainer.steps_done() as f64 / self.steps as f64)?;
+                if trainer.steps_done() < self.steps {
+                    Phase::Train(trainer)
+                } else {
+                    Phase::Straightness(Box::new(trainer.model(true)?))
+                }
+            }
+            Some(Phase::Straightness(model)) => {
+                let n = self.held_out.len();
+                let (s, paths) = straightness(
+                    model.as_ref(),
+                    schedule,
+                    n,
+                    self.seed,
+                    24,
+                    part.sub(0.7, 0.15),
+                )?;
+                Phase::Curves(model, s, paths)
+            }
+            Some(Phase::Curves(model, straightness, paths)) => {
+                let curves = quality_curves(
+                    model.as_ref(),
+                    schedule,
+                    &self.held_out,
+                    self.seed,
+                    part.sub(0.85, 0.15),
+                )?;
+                self.reports.push(PathReport {
+                    label: match process {
+                        Process::Vp => "VP network",
+                        Process::Fm => "FM network",
+                    }
+                    .to_owned(),
+                    straightness,
+                    paths,
+                    curves,
+                });
+                self.next += 1;
+                return Ok(self.next == Process::ALL.len());
+            }
+        });
+        Ok(false)
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +238,38 @@ mod tests {
             weight: 1.0,
             mean: [2.0, 0.0],
             cov: [[0.01, 0.0], [0.0, 0.01]],
+        }
+    }
+
+    /// The comparison advances in small steps (a chunk of training, one measurement), the VP
+    /// report first, and both networks see the same number of steps.
+    #[test]
+    fn the_comparison_advances_in_steps_vp_then_fm() {
+        let data: Vec<Point> = crate::math::solvers::prior(200, 1);
+        let base = TrainConfig {
+            net: crate::nn::MlpConfig {
+                width: 8,
+                depth: 1,
+                ..crate::nn::MlpConfig::default()
+            },
+            batch: 32,
+            ..TrainConfig::default()
+        };
+        let steps = 120;
+        let mut cmp = PathsComparison::new(base, data.into(), steps, prior(50, 2), 3);
+        let mut calls = 0;
+        while !cmp.advance(Progress::none()).unwrap() {
+            calls += 1;
+            assert!(calls < 100, "never finished");
+        }
+        // Per process: build, ⌈120/50⌉ = 3 training slices, straightness, curves.
+        assert_eq!(calls + 1, 2 * (1 + 3 + 2));
+        let labels: Vec<_> = cmp.reports().iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["VP network", "FM network"]);
+        assert!(cmp.advance(Progress::none()).unwrap());
+        for r in cmp.reports() {
+            assert!(r.straightness >= 1.0);
+            assert_eq!(r.curves.len(), SOLVERS.len());
         }
     }
 

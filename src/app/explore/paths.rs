@@ -7,11 +7,12 @@ use egui::{Color32, RichText, Sense, Stroke, Ui, Vec2};
 use egui_plot::{HLine, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use super::{Inputs, PALETTE, VIEW_HALF, canvas_side, note_ui};
-use crate::app::jobs::Task;
+use crate::app::jobs::{Partial, Task};
 use crate::math::metrics::sliced_w2;
-use crate::teach::Progress;
-use crate::teach::paths::{PathReport, SOLVERS, compare};
+use crate::teach::paths::{PathReport, PathsComparison, SOLVERS};
+use crate::teach::{Progress, TeachError};
 use crate::train::{TrainSettings, train_config};
+use crate::work::{Control, Job, Step};
 
 /// Training steps of each network.
 const TRAIN_STEPS: u64 = 2000;
@@ -58,13 +59,20 @@ impl PathsView {
         if self.task.controls_ui(ui, "Compare from the same noise")
             || std::mem::take(&mut self.start_requested)
         {
-            let base = train_config(train, inputs.schedule);
-            let data: std::sync::Arc<[crate::Point]> = inputs.data.as_slice().into();
             let held_out = inputs.held_out(PARTICLES, 0);
-            let other = inputs.held_out(PARTICLES, 1);
-            self.task.start(&ctx, move |progress: Progress<'_>| {
-                let reports = compare(&base, data, TRAIN_STEPS, &held_out, SEED, progress)?;
-                Ok((reports, sliced_w2(&other, &held_out)))
+            let floor = sliced_w2(&inputs.held_out(PARTICLES, 1), &held_out);
+            let comparison = PathsComparison::new(
+                train_config(train, inputs.schedule),
+                inputs.data.as_slice().into(),
+                TRAIN_STEPS,
+                held_out,
+                SEED,
+            );
+            // In steps (a slice of training, one measurement), each report shown as it comes.
+            self.task.start_job(&ctx, move |partial| PathsJob {
+                comparison,
+                floor,
+                partial,
             });
         }
         if let Some(e) = &self.task.error {
@@ -146,4 +154,37 @@ fn quality_plot_ui(ui: &mut Ui, reports: &[PathReport], floor: f64) {
             }
             plot.hline(HLine::new("floor", 0.0).color(Color32::GRAY));
         });
+}
+
+/// The comparison as a job: one `advance` per step, the reports so far published.
+struct PathsJob {
+    comparison: PathsComparison,
+    floor: f64,
+    partial: Partial<Comparison>,
+}
+
+impl Job for PathsJob {
+    type Output = Result<Comparison, TeachError>;
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        let report = |f: f64| ctl.set_progress(f);
+        let before = self.comparison.reports().len();
+        match self
+            .comparison
+            .advance(Progress::new(ctl.cancel_flag(), &report))
+        {
+            Ok(true) => Ok(Step::Done(Ok((
+                self.comparison.reports().to_vec(),
+                self.floor,
+            )))),
+            Ok(false) => {
+                if self.comparison.reports().len() > before {
+                    self.partial
+                        .publish((self.comparison.reports().to_vec(), self.floor));
+                }
+                Ok(Step::Continue)
+            }
+            Err(e) => Ok(Step::Done(Err(e))),
+        }
+    }
 }
