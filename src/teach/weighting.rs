@@ -191,63 +191,94 @@ pub fn error_times(t_min: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Trains the three networks one after another and measures each; `on_row` gets the report
-/// so far after each (a view shows the rows as they come).
-pub fn compare_weightings(
-    cfg: &WeightingConfig,
-    progress: Progress<'_>,
-    on_row: &mut dyn FnMut(&WeightingReport),
-) -> Result<WeightingReport, TeachError> {
-    cfg.base.validate()?;
-    if cfg.particles < 2 || cfg.data_points < 2 {
-        return Err(TeachError::Invalid(
-            "weighting lesson: too few particles or points".into(),
-        ));
+/// The three weightings, in the order of the lesson.
+const ORDER: [Weighting; 3] = [
+    Weighting::Uniform,
+    Weighting::Importance,
+    Weighting::InverseSigma2,
+];
+/// Training steps per `WeightingComparison::advance`.
+const TRAIN_CHUNK: u64 = 250;
+
+/// Trains the three networks one after another and measures each, in steps (a chunk of
+/// training, or the measurement of one network), so that a browser's frame loop keeps
+/// drawing; the report grows by a row after each network.
+pub struct WeightingComparison {
+    cfg: WeightingConfig,
+    data: Vec<Point>,
+    exact: Oracle,
+    times: Vec<f64>,
+    probe: Vec<Point>,
+    report: WeightingReport,
+    /// The run under way (index into `ORDER`) and its trainer.
+    trainer: Option<CpuTrainer>,
+}
+
+impl WeightingComparison {
+    pub fn new(cfg: &WeightingConfig) -> Result<Self, TeachError> {
+        cfg.base.validate()?;
+        if cfg.particles < 2 || cfg.data_points < 2 {
+            return Err(TeachError::Invalid(
+                "weighting lesson: too few particles or points".into(),
+            ));
+        }
+        Ok(Self {
+            data: gaussian_draws(&cfg.data, cfg.data_points, cfg.seed),
+            exact: Oracle::new(vec![cfg.data], cfg.base.schedule),
+            times: error_times(cfg.base.t_min as f64, cfg.error_times),
+            probe: gaussian_draws(&cfg.data, 2_000, cfg.seed.wrapping_add(7)),
+            report: WeightingReport {
+                rows: Vec::new(),
+                floor: MomentError::of(
+                    &gaussian_draws(&cfg.data, cfg.particles, cfg.seed.wrapping_add(3)),
+                    &cfg.data,
+                ),
+            },
+            trainer: None,
+            cfg: cfg.clone(),
+        })
     }
-    let schedule = cfg.base.schedule;
-    let data = gaussian_draws(&cfg.data, cfg.data_points, cfg.seed);
-    let exact = Oracle::new(vec![cfg.data], schedule);
-    let times = error_times(cfg.base.t_min as f64, cfg.error_times);
-    let probe = gaussian_draws(&cfg.data, 2_000, cfg.seed.wrapping_add(7));
-    let mut report = WeightingReport {
-        rows: Vec::new(),
-        floor: MomentError::of(
-            &gaussian_draws(&cfg.data, cfg.particles, cfg.seed.wrapping_add(3)),
-            &cfg.data,
-        ),
-    };
-    // One fixed batch in the 1/σ² scale measures all three.
-    let judge = TrainConfig {
-        weighting: Weighting::InverseSigma2,
-        ..cfg.base.clone()
-    };
-    let share = 1.0 / Weighting::ALL.len() as f64;
-    for (k, weighting) in [
-        Weighting::Uniform,
-        Weighting::Importance,
-        Weighting::InverseSigma2,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let part = progress.sub(k as f64 * share, share);
-        let run_cfg = TrainConfig {
-            weighting,
-            ..cfg.base.clone()
+
+    /// The rows measured so far.
+    pub fn report(&self) -> &WeightingReport {
+        &self.report
+    }
+
+    /// One step; true when the three rows are in.
+    pub fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let k = self.report.rows.len();
+        let Some(&weighting) = ORDER.get(k) else {
+            return Ok(true);
         };
-        let mut trainer = CpuTrainer::new(run_cfg, &data)?;
-        let chunk = 250;
-        while trainer.steps_done() < cfg.steps {
-            trainer.train(chunk.min(cfg.steps - trainer.steps_done()))?;
+        let share = 1.0 / ORDER.len() as f64;
+        let part = progress.sub(k as f64 * share, share);
+        let cfg = &self.cfg;
+        let Some(trainer) = self.trainer.as_mut() else {
+            let run_cfg = TrainConfig {
+                weighting,
+                ..cfg.base.clone()
+            };
+            self.trainer = Some(CpuTrainer::new(run_cfg, &self.data)?);
+            return Ok(false);
+        };
+        if trainer.steps_done() < cfg.steps {
+            trainer.train(TRAIN_CHUNK.min(cfg.steps - trainer.steps_done()))?;
             part.tick(0.8 * trainer.steps_done() as f64 / cfg.steps.max(1) as f64)?;
+            return Ok(false);
         }
         trainer.flush()?;
         let model: NetModel = trainer.ema_model()?;
-        let loss = evaluation_loss(&model, &judge, &data, 20_000, cfg.seed ^ 0xE7A1)?;
+        self.trainer = None;
+        // One fixed batch in the 1/σ² scale measures all three.
+        let judge = TrainConfig {
+            weighting: Weighting::InverseSigma2,
+            ..cfg.base.clone()
+        };
+        let loss = evaluation_loss(&model, &judge, &self.data, 20_000, cfg.seed ^ 0xE7A1)?;
         let run = |kind: SamplerKind, steps: usize| {
             crate::teach::sample_with_progress(
                 &model,
-                schedule,
+                cfg.base.schedule,
                 SamplerConfig {
                     kind,
                     steps,
@@ -263,19 +294,44 @@ pub fn compare_weightings(
         let ode_samples = run(SamplerKind::Heun, cfg.ode_steps)?;
         part.tick(0.9)?;
         let sde_samples = run(SamplerKind::Em, cfg.sde_steps)?;
-        report.rows.push(WeightingRow {
+        let score_error = score_error(
+            &model,
+            &self.exact,
+            &self.probe,
+            &self.times,
+            cfg.seed ^ 0x5C0E,
+        );
+        self.report.rows.push(WeightingRow {
             weighting,
             loss,
             ode: MomentError::of(&ode_samples, &cfg.data),
             sde: MomentError::of(&sde_samples, &cfg.data),
             ode_samples,
             sde_samples,
-            score_error: score_error(&model, &exact, &probe, &times, cfg.seed ^ 0x5C0E),
+            score_error,
         });
         part.tick(1.0)?;
-        on_row(&report);
+        Ok(self.report.rows.len() == ORDER.len())
     }
-    Ok(report)
+}
+
+/// `WeightingComparison` run to the end; `on_row` gets the report after each row.
+pub fn compare_weightings(
+    cfg: &WeightingConfig,
+    progress: Progress<'_>,
+    on_row: &mut dyn FnMut(&WeightingReport),
+) -> Result<WeightingReport, TeachError> {
+    let mut cmp = WeightingComparison::new(cfg)?;
+    loop {
+        let rows = cmp.report().rows.len();
+        let done = cmp.advance(progress)?;
+        if cmp.report().rows.len() > rows {
+            on_row(cmp.report());
+        }
+        if done {
+            return Ok(cmp.report);
+        }
+    }
 }
 
 #[cfg(test)]
