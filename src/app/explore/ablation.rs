@@ -12,10 +12,13 @@ use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_table};
 use crate::app::jobs::Task;
+use crate::math::Schedule;
 use crate::math::solvers::{SamplerConfig, SamplerKind};
+use crate::nn::TrainConfig;
 use crate::teach::ablation::{Ablation, Setting, presets};
-use crate::teach::sample_with_progress;
+use crate::teach::{Progress, TeachError, sample_with_progress};
 use crate::train::{TrainSettings, train_config};
+use crate::work::{Control, Job, Step};
 
 /// Steps between loss reports (and the window they are averaged over).
 const CHUNK: u64 = 50;
@@ -222,48 +225,93 @@ impl AblationView {
             ..Live::default()
         }));
         self.live = Arc::clone(&live);
-        self.task.start(ctx, move |progress| {
-            let mut ablation = Ablation::cpu(&base, a, b, &data)?;
-            let chunks = steps.div_ceil(CHUNK);
+        // One chunk of both runs per step (with fresh samples now and then): the curves grow
+        // as they train, and in a browser the page keeps drawing.
+        self.task.start_job(ctx, move |_| AblationJob {
+            setup: Some((base, a, b, data)),
+            ablation: None,
+            chunk: 0,
+            chunks: steps.div_ceil(CHUNK),
+            schedule,
+            live,
+        });
+    }
+}
+
+/// The pair in training: built on the first step, then a chunk per step.
+struct AblationJob {
+    setup: Option<(TrainConfig, Setting, Setting, Arc<Vec<Point>>)>,
+    ablation: Option<Ablation>,
+    chunk: u64,
+    chunks: u64,
+    schedule: Schedule,
+    live: Arc<Mutex<Live>>,
+}
+
+impl Job for AblationJob {
+    type Output = Result<(), TeachError>;
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        if let Some((base, a, b, data)) = self.setup.take() {
+            return Ok(match Ablation::cpu(&base, a, b, &data) {
+                Ok(ablation) => {
+                    self.ablation = Some(ablation);
+                    Step::Continue
+                }
+                Err(e) => Step::Done(Err(e)),
+            });
+        }
+        if self.ablation.is_none() {
+            return Err("the ablation ran after it ended".into());
+        }
+        let report = |f: f64| ctl.set_progress(f);
+        let progress = Progress::new(ctl.cancel_flag(), &report);
+        match self.advance(progress) {
+            Ok(true) => Ok(Step::Done(Ok(()))),
+            Ok(false) => Ok(Step::Continue),
+            Err(e) => Ok(Step::Done(Err(e))),
+        }
+    }
+}
+
+impl AblationJob {
+    /// One chunk of both runs, their mean losses, and now and then fresh samples of both.
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let Some(ablation) = self.ablation.as_mut() else {
+            return Ok(true);
+        };
+        let (k, chunks) = (self.chunk, self.chunks);
+        let share = 1.0 / chunks.max(1) as f64;
+        ablation.train(CHUNK, CHUNK, progress.sub(k as f64 * share, share))?;
+        let mut fresh = None;
+        if k % SAMPLE_EVERY == 0 || k + 1 == chunks {
             let sampler = SamplerConfig {
                 kind: SamplerKind::Heun,
                 steps: 25,
                 ..SamplerConfig::default()
             };
-            for k in 0..chunks {
-                let share = 1.0 / chunks as f64;
-                ablation.train(CHUNK, CHUNK, progress.sub(k as f64 * share, share))?;
-                let mut fresh = None;
-                if k % SAMPLE_EVERY == 0 || k + 1 == chunks {
-                    let models = ablation.models()?;
-                    let mut out: [Vec<Point>; 2] = Default::default();
-                    for (o, m) in out.iter_mut().zip(&models) {
-                        *o = sample_with_progress(
-                            m,
-                            schedule,
-                            sampler,
-                            PARTICLES,
-                            progress.sub(0.0, 0.0),
-                        )?
-                        .0;
-                    }
-                    fresh = Some(out);
-                }
-                if let Ok(mut l) = live.lock() {
-                    for (curve, run) in l.losses.iter_mut().zip(&ablation.runs) {
-                        let tail = &run.losses[run.losses.len().saturating_sub(CHUNK as usize)..];
-                        let mean = tail.iter().map(|p| p.loss as f64).sum::<f64>()
-                            / tail.len().max(1) as f64;
-                        curve.push([run.steps_done() as f64, mean]);
-                    }
-                    if let Some(s) = fresh {
-                        l.samples = s;
-                        l.sampled_at = ablation.runs[0].steps_done();
-                    }
-                }
+            let models = ablation.models()?;
+            let mut out: [Vec<Point>; 2] = Default::default();
+            for (o, m) in out.iter_mut().zip(&models) {
+                *o =
+                    sample_with_progress(m, self.schedule, sampler, PARTICLES, Progress::none())?.0;
             }
-            Ok(())
-        });
+            fresh = Some(out);
+        }
+        if let Ok(mut l) = self.live.lock() {
+            for (curve, run) in l.losses.iter_mut().zip(&ablation.runs) {
+                let tail = &run.losses[run.losses.len().saturating_sub(CHUNK as usize)..];
+                let mean =
+                    tail.iter().map(|p| p.loss as f64).sum::<f64>() / tail.len().max(1) as f64;
+                curve.push([run.steps_done() as f64, mean]);
+            }
+            if let Some(s) = fresh {
+                l.samples = s;
+                l.sampled_at = ablation.runs[0].steps_done();
+            }
+        }
+        self.chunk += 1;
+        Ok(self.chunk >= chunks)
     }
 }
 
