@@ -13,11 +13,12 @@ use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::settings::SamplerSettings;
 use crate::math::solvers::SamplerConfig;
-use crate::nn::{DEFAULT_CLASS_DROPOUT, NetModel, Trainer};
+use crate::nn::{DEFAULT_CLASS_DROPOUT, NetModel, TrainConfig, Trainer};
 use crate::teach::guidance::{Guided, nearest_labels};
 use crate::teach::lessons::MAX_GUIDANCE;
 use crate::teach::{TeachError, sample_with_progress};
 use crate::train::{TrainSettings, train_config};
+use crate::work::{Control, Job, Step};
 
 /// Labelled points the samples are classified against (nearest point's class).
 const REFERENCE_POINTS: usize = 1000;
@@ -253,23 +254,12 @@ impl CfgView {
         self.generations += 1;
         let generation = self.generations;
         let data = data.clone();
-        self.train.start(ctx, move |progress| {
-            // A built-in's draw of the data's size; loaded data: all of it.
-            let (points, labels) = data.draw(n);
-            let mut trainer = Trainer::with_labels(cfg, points, labels)?;
-            for k in 0..steps {
-                if k % TICK == 0 {
-                    progress.tick(k as f64 / steps as f64)?;
-                }
-                trainer.step()?;
-            }
-            Ok(CondNet {
-                model: Arc::new(trainer.model(true)?),
-                name: data.name.clone(),
-                data_id: data.id.clone(),
-                steps,
-                generation,
-            })
+        // TICK steps per job step: in a browser the page keeps drawing while it trains.
+        self.train.start_job(ctx, move |_| CondTraining {
+            setup: Some((cfg, data, n)),
+            trainer: None,
+            steps,
+            generation,
         });
     }
 
@@ -323,4 +313,59 @@ fn split(points: &[Point], labels: &[u32], classes: u32) -> Vec<(Vec<Point>, Col
     (0..classes)
         .map(|c| (pick(points, labels, c), colour(c)))
         .collect()
+}
+
+/// The class-conditional network in training: built on the first step (from a draw of the
+/// data), then `TICK` steps per step.
+struct CondTraining {
+    setup: Option<(TrainConfig, Labelled, usize)>,
+    trainer: Option<(Trainer, String, String)>,
+    steps: u64,
+    generation: u64,
+}
+
+impl Job for CondTraining {
+    type Output = Result<CondNet, TeachError>;
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        if ctl.is_cancelled() {
+            return Ok(Step::Done(Err(TeachError::Cancelled)));
+        }
+        if let Some((cfg, data, n)) = self.setup.take() {
+            // A built-in's draw of the data's size; loaded data: all of it.
+            let (points, labels) = data.draw(n);
+            return Ok(match Trainer::with_labels(cfg, points, labels) {
+                Ok(t) => {
+                    self.trainer = Some((t, data.name.clone(), data.id.clone()));
+                    Step::Continue
+                }
+                Err(e) => Step::Done(Err(e.into())),
+            });
+        }
+        let Some((trainer, _, _)) = self.trainer.as_mut() else {
+            return Err("the training ran after it ended".into());
+        };
+        let left = self.steps - trainer.steps_done().min(self.steps);
+        for _ in 0..left.min(TICK) {
+            if let Err(e) = trainer.step() {
+                return Ok(Step::Done(Err(e.into())));
+            }
+        }
+        ctl.set_progress(trainer.steps_done() as f64 / self.steps.max(1) as f64);
+        if trainer.steps_done() < self.steps {
+            return Ok(Step::Continue);
+        }
+        let Some((trainer, name, data_id)) = self.trainer.take() else {
+            return Err("the training ran after it ended".into());
+        };
+        Ok(Step::Done(trainer.model(true).map_err(Into::into).map(
+            |model| CondNet {
+                model: Arc::new(model),
+                name,
+                data_id,
+                steps: self.steps,
+                generation: self.generation,
+            },
+        )))
+    }
 }
