@@ -42,12 +42,13 @@ pub(crate) fn set_device(ctx: Option<GpuContext>) {
 /// "fail: …". A failure stops nothing by itself: a device failure moves training to the CPU
 /// (`backend::ResilientTrainer`), and the status then says so.
 fn gpu_check(trains_on_webgpu: bool) -> serde_json::Value {
+    if !trains_on_webgpu {
+        // The verdict is kept for when our kernels train again.
+        return serde_json::Value::Null;
+    }
     CHECK.with(|c| {
         let mut check = c.borrow_mut();
         if let Check::NotRun = *check {
-            if !trains_on_webgpu {
-                return serde_json::Value::Null;
-            }
             *check = match DEVICE.with(|d| d.borrow().clone()) {
                 Some(ctx) => match SelfCheck::start(&ctx) {
                     Ok(run) => Check::Running(Box::new(run)),
