@@ -66,6 +66,17 @@ pub enum TeachError {
     },
 }
 
+/// A computation that advances in steps, each a bounded piece of work, and can show what it
+/// has so far: what a view runs as a job (`app::jobs::Task::start_sweep`), so that a browser's
+/// frame loop keeps drawing while it runs and the view fills in as results come.
+pub trait Sweep: Send + 'static {
+    type Output: Clone + Send + 'static;
+    /// One step; true when the sweep is complete.
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError>;
+    /// What there is to show so far (`None`: nothing yet); once complete, the result.
+    fn so_far(&self) -> Option<Self::Output>;
+}
+
 /// A progress callback and a cancel flag, either optional. Copyable, so a computation can
 /// hand a sub-range of itself ([`Progress::sub`]) to a helper.
 #[derive(Clone, Copy)]

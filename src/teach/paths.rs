@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{Progress, TeachError};
+use super::{Progress, Sweep, TeachError};
 use crate::Point;
 use crate::math::metrics::sliced_w2;
 use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
@@ -130,6 +130,8 @@ pub struct PathsComparison {
     data: Arc<[Point]>,
     steps: u64,
     held_out: Vec<Point>,
+    /// sw2 between `held_out` and another draw of the data: the floor of the quality curves.
+    floor: f64,
     seed: u32,
     /// Index into `Process::ALL` of the process under way.
     next: usize,
@@ -138,17 +140,20 @@ pub struct PathsComparison {
 }
 
 impl PathsComparison {
+    /// `other` is a second draw of the data beside `held_out`, for the floor.
     pub fn new(
         base: TrainConfig,
         data: Arc<[Point]>,
         steps: u64,
         held_out: Vec<Point>,
+        other: &[Point],
         seed: u32,
     ) -> Self {
         Self {
             base,
             data,
             steps: steps.max(1),
+            floor: sliced_w2(other, &held_out),
             held_out,
             seed,
             next: 0,
@@ -161,9 +166,16 @@ impl PathsComparison {
     pub fn reports(&self) -> &[PathReport] {
         &self.reports
     }
+}
+
+/// The reports (VP, then FM) and the floor of their quality curves.
+pub type PathsResult = (Vec<PathReport>, f64);
+
+impl Sweep for PathsComparison {
+    type Output = PathsResult;
 
     /// One step; true when both reports are done.
-    pub fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
         let Some(&process) = Process::ALL.get(self.next) else {
             return Ok(true);
         };
@@ -225,6 +237,10 @@ impl PathsComparison {
         });
         Ok(false)
     }
+
+    fn so_far(&self) -> Option<PathsResult> {
+        (!self.reports.is_empty()).then(|| (self.reports.clone(), self.floor))
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +272,8 @@ mod tests {
             ..TrainConfig::default()
         };
         let steps = 120;
-        let mut cmp = PathsComparison::new(base, data.into(), steps, prior(50, 2), 3);
+        let mut cmp =
+            PathsComparison::new(base, data.into(), steps, prior(50, 2), &prior(50, 4), 3);
         let mut calls = 0;
         while !cmp.advance(Progress::none()).unwrap() {
             calls += 1;

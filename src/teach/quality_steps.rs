@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Progress, TeachError, check_sampling, sample_with_progress};
+use super::{Progress, Sweep, TeachError, check_sampling, sample_with_progress};
 use crate::Point;
 use crate::math::ScoreModel;
 use crate::math::metrics::{energy_distance, sliced_w2};
@@ -386,6 +386,19 @@ impl QualitySweep {
 
     pub fn into_result(self) -> QualityComparison {
         self.so_far
+    }
+}
+
+/// As a view's job: done once nothing is left; every curve so far to show.
+impl Sweep for QualitySweep {
+    type Output = QualityComparison;
+
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        Ok(QualitySweep::advance(self, progress)? == Swept::Done)
+    }
+
+    fn so_far(&self) -> Option<QualityComparison> {
+        Some(QualitySweep::so_far(self).clone())
     }
 }
 

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ablation::evaluation_loss;
-use super::{Progress, TeachError};
+use super::{Progress, Sweep, TeachError};
 use crate::Point;
 use crate::backend::{CpuTrainer, TrainBackend};
 use crate::math::ScoreModel;
@@ -243,9 +243,13 @@ impl WeightingComparison {
     pub fn report(&self) -> &WeightingReport {
         &self.report
     }
+}
+
+impl Sweep for WeightingComparison {
+    type Output = WeightingReport;
 
     /// One step; true when the three rows are in.
-    pub fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
         let k = self.report.rows.len();
         let Some(&weighting) = ORDER.get(k) else {
             return Ok(true);
@@ -312,6 +316,10 @@ impl WeightingComparison {
         });
         part.tick(1.0)?;
         Ok(self.report.rows.len() == ORDER.len())
+    }
+
+    fn so_far(&self) -> Option<WeightingReport> {
+        (!self.report.rows.is_empty()).then(|| self.report.clone())
     }
 }
 

@@ -7,7 +7,7 @@ use egui::{RichText, Ui};
 use super::{Inputs, VIEW_HALF, canvas_side, colour_bar_ui, heatmap_texture, note_ui, texture_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_scaled_png, write_table};
-use crate::app::jobs::{Partial, Task};
+use crate::app::jobs::Task;
 use crate::math::likelihood::LikelihoodConfig;
 use crate::math::oracle::{Component, Oracle};
 use crate::math::schedule::Schedule;
@@ -15,9 +15,8 @@ use crate::teach::density::{
     Grid, Heatmap, MAP_CHUNK, Nll, exact_log_density, forward_density, held_out_nll,
     log_density_chunk,
 };
-use crate::teach::{Progress, TeachError};
+use crate::teach::{Progress, Sweep, TeachError};
 use crate::train::SharedModel;
-use crate::work::{Control, Job, Step};
 
 /// Nats of log-density the colour map spans below the peak.
 const DEPTH: f64 = 10.0;
@@ -237,11 +236,8 @@ impl DensityView {
         let run = self.run_for(inputs);
         // A chunk of cells per job step: the map fills in row by row, and in a browser the
         // computation shares the frames instead of freezing the page.
-        self.compare.start_job(ctx, move |partial| DensityJob {
-            run: Some(run),
-            sweep: None,
-            partial,
-        });
+        self.compare
+            .start_sweep(ctx, move || DensitySweep::new(run));
     }
 
     /// The comparison the view's settings ask for on these inputs.
@@ -344,6 +340,10 @@ impl DensitySweep {
             next: 0,
         })
     }
+}
+
+impl Sweep for DensitySweep {
+    type Output = Comparison;
 
     /// The next chunk of the model's map, or the NLL once the map is done; true when the
     /// comparison is complete. `progress` covers the whole sweep (the map 60 %, the NLL 40 %).
@@ -375,45 +375,9 @@ impl DensitySweep {
         )?);
         Ok(true)
     }
-}
 
-/// The view's comparison as a job: one [`DensitySweep::advance`] per step, the comparison
-/// so far published after each.
-struct DensityJob {
-    run: Option<DensityRun>,
-    sweep: Option<DensitySweep>,
-    partial: Partial<Comparison>,
-}
-
-impl Job for DensityJob {
-    type Output = Result<Comparison, TeachError>;
-
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        if let Some(run) = self.run.take() {
-            return Ok(match DensitySweep::new(run) {
-                Ok(sweep) => {
-                    self.partial.publish(sweep.comparison.clone());
-                    self.sweep = Some(sweep);
-                    Step::Continue
-                }
-                Err(e) => Step::Done(Err(e)),
-            });
-        }
-        let Some(sweep) = self.sweep.as_mut() else {
-            return Err("the density comparison ran after it ended".into());
-        };
-        let report = |f: f64| ctl.set_progress(f);
-        match sweep.advance(Progress::new(ctl.cancel_flag(), &report)) {
-            Ok(false) => {
-                self.partial.publish(sweep.comparison.clone());
-                Ok(Step::Continue)
-            }
-            Ok(true) => match self.sweep.take() {
-                Some(sweep) => Ok(Step::Done(Ok(sweep.comparison))),
-                None => Err("the density comparison ran after it ended".into()),
-            },
-            Err(e) => Ok(Step::Done(Err(e))),
-        }
+    fn so_far(&self) -> Option<Comparison> {
+        Some(self.comparison.clone())
     }
 }
 
@@ -475,11 +439,7 @@ mod tests {
         let whole = run().run(Progress::none(), &mut |_| {}).unwrap();
         let ctx = egui::Context::default();
         let mut task = Task::<Comparison>::default();
-        task.start_job(&ctx, |partial| DensityJob {
-            run: Some(run()),
-            sweep: None,
-            partial,
-        });
+        task.start_sweep(&ctx, || DensitySweep::new(run()));
         let start = web_time::Instant::now();
         let mut filled = Vec::new();
         while task.is_running() {

@@ -7,12 +7,9 @@ use egui::{Color32, RichText, Sense, Stroke, Ui, Vec2};
 use egui_plot::{HLine, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use super::{Inputs, PALETTE, VIEW_HALF, canvas_side, note_ui};
-use crate::app::jobs::{Partial, Task};
-use crate::math::metrics::sliced_w2;
-use crate::teach::paths::{PathReport, PathsComparison, SOLVERS};
-use crate::teach::{Progress, TeachError};
+use crate::app::jobs::Task;
+use crate::teach::paths::{PathReport, PathsComparison, PathsResult, SOLVERS};
 use crate::train::{TrainSettings, train_config};
-use crate::work::{Control, Job, Step};
 
 /// Training steps of each network.
 const TRAIN_STEPS: u64 = 2000;
@@ -21,12 +18,9 @@ const PARTICLES: usize = 600;
 /// The noise every model starts from.
 const SEED: u32 = 11;
 
-/// The reports (VP, FM) and the floor of the metric (sw2 between two held-out draws).
-pub type Comparison = (Vec<PathReport>, f64);
-
 #[derive(Default)]
 pub struct PathsView {
-    task: Task<Comparison>,
+    task: Task<PathsResult>,
     start_requested: bool,
 }
 
@@ -39,7 +33,7 @@ impl PathsView {
     }
 
     /// The last finished comparison.
-    pub fn result(&self) -> Option<&Comparison> {
+    pub fn result(&self) -> Option<&PathsResult> {
         self.task.result.as_ref()
     }
 
@@ -59,21 +53,16 @@ impl PathsView {
         if self.task.controls_ui(ui, "Compare from the same noise")
             || std::mem::take(&mut self.start_requested)
         {
-            let held_out = inputs.held_out(PARTICLES, 0);
-            let floor = sliced_w2(&inputs.held_out(PARTICLES, 1), &held_out);
             let comparison = PathsComparison::new(
                 train_config(train, inputs.schedule),
                 inputs.data.as_slice().into(),
                 TRAIN_STEPS,
-                held_out,
+                inputs.held_out(PARTICLES, 0),
+                &inputs.held_out(PARTICLES, 1),
                 SEED,
             );
             // In steps (a slice of training, one measurement), each report shown as it comes.
-            self.task.start_job(&ctx, move |partial| PathsJob {
-                comparison,
-                floor,
-                partial,
-            });
+            self.task.start_sweep(&ctx, move || Ok(comparison));
         }
         if let Some(e) = &self.task.error {
             ui.colored_label(ui.visuals().error_fg_color, e);
@@ -154,37 +143,4 @@ fn quality_plot_ui(ui: &mut Ui, reports: &[PathReport], floor: f64) {
             }
             plot.hline(HLine::new("floor", 0.0).color(Color32::GRAY));
         });
-}
-
-/// The comparison as a job: one `advance` per step, the reports so far published.
-struct PathsJob {
-    comparison: PathsComparison,
-    floor: f64,
-    partial: Partial<Comparison>,
-}
-
-impl Job for PathsJob {
-    type Output = Result<Comparison, TeachError>;
-
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        let report = |f: f64| ctl.set_progress(f);
-        let before = self.comparison.reports().len();
-        match self
-            .comparison
-            .advance(Progress::new(ctl.cancel_flag(), &report))
-        {
-            Ok(true) => Ok(Step::Done(Ok((
-                self.comparison.reports().to_vec(),
-                self.floor,
-            )))),
-            Ok(false) => {
-                if self.comparison.reports().len() > before {
-                    self.partial
-                        .publish((self.comparison.reports().to_vec(), self.floor));
-                }
-                Ok(Step::Continue)
-            }
-            Err(e) => Ok(Step::Done(Err(e))),
-        }
-    }
 }

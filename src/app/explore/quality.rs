@@ -8,7 +8,7 @@ use egui_plot::{HLine, Line, LineStyle, Plot, PlotPoints, Points};
 use super::{Inputs, PALETTE, note_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_table};
-use crate::app::jobs::{Partial, Task};
+use crate::app::jobs::Task;
 use crate::math::schedule::Schedule;
 use crate::math::solvers::SamplerKind;
 use crate::teach::quality_steps::{
@@ -17,7 +17,6 @@ use crate::teach::quality_steps::{
 };
 use crate::teach::{Progress, TeachError};
 use crate::train::SharedModel;
-use crate::work::{Control, Job, Step};
 
 pub struct QualityView {
     max_nfe: usize,
@@ -165,11 +164,7 @@ impl QualityView {
         let run = self.run_for(inputs);
         // One point per job step: the curves grow as they are measured, and in a browser the
         // sweep shares the frames instead of freezing the page.
-        self.task.start_job(ctx, move |partial| QualityJob {
-            run: Some(run),
-            sweep: None,
-            partial,
-        });
+        self.task.start_sweep(ctx, move || run.into_sweep());
     }
 
     /// The run the view's settings ask for on these inputs.
@@ -367,42 +362,6 @@ impl QualityRun {
                 Swept::Sampler => on_sampler(sweep.so_far()),
                 Swept::Done => return Ok(sweep.into_result()),
             }
-        }
-    }
-}
-
-/// The view's run as a job: one point of one curve per step, the curves so far published
-/// after each.
-struct QualityJob {
-    run: Option<QualityRun>,
-    sweep: Option<QualitySweep>,
-    partial: Partial<QualityComparison>,
-}
-
-impl Job for QualityJob {
-    type Output = Result<QualityComparison, TeachError>;
-
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        if let Some(run) = self.run.take() {
-            match run.into_sweep() {
-                Ok(sweep) => self.sweep = Some(sweep),
-                Err(e) => return Ok(Step::Done(Err(e))),
-            }
-        }
-        let Some(sweep) = self.sweep.as_mut() else {
-            return Err("the quality sweep ran after it ended".into());
-        };
-        let report = |f: f64| ctl.set_progress(f);
-        match sweep.advance(Progress::new(ctl.cancel_flag(), &report)) {
-            Ok(Swept::Done) => match self.sweep.take() {
-                Some(sweep) => Ok(Step::Done(Ok(sweep.into_result()))),
-                None => Err("the quality sweep ran after it ended".into()),
-            },
-            Ok(_) => {
-                self.partial.publish(sweep.so_far().clone());
-                Ok(Step::Continue)
-            }
-            Err(e) => Ok(Step::Done(Err(e))),
         }
     }
 }

@@ -6,13 +6,11 @@ use egui::{Color32, Grid, RichText, Ui};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::{DATA_GREY, PALETTE, canvas_side, cloud_ui, note_ui};
-use crate::app::jobs::{Partial, Task};
+use crate::app::jobs::Task;
 use crate::nn::Weighting;
 use crate::teach::weighting::{
     WeightingComparison, WeightingConfig, WeightingReport, gaussian_draws,
 };
-use crate::teach::{Progress, TeachError};
-use crate::work::{Control, Job, Step};
 
 pub struct WeightingView {
     steps: u64,
@@ -76,13 +74,8 @@ impl WeightingView {
             };
             // In steps (a chunk of training, one network's measurement): each row shows as it
             // comes, and in a browser the page keeps drawing.
-            match WeightingComparison::new(&cfg) {
-                Ok(comparison) => self.task.start_job(ui.ctx(), move |partial| WeightingJob {
-                    comparison,
-                    partial,
-                }),
-                Err(e) => self.task.error = Some(e.to_string()),
-            }
+            self.task
+                .start_sweep(ui.ctx(), move || WeightingComparison::new(&cfg));
         }
         if let Some(report) = self.task.shown().cloned() {
             table_ui(ui, &report);
@@ -194,32 +187,4 @@ fn error_plot_ui(ui: &mut Ui, report: &WeightingReport) {
                 );
             }
         });
-}
-
-/// The comparison as a job: one `advance` per step, the rows so far published.
-struct WeightingJob {
-    comparison: WeightingComparison,
-    partial: Partial<WeightingReport>,
-}
-
-impl Job for WeightingJob {
-    type Output = Result<WeightingReport, TeachError>;
-
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        let report = |f: f64| ctl.set_progress(f);
-        let rows = self.comparison.report().rows.len();
-        match self
-            .comparison
-            .advance(Progress::new(ctl.cancel_flag(), &report))
-        {
-            Ok(true) => Ok(Step::Done(Ok(self.comparison.report().clone()))),
-            Ok(false) => {
-                if self.comparison.report().rows.len() > rows {
-                    self.partial.publish(self.comparison.report().clone());
-                }
-                Ok(Step::Continue)
-            }
-            Err(e) => Ok(Step::Done(Err(e))),
-        }
-    }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use egui::{Color32, RichText, Ui};
 
-use crate::teach::{Progress, TeachError};
-use crate::work::{Control, Once, Outcome, Worker};
+use crate::teach::{Progress, Sweep, TeachError};
+use crate::work::{Control, Job, Once, Outcome, Step, Worker};
 
 /// A computation the user can start, watch, cancel and read the result of.
 pub struct Task<T> {
@@ -99,6 +99,22 @@ impl<T: Send + 'static> Task<T> {
             job,
             Arc::new(move || repaint.request_repaint()),
         ));
+    }
+
+    /// Starts a [`Sweep`]: `make` builds it on the job's first step (building may be work
+    /// too), then one `advance` per step, with what it has so far published after each.
+    pub fn start_sweep<S>(
+        &mut self,
+        ctx: &egui::Context,
+        make: impl FnOnce() -> Result<S, TeachError> + Send + 'static,
+    ) where
+        S: Sweep<Output = T>,
+    {
+        self.start_job(ctx, move |partial| SweepJob {
+            make: Some(Box::new(make)),
+            sweep: None,
+            partial,
+        });
     }
 
     /// Collects a finished run; true when a new result arrived this frame.
@@ -194,6 +210,45 @@ impl<T: Send + 'static> Task<T> {
             ui.label(RichText::new(e).color(Color32::from_rgb(255, 120, 100)));
         }
         start
+    }
+}
+
+/// A [`Sweep`] as a job.
+struct SweepJob<S: Sweep> {
+    make: Option<Box<dyn FnOnce() -> Result<S, TeachError> + Send>>,
+    sweep: Option<S>,
+    partial: Partial<S::Output>,
+}
+
+impl<S: Sweep> Job for SweepJob<S> {
+    type Output = Result<S::Output, TeachError>;
+
+    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
+        if let Some(make) = self.make.take() {
+            return Ok(match make() {
+                Ok(sweep) => {
+                    self.sweep = Some(sweep);
+                    Step::Continue
+                }
+                Err(e) => Step::Done(Err(e)),
+            });
+        }
+        let Some(sweep) = self.sweep.as_mut() else {
+            return Err("the computation ran after it ended".into());
+        };
+        let report = |f: f64| ctl.set_progress(f);
+        match sweep.advance(Progress::new(ctl.cancel_flag(), &report)) {
+            Ok(true) => Ok(Step::Done(sweep.so_far().ok_or_else(|| {
+                TeachError::Invalid("the computation ended with nothing to show".into())
+            }))),
+            Ok(false) => {
+                if let Some(so_far) = sweep.so_far() {
+                    self.partial.publish(so_far);
+                }
+                Ok(Step::Continue)
+            }
+            Err(e) => Ok(Step::Done(Err(e))),
+        }
     }
 }
 
