@@ -14,11 +14,9 @@ use crate::app::export::{ViewExport, write_table};
 use crate::app::jobs::Task;
 use crate::math::Schedule;
 use crate::math::solvers::{SamplerConfig, SamplerKind};
-use crate::nn::TrainConfig;
 use crate::teach::ablation::{Ablation, Setting, presets};
-use crate::teach::{Progress, TeachError, sample_with_progress};
+use crate::teach::{Progress, Sweep, TeachError, sample_with_progress};
 use crate::train::{TrainSettings, train_config};
-use crate::work::{Control, Job, Step};
 
 /// Steps between loss reports (and the window they are averaged over).
 const CHUNK: u64 = 50;
@@ -227,59 +225,33 @@ impl AblationView {
         self.live = Arc::clone(&live);
         // One chunk of both runs per step (with fresh samples now and then): the curves grow
         // as they train, and in a browser the page keeps drawing.
-        self.task.start_job(ctx, move |_| AblationJob {
-            setup: Some((base, a, b, data)),
-            ablation: None,
-            chunk: 0,
-            chunks: steps.div_ceil(CHUNK),
-            schedule,
-            live,
+        self.task.start_sweep(ctx, move || {
+            Ok(PairTraining {
+                ablation: Ablation::cpu(&base, a, b, &data)?,
+                chunk: 0,
+                chunks: steps.div_ceil(CHUNK),
+                schedule,
+                live,
+            })
         });
     }
 }
 
-/// The pair in training: built on the first step, then a chunk per step.
-struct AblationJob {
-    setup: Option<(TrainConfig, Setting, Setting, Arc<Vec<Point>>)>,
-    ablation: Option<Ablation>,
+/// The pair in training, a chunk per step; its curves and samples go to `live` as they come.
+struct PairTraining {
+    ablation: Ablation,
     chunk: u64,
     chunks: u64,
     schedule: Schedule,
     live: Arc<Mutex<Live>>,
 }
 
-impl Job for AblationJob {
-    type Output = Result<(), TeachError>;
+impl Sweep for PairTraining {
+    type Output = ();
 
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        if let Some((base, a, b, data)) = self.setup.take() {
-            return Ok(match Ablation::cpu(&base, a, b, &data) {
-                Ok(ablation) => {
-                    self.ablation = Some(ablation);
-                    Step::Continue
-                }
-                Err(e) => Step::Done(Err(e)),
-            });
-        }
-        if self.ablation.is_none() {
-            return Err("the ablation ran after it ended".into());
-        }
-        let report = |f: f64| ctl.set_progress(f);
-        let progress = Progress::new(ctl.cancel_flag(), &report);
-        match self.advance(progress) {
-            Ok(true) => Ok(Step::Done(Ok(()))),
-            Ok(false) => Ok(Step::Continue),
-            Err(e) => Ok(Step::Done(Err(e))),
-        }
-    }
-}
-
-impl AblationJob {
     /// One chunk of both runs, their mean losses, and now and then fresh samples of both.
     fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
-        let Some(ablation) = self.ablation.as_mut() else {
-            return Ok(true);
-        };
+        let ablation = &mut self.ablation;
         let (k, chunks) = (self.chunk, self.chunks);
         let share = 1.0 / chunks.max(1) as f64;
         ablation.train(CHUNK, CHUNK, progress.sub(k as f64 * share, share))?;
@@ -312,6 +284,11 @@ impl AblationJob {
         }
         self.chunk += 1;
         Ok(self.chunk >= chunks)
+    }
+
+    /// What there is to show lives in `live`.
+    fn so_far(&self) -> Option<()> {
+        Some(())
     }
 }
 

@@ -13,12 +13,11 @@ use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::settings::SamplerSettings;
 use crate::math::solvers::SamplerConfig;
-use crate::nn::{DEFAULT_CLASS_DROPOUT, NetModel, TrainConfig, Trainer};
+use crate::nn::{DEFAULT_CLASS_DROPOUT, NetModel, Trainer};
 use crate::teach::guidance::{Guided, nearest_labels};
 use crate::teach::lessons::MAX_GUIDANCE;
-use crate::teach::{TeachError, sample_with_progress};
+use crate::teach::{Progress, Sweep, TeachError, sample_with_progress};
 use crate::train::{TrainSettings, train_config};
-use crate::work::{Control, Job, Step};
 
 /// Labelled points the samples are classified against (nearest point's class).
 const REFERENCE_POINTS: usize = 1000;
@@ -27,6 +26,7 @@ const PARTICLES: usize = 1000;
 const TICK: u64 = 25;
 
 /// A trained class-conditional network and what it learned from.
+#[derive(Clone)]
 struct CondNet {
     model: Arc<NetModel>,
     /// The data's name, and its [`Labelled::id`].
@@ -255,11 +255,17 @@ impl CfgView {
         let generation = self.generations;
         let data = data.clone();
         // TICK steps per job step: in a browser the page keeps drawing while it trains.
-        self.train.start_job(ctx, move |_| CondTraining {
-            setup: Some((cfg, data, n)),
-            trainer: None,
-            steps,
-            generation,
+        self.train.start_sweep(ctx, move || {
+            // A built-in's draw of the data's size; loaded data: all of it.
+            let (points, labels) = data.draw(n);
+            Ok(CondTraining {
+                trainer: Trainer::with_labels(cfg, points, labels)?,
+                name: data.name.clone(),
+                data_id: data.id.clone(),
+                steps,
+                generation,
+                net: None,
+            })
         });
     }
 
@@ -315,57 +321,39 @@ fn split(points: &[Point], labels: &[u32], classes: u32) -> Vec<(Vec<Point>, Col
         .collect()
 }
 
-/// The class-conditional network in training: built on the first step (from a draw of the
-/// data), then `TICK` steps per step.
+/// The class-conditional network in training, `TICK` steps per step; the network once done.
 struct CondTraining {
-    setup: Option<(TrainConfig, Labelled, usize)>,
-    trainer: Option<(Trainer, String, String)>,
+    trainer: Trainer,
+    name: String,
+    data_id: String,
     steps: u64,
     generation: u64,
+    net: Option<CondNet>,
 }
 
-impl Job for CondTraining {
-    type Output = Result<CondNet, TeachError>;
+impl Sweep for CondTraining {
+    type Output = CondNet;
 
-    fn step(&mut self, ctl: &Control) -> Result<Step<Self::Output>, String> {
-        if ctl.is_cancelled() {
-            return Ok(Step::Done(Err(TeachError::Cancelled)));
-        }
-        if let Some((cfg, data, n)) = self.setup.take() {
-            // A built-in's draw of the data's size; loaded data: all of it.
-            let (points, labels) = data.draw(n);
-            return Ok(match Trainer::with_labels(cfg, points, labels) {
-                Ok(t) => {
-                    self.trainer = Some((t, data.name.clone(), data.id.clone()));
-                    Step::Continue
-                }
-                Err(e) => Step::Done(Err(e.into())),
-            });
-        }
-        let Some((trainer, _, _)) = self.trainer.as_mut() else {
-            return Err("the training ran after it ended".into());
-        };
-        let left = self.steps - trainer.steps_done().min(self.steps);
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let left = self.steps - self.trainer.steps_done().min(self.steps);
         for _ in 0..left.min(TICK) {
-            if let Err(e) = trainer.step() {
-                return Ok(Step::Done(Err(e.into())));
-            }
+            self.trainer.step()?;
         }
-        ctl.set_progress(trainer.steps_done() as f64 / self.steps.max(1) as f64);
-        if trainer.steps_done() < self.steps {
-            return Ok(Step::Continue);
+        progress.tick(self.trainer.steps_done() as f64 / self.steps.max(1) as f64)?;
+        if self.trainer.steps_done() < self.steps {
+            return Ok(false);
         }
-        let Some((trainer, name, data_id)) = self.trainer.take() else {
-            return Err("the training ran after it ended".into());
-        };
-        Ok(Step::Done(trainer.model(true).map_err(Into::into).map(
-            |model| CondNet {
-                model: Arc::new(model),
-                name,
-                data_id,
-                steps: self.steps,
-                generation: self.generation,
-            },
-        )))
+        self.net = Some(CondNet {
+            model: Arc::new(self.trainer.model(true)?),
+            name: self.name.clone(),
+            data_id: self.data_id.clone(),
+            steps: self.steps,
+            generation: self.generation,
+        });
+        Ok(true)
+    }
+
+    fn so_far(&self) -> Option<CondNet> {
+        self.net.clone()
     }
 }
