@@ -51,8 +51,8 @@ pub struct CanvasState {
     pub(crate) mesh: Task<Mesh>,
 }
 
-/// What the deforming grid depends on (the learned weights by `MESH_REFRESH_STEPS`, so it
-/// keeps up with training without taking its CPU at every published snapshot).
+/// What the deforming grid depends on: the reverse run's model (the grid shows the flow the
+/// particles on the canvas follow) and the data.
 #[derive(Clone, Copy, PartialEq)]
 struct MeshKey {
     process: crate::math::Process,
@@ -624,33 +624,25 @@ fn trails_layer(view: &View, frame: &crate::app::player::Frame, dark: bool, widt
 const MESH_LINES: usize = 17;
 const MESH_POINTS: usize = 64;
 const MESH_STEPS: usize = 50;
-/// Training steps between recomputations of the grid on the learned weights.
-const MESH_REFRESH_STEPS: u64 = 5000;
 
-/// The grid of [−3, 3]² at t = 1 carried by the ODE of the model the reverse run uses (the
-/// probability-flow ODE on VP, the velocity on flow matching) to the time shown: how the flow
-/// bends space. Computed off the UI thread once per model; scrubbing picks a stored frame.
+/// The grid of [−3, 3]² at t = 1 carried to the time shown by the ODE of the model the
+/// reverse run samples with (the probability-flow ODE on VP, the velocity on flow matching):
+/// how the flow bends space. Computed off the UI thread once per reverse run's model (none
+/// before the first run); scrubbing picks a stored frame.
 fn mesh_layer(app: &mut App, ctx: &egui::Context, view: &View, t: f64, dark: bool) -> Lines {
-    let process = app.settings.process();
-    let schedule = app.settings.schedule.schedule();
-    let learned = app
-        .train
-        .model
-        .as_ref()
-        .filter(|_| app.settings.score_source == ScoreSource::Learned);
+    app.canvas.mesh.poll(ctx);
+    let Some((run, model)) = app.player.reverse_model() else {
+        return Lines::default();
+    };
     let key = MeshKey {
-        process,
-        schedule,
-        source: app.settings.score_source,
-        weights: learned.map_or(0, |m| 1 + m.step / MESH_REFRESH_STEPS),
+        process: model.process(),
+        schedule: run.schedule,
+        source: run.source,
+        weights: run.model_version(),
         data: app.data.version,
     };
-    app.canvas.mesh.poll(ctx);
     if app.canvas.mesh_key != Some(key) && !app.canvas.mesh.is_running() {
-        let model = match learned {
-            Some(m) => Arc::clone(&m.model),
-            None => app.player.exact_model(process, schedule, &app.data),
-        };
+        let (model, schedule) = (Arc::clone(model), run.schedule);
         app.canvas.mesh_key = Some(key);
         app.canvas.mesh.start(ctx, move |progress| {
             flow_mesh(

@@ -108,6 +108,11 @@ pub struct ReverseKey {
 }
 
 impl ReverseKey {
+    /// The version of the learned weights the run uses (0 for the exact score).
+    pub fn model_version(&self) -> u64 {
+        self.model_version
+    }
+
     fn same_run_settings(&self, other: &Self) -> bool {
         Self {
             model_version: 0,
@@ -149,6 +154,8 @@ pub struct Player {
     particles_of: (usize, u64),
     forward_em: Option<(ForwardKey, Runner)>,
     reverse: Option<(ReverseKey, Runner)>,
+    /// The model the reverse run moves its particles with (the flow grid draws its flow).
+    reverse_model: Option<SharedModel>,
     exact: Option<((Process, Schedule, u64), SharedModel)>,
     /// Whether x₁ reached N(0, I), for the schedule and data shown.
     pub noise: NoiseChecker,
@@ -174,6 +181,7 @@ impl Default for Player {
             particles_of: (0, 0),
             forward_em: None,
             reverse: None,
+            reverse_model: None,
             exact: None,
             noise: NoiseChecker::default(),
             run_quality: RunQualityState::default(),
@@ -290,6 +298,11 @@ impl Player {
             .flatten()
     }
 
+    /// The current reverse run's settings and the model it samples with.
+    pub fn reverse_model(&self) -> Option<(&ReverseKey, &SharedModel)> {
+        Some((self.reverse_key()?, self.reverse_model.as_ref()?))
+    }
+
     /// The sampler configuration of the current reverse run.
     pub fn reverse_key(&self) -> Option<&ReverseKey> {
         self.reverse.as_ref().map(|(k, _)| k)
@@ -304,6 +317,7 @@ impl Player {
     pub fn invalidate(&mut self) {
         self.forward_em = None;
         self.reverse = None;
+        self.reverse_model = None;
         self.exact = None;
         self.particles_of = (0, 0);
         self.noise.forget();
@@ -436,6 +450,7 @@ impl Player {
                         && self.render_device.as_ref() == Some(&g.ctx.device)
                 })
                 .map(|g| Box::new(g.clone()));
+            self.reverse_model = Some(Arc::clone(&model));
             let job = Job::Reverse {
                 schedule,
                 model,
