@@ -631,7 +631,12 @@ const MESH_STEPS: usize = 50;
 /// before the first run); scrubbing picks a stored frame.
 fn mesh_layer(app: &mut App, ctx: &egui::Context, view: &View, t: f64, dark: bool) -> Lines {
     app.canvas.mesh.poll(ctx);
-    let Some((run, model)) = app.player.reverse_model() else {
+    // No grid before a reverse run, nor while the run on hand belongs to the other process.
+    let Some((run, model)) = app
+        .player
+        .reverse_model()
+        .filter(|(_, m)| m.process() == app.settings.process())
+    else {
         return Lines::default();
     };
     let key = MeshKey {
@@ -837,8 +842,10 @@ fn overlay(app: &App, painter: &egui::Painter, view: &View, frame: &crate::app::
         let at = bottom - Vec2::new(0.5 * galley.size().x, galley.size().y);
         painter.galley(at, galley, Color32::from_rgb(255, 190, 90));
     }
-    // The forward check matters most when the particles should have become noise.
+    // The forward check matters most when the particles should have become noise. It checks
+    // the VP schedule; flow matching's x₁ is N(0, I) by construction.
     if app.player.mode == Mode::Forward
+        && app.settings.process().is_vp()
         && let Some(check) = app.player.noise_check()
     {
         let (msg, color) = if check.reached_noise() {
