@@ -179,7 +179,7 @@ pub fn canvas_ui(app: &mut App, ui: &mut Ui) {
                 &view,
                 frame.t,
                 dark,
-                (layer, gpu),
+                (layer, gpu, app.settings.presentation),
             );
         }
         if let Some(i) = app.canvas.followed {
@@ -260,7 +260,7 @@ fn prior_layer(
     view: &View,
     t: f64,
     dark: bool,
-    (layer, gpu): (egui::Id, bool),
+    (layer, gpu, presentation): (egui::Id, bool, bool),
 ) {
     let shown = ((t - 0.75) / 0.2).clamp(0.0, 1.0) as f32;
     if shown <= 0.0 {
@@ -285,11 +285,14 @@ fn prior_layer(
         }
     }
     rings.paint(painter, layer.with("prior"), view.rect, gpu);
+    // Under the t and α, σ readout (`overlay`): the bottom of the canvas holds the run's
+    // caption and, while the network learns, its note.
+    let scale = if presentation { 1.5 } else { 1.0 };
     painter.text(
-        view.rect.left_bottom() + Vec2::new(12.0, -30.0),
-        Align2::LEFT_BOTTOM,
+        view.rect.left_top() + Vec2::new(12.0, 10.0 + 58.0 * scale),
+        Align2::LEFT_TOP,
         "rings: a draw of N(0, I), where every reverse run starts",
-        FontId::proportional(14.0),
+        FontId::proportional(14.0 * scale),
         colour,
     );
 }
