@@ -322,6 +322,50 @@ fn save_writes_weights_the_cli_can_load() {
     assert!(saved.steps > 20);
 }
 
+/// A loaded network counts the steps its file says trained it: the app samples with it at once
+/// (reverse waits for `MIN_REVERSE_STEPS` of training), and saving it again adds this run's.
+#[test]
+fn a_loaded_network_keeps_the_steps_behind_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("again.safetensors");
+    let setup = small_setup();
+    let params = setup.settings.net.init_params(3);
+    let mut handle = TrainHandle::spawn(setup, || {});
+    let (_, ok) = wait_for(&handle, 30.0, |e| progress_step(e).is_some_and(|s| s > 20));
+    assert!(ok);
+    handle.send(Command::Pause);
+    handle.send(Command::LoadParams {
+        path: "trained.safetensors".into(),
+        params: Arc::new(params),
+        steps: 300,
+    });
+    let (events, ok) = wait_for(
+        &handle,
+        10.0,
+        |e| matches!(e, Event::Notice(m) if m.contains("loaded")),
+    );
+    assert!(ok, "{events:?}");
+    let snapshot = handle
+        .take_snapshot()
+        .expect("the loaded weights are shown at once");
+    assert_eq!(snapshot.trained_steps, 300, "run at step {}", snapshot.step);
+    handle.send(Command::Save {
+        path: path.clone(),
+        dataset: "swiss-roll".into(),
+        normalization: Default::default(),
+    });
+    let (events, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Saved(_)));
+    assert!(ok, "{events:?}");
+    let saved = diffusion_playground::nn::weights::load(&path).expect("loads");
+    assert_eq!(saved.steps, 300, "paused: no step since the load");
+    // A new network starts from nothing again.
+    handle.send(Command::Reset { seed: 9 });
+    let (_, ok) = wait_for(&handle, 10.0, |e| matches!(e, Event::Restarted));
+    assert!(ok);
+    let fresh = handle.take_snapshot().expect("the fresh weights are shown");
+    assert_eq!(fresh.trained_steps, fresh.step);
+}
+
 /// The window survives a crashed training thread: the message shows, and the restart button
 /// brings a new thread.
 #[test]

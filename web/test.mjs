@@ -1,6 +1,8 @@
 // The browser build, checked in headless Chromium (web/test.sh runs it against web/serve.sh):
 // the page loads without console errors, draws something (pixel variance), and training
-// advances with a falling loss over SECONDS. Prints one JSON line per check.
+// advances with a falling loss over SECONDS; then a CSV and a trained network go in through the
+// file pickers (the network's reverse run must advance: on the GPU on the WebGPU path) and the
+// weights come out as a download. Prints one JSON line.
 import { chromium } from 'playwright-core';
 
 const [url, seconds = '30', mode = 'webgl'] = process.argv.slice(2);
@@ -67,13 +69,17 @@ fs.writeFileSync(bad, 'x,y\n1.0,2.0\n3.0,oops\n');
 fs.writeFileSync(good, Array.from({ length: 60 }, (_, i) => `${i},${2 * i}`).join('\n') + '\n');
 // With the click's user activation rfd opens the browser's file chooser at once (else it shows
 // its own overlay with a file input).
-async function openCsv(file) {
-  const chooser = page.waitForEvent('filechooser', { timeout: 10000 });
-  await page.mouse.move(68, 134);
+// A click slow enough for a page drawing a few frames per second to see.
+async function click(x, y) {
+  await page.mouse.move(x, y);
   await page.waitForTimeout(500);
   await page.mouse.down();
   await page.waitForTimeout(300);
   await page.mouse.up();
+}
+async function openCsv(file) {
+  const chooser = page.waitForEvent('filechooser', { timeout: 10000 });
+  await click(68, 134);
   await (await chooser).setFiles(file);
   await page.waitForTimeout(2500);
   return status();
@@ -87,14 +93,28 @@ try {
 } catch (e) {
   csv = { error: String(e) };
 }
+// A trained network through "Load weights…" (the same picker): the app samples with it at once,
+// and on the WebGPU path the reverse run samples on the page's device.
+let loaded = {};
+try {
+  const chooser = page.waitForEvent('filechooser', { timeout: 10000 });
+  await click(190, 736);
+  await (await chooser).setFiles(process.env.WEIGHTS);
+  const t1 = Date.now();
+  let s = await status();
+  while (Date.now() - t1 < 30000 && !(s?.run?.step > 0)) {
+    await page.waitForTimeout(500);
+    s = await status();
+  }
+  loaded = { secs: (Date.now() - t1) / 1000, notice: s?.trainer_notice ?? null, run: s?.run ?? null,
+             step: s?.step ?? null };
+} catch (e) {
+  loaded = { error: String(e) };
+}
 // "Save weights…" offers the network as a download (rfd's link, clicked here).
 let weights = {};
 try {
-  await page.mouse.move(76, 736);
-  await page.waitForTimeout(500);
-  await page.mouse.down();
-  await page.waitForTimeout(300);
-  await page.mouse.up();
+  await click(76, 736);
   await page.waitForSelector('#rfd-output', { timeout: 10000 });
   const download = page.waitForEvent('download', { timeout: 10000 });
   await page.click('#rfd-output');
@@ -115,7 +135,7 @@ const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
   first_step_s: samples.find((s) => s.step > 0)?.t ?? null,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
-  loss_early: mean(early), loss_late: mean(late), csv, weights, console_errors: errors,
+  loss_early: mean(early), loss_late: mean(late), csv, loaded, weights, console_errors: errors,
 };
 console.log(JSON.stringify(report));
 const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === 'good.csv'
@@ -128,6 +148,10 @@ const weightsOk = weights.name === 'playground.safetensors' && weights.bytes > 1
 // passed, through the browser's own WGSL compiler.
 const kernelsOk = mode !== 'webgpu'
   || ((last?.trainer ?? '').startsWith('wgpu') && last?.gpu_check === 'pass');
-const ok = weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
+// The loaded network's reverse run advances; on WebGPU it samples there (our sampler kernels
+// through the browser's compiler, read back without blocking the page).
+const runOk = loaded.run?.step > 0 && !loaded.run?.failed
+  && loaded.run?.device === (mode === 'webgpu' ? 'gpu' : 'cpu');
+const ok = runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
   && late.length > 0 && mean(late) < mean(early) && csvOk && kernelsOk;
 if (!ok) { console.error('web test failed'); process.exit(1); }

@@ -74,7 +74,7 @@ fn gpu_check(trains_on_webgpu: bool) -> serde_json::Value {
 }
 
 /// What `status()` returns: backend, adapter, trainer (why, and its last notice), step, loss,
-/// fps, view, the data (its label, points, the last error) and gpu_check.
+/// fps, view, the data (its label, points, the last error), the reverse run and gpu_check.
 pub(crate) fn publish(app: &App) {
     let train = &app.train;
     let fps = app.frame_stats.fps();
@@ -99,6 +99,13 @@ pub(crate) fn publish(app: &App) {
         "data": app.data.label,
         "points": app.data.points.len(),
         "data_error": app.data_error,
+        // The reverse run on the canvas: where it samples and how far it is.
+        "run": app.player.reverse_progress().map(|r| serde_json::json!({
+            "device": if r.on_gpu { "gpu" } else { "cpu" },
+            "step": r.steps_done,
+            "steps": r.total_steps,
+            "failed": r.failed,
+        })),
         "gpu_check": gpu_check(train.backend.as_deref().is_some_and(|b| b.starts_with("wgpu"))),
     });
     STATUS.with(|s| *s.borrow_mut() = status.to_string());

@@ -12,11 +12,7 @@ impl TrainBackend for GpuTrainer {
     }
 
     fn gpu_weights(&self) -> Option<GpuSnapshot> {
-        // In a browser reverse runs sample on the CPU for now (the GPU sampler reads its
-        // frames back by waiting). A failed copy only means the app samples on the CPU.
-        if cfg!(target_arch = "wasm32") {
-            return None;
-        }
+        // A failed copy only means the app samples on the CPU.
         let weights = self.snapshot_weights().ok()?;
         Some(GpuSnapshot {
             ctx: self.context().clone(),

@@ -262,6 +262,11 @@ impl GpuSampler {
         self.n == 0
     }
 
+    /// The device the run is on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
     /// The particle buffer, `[n]` × `vec2<f32>`, usable as storage or vertex buffer.
     pub fn particles_buffer(&self) -> &wgpu::Buffer {
         &self.x

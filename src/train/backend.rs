@@ -87,16 +87,19 @@ pub fn save(
     path: &std::path::Path,
     dataset: &str,
     normalization: Normalization,
+    loaded: Option<(u64, u64)>,
 ) -> Result<(), String> {
-    let saved = saved_model(trainer, dataset, normalization)?;
+    let saved = saved_model(trainer, dataset, normalization, loaded)?;
     crate::nn::weights::save(path, &saved).map_err(|e| e.to_string())
 }
 
-/// The EMA weights with what they were trained on, as a weights file holds them.
+/// The EMA weights with what they were trained on, as a weights file holds them (`loaded`: the
+/// steps of a weights file the run continued from, and the run's steps then).
 pub fn saved_model(
     trainer: &dyn TrainBackend,
     dataset: &str,
     normalization: Normalization,
+    loaded: Option<(u64, u64)>,
 ) -> Result<SavedModel, String> {
     let cfg = trainer.config();
     Ok(SavedModel {
@@ -105,7 +108,16 @@ pub fn saved_model(
         t_min: cfg.t_min,
         dataset: dataset.to_owned(),
         normalization,
-        steps: trainer.steps_done(),
+        steps: trained_steps(loaded, trainer.steps_done()),
         params: trainer.ema_params().map_err(|e| e.to_string())?,
     })
+}
+
+/// Training steps behind a run's weights after `done` steps: `done`, or when it continued from
+/// a weights file (`loaded`: the file's steps and `done` then), the file's and those since.
+pub fn trained_steps(loaded: Option<(u64, u64)>, done: u64) -> u64 {
+    match loaded {
+        Some((file, at)) => file + done.saturating_sub(at),
+        None => done,
+    }
 }

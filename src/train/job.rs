@@ -8,6 +8,7 @@ use web_time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
+use super::backend::trained_steps;
 use super::quality::Quality;
 use super::{BackendFactory, TrainBackend, backend};
 use super::{Command, Event, Progress, SharedModel, Snapshot, SnapshotSlot, TrainSetup};
@@ -68,6 +69,8 @@ pub(super) struct TrainJob {
     samples_since: u64,
     last_progress: Instant,
     last_snapshot: Option<Instant>,
+    /// The steps of the weights file loaded since the last restart, and `steps_done` then.
+    loaded: Option<(u64, u64)>,
 }
 
 impl TrainJob {
@@ -96,6 +99,7 @@ impl TrainJob {
             samples_since: 0,
             last_progress: Instant::now(),
             last_snapshot: None,
+            loaded: None,
         }
     }
 
@@ -126,6 +130,7 @@ impl TrainJob {
         self.samples_since = 0;
         self.last_progress = Instant::now();
         self.last_snapshot = None;
+        self.loaded = None;
         self.events.send(Event::Restarted);
         self.publish();
     }
@@ -191,8 +196,8 @@ impl TrainJob {
             ) => {
                 // In a browser the file is a download, named by the path's last part.
                 #[cfg(target_arch = "wasm32")]
-                let saved =
-                    backend::saved_model(b.as_ref(), &dataset, normalization).and_then(|m| {
+                let saved = backend::saved_model(b.as_ref(), &dataset, normalization, self.loaded)
+                    .and_then(|m| {
                         let bytes = crate::nn::weights::to_bytes(&m).map_err(|e| e.to_string())?;
                         let name = path.file_name().map_or_else(
                             || "playground.safetensors".to_owned(),
@@ -202,22 +207,34 @@ impl TrainJob {
                         Ok(())
                     });
                 #[cfg(not(target_arch = "wasm32"))]
-                let saved = backend::save(b.as_ref(), &path, &dataset, normalization)
+                let saved = backend::save(b.as_ref(), &path, &dataset, normalization, self.loaded)
                     .map(|()| self.events.send(Event::Saved(path)));
                 saved
             }
             (Command::Save { .. }, None) => {
                 Err("no network to save: fix the settings first".to_owned())
             }
-            (Command::LoadParams { path, params }, Some(b)) => b
-                .set_params(&params)
-                .map_err(|e| format!("{}: not loaded: {e}", path.display()))
-                .map(|()| {
+            (
+                Command::LoadParams {
+                    path,
+                    params,
+                    steps,
+                },
+                Some(b),
+            ) => match b.set_params(&params) {
+                Err(e) => Err(format!("{}: not loaded: {e}", path.display())),
+                Ok(()) => {
+                    // A trained network: the app samples with it at once (the steps of
+                    // this run alone would hold reverse back until they add up).
+                    self.loaded = Some((steps, b.steps_done()));
+                    // Show the loaded weights at once rather than at the next snapshot
+                    // (before saying so: whoever hears it finds them).
+                    self.publish();
                     self.events
                         .send(Event::Notice(format!("loaded {}", path.display())));
-                    // Show the loaded weights at once rather than at the next snapshot.
-                    self.publish();
-                }),
+                    Ok(())
+                }
+            },
             (Command::LoadParams { .. }, None) => {
                 Err("no network to load into: fix the settings first".to_owned())
             }
@@ -316,6 +333,7 @@ impl TrainJob {
         };
         let snapshot = Snapshot {
             step: backend.steps_done(),
+            trained_steps: trained_steps(self.loaded, backend.steps_done()),
             model,
             gpu: backend.gpu_weights(),
         };

@@ -114,6 +114,8 @@ pub enum Command {
     LoadParams {
         path: PathBuf,
         params: Arc<Vec<f32>>,
+        /// The steps the file says trained them.
+        steps: u64,
     },
     /// End the job.
     Shutdown,
@@ -171,7 +173,11 @@ pub struct Progress {
 /// The newest EMA weights: the thread overwrites, the UI takes.
 #[derive(Clone)]
 pub struct Snapshot {
+    /// Steps this run has trained.
     pub step: u64,
+    /// Training steps behind these weights: `step`, or for a run that continued from a
+    /// weights file, the file's steps and this run's since.
+    pub trained_steps: u64,
     pub model: SharedModel,
     /// The same weights on the training GPU, when it trains there: the app's reverse runs
     /// then sample on the GPU too.

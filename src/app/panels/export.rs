@@ -214,6 +214,7 @@ fn adopt_weights(
             app.training.send(Command::LoadParams {
                 path,
                 params: Arc::new(saved.params),
+                steps,
             });
             // The file's dataset name is only shown, never opened: the app trains on the
             // data chosen in the data panel. Anything but a built-in name is the file's own

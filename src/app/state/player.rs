@@ -131,6 +131,16 @@ struct ForwardKey {
     data: u64,
 }
 
+/// See [`Player::reverse_progress`].
+#[derive(Clone, Debug)]
+pub struct RunProgress {
+    pub on_gpu: bool,
+    pub steps_done: usize,
+    pub total_steps: usize,
+    /// Why the run failed, or why it went on on the CPU.
+    pub failed: Option<String>,
+}
+
 pub struct Player {
     pub mode: Mode,
     pub t: f64,
@@ -303,6 +313,18 @@ impl Player {
         Some((self.reverse_key()?, self.reverse_model.as_ref()?))
     }
 
+    /// Where the current reverse run stands: (samples on the GPU, steps computed, steps in
+    /// all, failure).
+    pub fn reverse_progress(&self) -> Option<RunProgress> {
+        let (_, runner) = self.reverse.as_ref()?;
+        runner.with(|tr| RunProgress {
+            on_gpu: tr.on_gpu,
+            steps_done: tr.steps_done(),
+            total_steps: tr.total_steps,
+            failed: tr.failed.clone().or_else(|| tr.gpu_failure.clone()),
+        })
+    }
+
     /// The sampler configuration of the current reverse run.
     pub fn reverse_key(&self) -> Option<&ReverseKey> {
         self.reverse.as_ref().map(|(k, _)| k)
@@ -396,7 +418,7 @@ impl Player {
             ),
         };
         let Some(model) = model else { return };
-        self.model_step = train.model.as_ref().map_or(0, |m| m.step);
+        self.model_step = train.model.as_ref().map_or(0, |m| m.trained_steps);
         self.reverse_ready =
             settings.score_source == ScoreSource::Exact || self.model_step >= MIN_REVERSE_STEPS;
         if !self.reverse_ready && !self.fresh_reverse && self.mode == Mode::Forward {

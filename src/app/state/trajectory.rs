@@ -8,7 +8,9 @@
 //!
 //! When training runs on the GPU that renders the window, a reverse run samples there: the
 //! particles and their stored frames stay in GPU buffers that the canvas draws from, and only
-//! the trail particles (a few dozen points per step) come back to the CPU.
+//! the trail particles (a few dozen points per step) come back to the CPU. In a browser the
+//! run samples on the page's WebGPU device too, and its stored frames come back with the
+//! trails, collected on later frames instead of waited for.
 //!
 //! A run is a `crate::work` job: one solver step (on the GPU, one chunk of steps) per step.
 
@@ -17,6 +19,7 @@ use web_time::Instant;
 
 use crate::Point;
 use crate::backend::GpuSnapshot;
+use crate::gpu::kernels::AsyncRead;
 use crate::gpu::{GpuContext, GpuError, GpuSampler};
 use crate::math::Schedule;
 use crate::math::sde::em_forward_step;
@@ -32,6 +35,9 @@ pub const TRAILS: usize = 24;
 pub const FORWARD_STEPS: usize = 200;
 /// GPU steps between trail read-backs (one wait for the GPU each).
 const GPU_CHUNK: usize = 8;
+/// How long a run waits before looking again for a read-back the GPU has not finished (only
+/// in a browser).
+const GPU_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// What to compute.
 #[derive(Clone)]
@@ -360,8 +366,12 @@ impl work::Job for Run {
                 }
             }
             Stage::Gpu(mut run, cpu) => match run.chunk(&self.shared) {
-                Ok(true) => None,
-                Ok(false) => Some(Stage::Gpu(run, cpu)),
+                Ok(Some(true)) => None,
+                Ok(Some(false)) => Some(Stage::Gpu(run, cpu)),
+                Ok(None) => {
+                    self.stage = Some(Stage::Gpu(run, cpu));
+                    return Ok(Step::Wait(GPU_POLL));
+                }
                 Err(e) => Some(self.restart_on_cpu(*cpu, &e)),
             },
             Stage::Cpu {
@@ -402,13 +412,16 @@ fn frame_stride(total_steps: usize, particles: usize) -> usize {
         .max(1)
 }
 
-/// A reverse run on the GPU: after each step the particles are copied (on the GPU) into the
-/// frame buffer when the step is stored, and the trail particles into a small buffer read
-/// back every `GPU_CHUNK` steps; a chunk's frames are published once that read-back shows the
-/// GPU has finished them.
+/// A reverse run on the GPU. After each step the trail particles are copied (on the GPU) into
+/// a small buffer read back every `GPU_CHUNK` steps; a stored step's particles are copied into
+/// the frame buffer that the canvas draws from. A chunk is published once its read-back shows
+/// the GPU has finished it. In a browser nothing may wait: the read-backs are collected on a
+/// later frame, and stored frames come back to the CPU with them (the canvas there draws
+/// points from the CPU).
 struct GpuRun {
     sampler: GpuSampler,
-    frames: Arc<FrameStore>,
+    /// The stored frames on the GPU (natively).
+    frames: Option<Arc<FrameStore>>,
     trails: wgpu::Buffer,
     stride: usize,
     frame_bytes: u64,
@@ -417,7 +430,55 @@ struct GpuRun {
     slot: u64,
     step: usize,
     started: bool,
+    in_flight: Option<InFlight>,
     clock: Instant,
+}
+
+/// A chunk submitted to the GPU, waiting for its read-backs.
+struct InFlight {
+    steps: Vec<ChunkStep>,
+    trails: Fetch,
+}
+
+struct ChunkStep {
+    step: usize,
+    t: f64,
+    frame: Option<ChunkFrame>,
+    nfe: usize,
+    done: bool,
+}
+
+enum ChunkFrame {
+    Resident(GpuFrame),
+    Fetching(Fetch),
+}
+
+/// A read-back polled until it arrives, then kept.
+struct Fetch {
+    read: AsyncRead,
+    values: Option<Vec<f32>>,
+}
+
+impl Fetch {
+    fn new(read: AsyncRead) -> Self {
+        Self { read, values: None }
+    }
+
+    /// Whether the values have arrived.
+    fn ready(&mut self, ctx: &GpuContext) -> Result<bool, GpuError> {
+        if self.values.is_none() {
+            match self.read.poll(ctx) {
+                None => return Ok(false),
+                Some(values) => self.values = Some(values?),
+            }
+        }
+        Ok(true)
+    }
+
+    fn points(&mut self) -> Vec<Point> {
+        let flat = self.values.take().unwrap_or_default();
+        flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
+    }
 }
 
 impl GpuRun {
@@ -435,28 +496,33 @@ impl GpuRun {
         let stride = frame_stride(total_steps, particles);
         let frame_bytes = particles as u64 * 8;
         let stored = (total_steps / stride + 2) as u64;
-        ctx.check_buffer_size("the stored frames", stored * frame_bytes)?;
+        let resident = !cfg!(target_arch = "wasm32");
+        if resident {
+            ctx.check_buffer_size("the stored frames", stored * frame_bytes)?;
+        }
         let traced = TRAILS.min(particles);
         let trail_bytes = traced as u64 * 8;
         let (frames, trails) = ctx.scoped("allocating the stored frames", || {
-            let frames = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("stored frames"),
-                size: stored * frame_bytes,
-                usage: wgpu::BufferUsages::VERTEX
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
+            let frames = resident.then(|| {
+                let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("stored frames"),
+                    size: stored * frame_bytes,
+                    usage: wgpu::BufferUsages::VERTEX
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                Arc::new(FrameStore {
+                    ctx: ctx.clone(),
+                    buffer,
+                })
             });
             let trails = crate::gpu::kernels::storage_buffer(
                 ctx,
                 "trail particles",
                 GPU_CHUNK as u64 * trail_bytes,
             );
-            let store = FrameStore {
-                ctx: ctx.clone(),
-                buffer: frames,
-            };
-            (Arc::new(store), trails)
+            (frames, trails)
         })?;
         let trails = trails?;
         if let Ok(mut traj) = shared.lock() {
@@ -474,70 +540,112 @@ impl GpuRun {
             slot: 0,
             step: 0,
             started: false,
+            in_flight: None,
             clock,
         })
     }
 
-    /// One chunk: step 0 alone, then up to `GPU_CHUNK` steps, published once read back.
-    /// True when the run is done.
-    fn chunk(&mut self, shared: &Mutex<Trajectory>) -> Result<bool, GpuError> {
-        let ctx = &self.frames.ctx;
+    /// Advances the run: submits a chunk (step 0 alone, then up to `GPU_CHUNK` steps) and
+    /// publishes it once read back. `None` while the GPU has not finished it (only in a
+    /// browser), else whether the run is done.
+    fn chunk(&mut self, shared: &Mutex<Trajectory>) -> Result<Option<bool>, GpuError> {
+        let mut flight = match self.in_flight.take() {
+            Some(flight) => flight,
+            None => self.submit()?,
+        };
+        let ctx = self.sampler.context();
+        let mut ready = flight.trails.ready(ctx)?;
+        for s in &mut flight.steps {
+            if let Some(ChunkFrame::Fetching(fetch)) = &mut s.frame {
+                ready &= fetch.ready(ctx)?;
+            }
+        }
+        if !ready {
+            self.in_flight = Some(flight);
+            return Ok(None);
+        }
+        let flat = flight.trails.values.take().unwrap_or_default();
+        let Ok(mut traj) = shared.lock() else {
+            return Ok(Some(true));
+        };
+        for (s, row) in flight.steps.into_iter().zip(flat.chunks(self.traced * 2)) {
+            traj.times.push(s.t);
+            traj.trails
+                .push(row.chunks_exact(2).map(|p| [p[0], p[1]]).collect());
+            match s.frame {
+                Some(ChunkFrame::Resident(frame)) => traj.frames.push((s.step, Stored::Gpu(frame))),
+                Some(ChunkFrame::Fetching(mut fetch)) => {
+                    let points = Arc::new(fetch.points());
+                    traj.frames.push((s.step, Stored::Cpu(points)));
+                }
+                None => {}
+            }
+            traj.nfe = s.nfe;
+            traj.done = s.done;
+        }
+        traj.compute_secs = self.clock.elapsed().as_secs_f64();
+        Ok(Some(traj.done))
+    }
+
+    /// Records and submits the next chunk's steps and the copies after each, and asks for
+    /// the read-backs.
+    fn submit(&mut self) -> Result<InFlight, GpuError> {
+        let ctx = self.sampler.context().clone();
         let trail_bytes = self.traced as u64 * 8;
-        let mut chunk = Vec::new();
-        while chunk.len() < GPU_CHUNK {
+        let mut steps = Vec::new();
+        while steps.len() < GPU_CHUNK {
             if self.started {
                 self.sampler.step()?;
                 self.step += 1;
             }
             self.started = true;
-            let j = chunk.len() as u64;
+            let j = steps.len() as u64;
             let done = self.sampler.is_done();
             let keep = self.step.is_multiple_of(self.stride) || done;
             let offset = self.slot * self.frame_bytes;
+            let x = self.sampler.particles_buffer();
             ctx.scoped("storing a frame", || {
                 let mut enc = ctx
                     .device
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                         label: Some("store frame"),
                     });
-                let x = self.sampler.particles_buffer();
                 enc.copy_buffer_to_buffer(x, 0, &self.trails, j * trail_bytes, trail_bytes);
-                if keep {
-                    enc.copy_buffer_to_buffer(x, 0, &self.frames.buffer, offset, self.frame_bytes);
+                if let Some(store) = self.frames.as_ref().filter(|_| keep) {
+                    enc.copy_buffer_to_buffer(x, 0, &store.buffer, offset, self.frame_bytes);
                 }
                 ctx.queue.submit([enc.finish()]);
             })?;
-            let frame = keep.then(|| {
-                self.slot += 1;
-                GpuFrame {
-                    store: Arc::clone(&self.frames),
-                    offset,
-                    len: (self.frame_bytes / 8) as usize,
+            let frame = match (&self.frames, keep) {
+                (_, false) => None,
+                (Some(store), true) => {
+                    self.slot += 1;
+                    Some(ChunkFrame::Resident(GpuFrame {
+                        store: Arc::clone(store),
+                        offset,
+                        len: (self.frame_bytes / 8) as usize,
+                    }))
                 }
+                (None, true) => {
+                    let len = (self.frame_bytes / 4) as usize;
+                    Some(ChunkFrame::Fetching(Fetch::new(AsyncRead::start(
+                        &ctx, x, 0, len,
+                    )?)))
+                }
+            };
+            steps.push(ChunkStep {
+                step: self.step,
+                t: self.sampler.t(),
+                frame,
+                nfe: self.sampler.nfe(),
+                done,
             });
-            chunk.push((self.step, self.sampler.t(), frame, self.sampler.nfe(), done));
             if self.step == 0 || done {
                 break;
             }
         }
-        let flat =
-            crate::gpu::kernels::read_f32(ctx, &self.trails, 0, chunk.len() * self.traced * 2)?;
-        let Ok(mut traj) = shared.lock() else {
-            return Ok(true);
-        };
-        for ((step, t, frame, nfe, done), row) in
-            chunk.into_iter().zip(flat.chunks(self.traced * 2))
-        {
-            traj.times.push(t);
-            traj.trails
-                .push(row.chunks_exact(2).map(|p| [p[0], p[1]]).collect());
-            if let Some(frame) = frame {
-                traj.frames.push((step, Stored::Gpu(frame)));
-            }
-            traj.nfe = nfe;
-            traj.done = done;
-        }
-        traj.compute_secs = self.clock.elapsed().as_secs_f64();
-        Ok(traj.done)
+        let len = steps.len() * self.traced * 2;
+        let trails = Fetch::new(AsyncRead::start(&ctx, &self.trails, 0, len)?);
+        Ok(InFlight { steps, trails })
     }
 }

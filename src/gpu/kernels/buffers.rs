@@ -171,8 +171,19 @@ impl AsyncRead {
         Some(mapped.and_then(|()| self.values()))
     }
 
+    /// The values once ready: natively this waits for the GPU (only worker threads call it);
+    /// in a browser, where nothing may block, `None` until the mapping is done — look again on
+    /// a later frame.
+    pub fn poll(&self, ctx: &GpuContext) -> Option<Result<Vec<f32>, GpuError>> {
+        if cfg!(target_arch = "wasm32") {
+            self.try_take()
+        } else {
+            Some(self.wait(ctx))
+        }
+    }
+
     /// Blocks until mapped (not in a browser).
-    fn wait(self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
+    fn wait(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         ctx.wait()?;
         match self.mapped.recv() {
             Ok(r) => r.map_err(|e| GpuError::Readback(e.to_string()))?,
