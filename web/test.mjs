@@ -102,7 +102,13 @@ try {
   await (await chooser).setFiles(process.env.WEIGHTS);
   const t1 = Date.now();
   let s = await status();
-  while (Date.now() - t1 < 30000 && !(s?.run?.step > 0)) {
+  while (Date.now() - t1 < 15000 && !(s?.trainer_notice ?? '').startsWith('loaded')) {
+    await page.waitForTimeout(250);
+    s = await status();
+  }
+  // The new weights start a new run (a run still at step 0 has not shown anything yet).
+  await page.waitForTimeout(1000);
+  while (Date.now() - t1 < 40000 && !(s?.run?.step > 0)) {
     await page.waitForTimeout(500);
     s = await status();
   }
@@ -150,7 +156,7 @@ const kernelsOk = mode !== 'webgpu'
   || ((last?.trainer ?? '').startsWith('wgpu') && last?.gpu_check === 'pass');
 // The loaded network's reverse run advances; on WebGPU it samples there (our sampler kernels
 // through the browser's compiler, read back without blocking the page).
-const runOk = loaded.run?.step > 0 && !loaded.run?.failed
+const runOk = (loaded.notice ?? '').startsWith('loaded') && loaded.run?.step > 0 && !loaded.run?.failed
   && loaded.run?.device === (mode === 'webgpu' ? 'gpu' : 'cpu');
 const ok = runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
   && late.length > 0 && mean(late) < mean(early) && csvOk && kernelsOk;
