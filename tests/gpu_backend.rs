@@ -269,3 +269,57 @@ fn a_new_network_shape_restarts_on_the_gpu() {
     assert_eq!(bare.config().net, small().net);
     assert_eq!(bare.steps_done(), 1);
 }
+
+/// The browser's way (`ResilientTrainer::warming`): the CPU trains while the GPU trainer's
+/// probe step is on its way, then the GPU continues from exactly the CPU's weights, step count
+/// and settings (here natively, where a probe is back as soon as it is asked for).
+#[test]
+fn a_warming_gpu_takes_over_from_the_cpu() {
+    if gpu().is_none() {
+        return;
+    }
+    // A device of its own, with no kernel compiled yet.
+    let ctx = GpuContext::new().expect("a device of our own");
+    let sel = Selection {
+        kind: BackendKind::Wgpu,
+        gpu: Some(ctx),
+        line: String::new(),
+    };
+    let data = points(100, 6);
+    let mut t = ResilientTrainer::warming(&sel, small(), &data).expect("trainer");
+    assert_eq!(t.kind(), BackendKind::Cpu, "the CPU trains first");
+    assert!(t.name().contains("kernels compile"), "{}", t.name());
+    // A setting changed during the warm-up reaches the GPU too.
+    configure(&mut t, |c| c.lr *= 0.5);
+    let mut reference = CpuTrainer::new(t.config().clone(), &data).expect("trainer");
+    // The probe step, then the hand-over.
+    let mut cpu_steps = 0;
+    while t.kind() == BackendKind::Cpu {
+        assert!(cpu_steps < 200, "the GPU never took over: {}", t.name());
+        assert_eq!(t.train(1).expect("trains").len(), 1);
+        cpu_steps += 1;
+    }
+    reference.train(cpu_steps).expect("trains");
+    let n = cpu_steps;
+    assert_eq!(t.steps_done(), n);
+    assert_eq!(t.config().lr, small().lr * 0.5);
+    assert_eq!(
+        t.params().expect("params"),
+        reference.params().expect("params")
+    );
+    assert_eq!(
+        t.ema_params().expect("ema"),
+        reference.ema_params().expect("ema")
+    );
+    t.train(5).expect("trains on the GPU");
+    let losses = t.flush().expect("flush");
+    let steps: Vec<u64> = losses.iter().map(|l| l.step).collect();
+    assert_eq!(steps, (n..n + 5).collect::<Vec<_>>());
+    assert!(losses.iter().all(|l| l.loss.is_finite()));
+    // The GPU's next step moves on from the handed-over weights, not from fresh ones.
+    let moved = t.params().expect("params");
+    let fresh = small().net.init_params(small().seed);
+    let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>();
+    let from_handed = dist(&moved, &reference.params().expect("params"));
+    assert!(from_handed < dist(&moved, &fresh), "{from_handed}");
+}

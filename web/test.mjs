@@ -35,6 +35,12 @@ while (!first && Date.now() - t0 < 20000) {
   if (!first) await page.waitForTimeout(100);
 }
 const firstFrameSecs = (Date.now() - t0) / 1000;
+// The first training step, looked for every 200 ms.
+let firstStepSecs = null;
+while (firstStepSecs === null && Date.now() - t0 < Number(seconds) * 1000) {
+  if ((await status())?.step > 0) firstStepSecs = (Date.now() - t0) / 1000;
+  else await page.waitForTimeout(200);
+}
 const samples = [];
 while (Date.now() - t0 < Number(seconds) * 1000) {
   await page.waitForTimeout(1000);
@@ -139,7 +145,7 @@ const early = losses.slice(0, 3), late = losses.slice(-3);
 const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
 const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
-  first_step_s: samples.find((s) => s.step > 0)?.t ?? null,
+  first_step_s: firstStepSecs,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
   loss_early: mean(early), loss_late: mean(late), csv, loaded, weights, console_errors: errors,
 };

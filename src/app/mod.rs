@@ -176,8 +176,19 @@ impl App {
     /// file that cannot be read gives the defaults, values out of range are brought back, and
     /// either way `settings_notice` says so (`Settings::restore`).
     pub fn restored(cc: &eframe::CreationContext<'_>, train: bool) -> Self {
+        Self::restored_with(cc, train, |_| {})
+    }
+
+    /// As `restored`, with `adjust` applied to the settings before anything starts (a web
+    /// page's `?backend=`).
+    pub fn restored_with(
+        cc: &eframe::CreationContext<'_>,
+        train: bool,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let stored = cc.storage.and_then(|s| s.get_string(eframe::APP_KEY));
-        let (settings, notice) = Settings::restore(stored.as_deref());
+        let (mut settings, notice) = Settings::restore(stored.as_deref());
+        adjust(&mut settings);
         let mut app = Self::create(cc, settings, train);
         app.settings_notice = notice;
         app

@@ -158,10 +158,12 @@ pub fn start() {
                 canvas,
                 options,
                 Box::new(|cc| {
-                    let mut app = App::new(cc, None);
-                    if let Some(backend) = asked_backend() {
-                        app.settings.train.backend = backend;
-                    }
+                    // The page's backend from the start: training begins on it.
+                    let app = App::restored_with(cc, true, |settings| {
+                        if let Some(backend) = asked_backend() {
+                            settings.train.backend = backend;
+                        }
+                    });
                     Ok(Box::new(app))
                 }),
             )

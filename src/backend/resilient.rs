@@ -1,6 +1,11 @@
 //! [`ResilientTrainer`]: a trainer that starts on the GPU and moves to the CPU when the GPU
 //! fails (device lost, out of memory, a config it cannot run), continuing from the last good
 //! weights it could read back.
+//!
+//! In a browser the GPU's pipelines compile when first used, seconds on a software adapter,
+//! and nothing may wait for them: there the CPU trains from the first frame while the GPU
+//! trainer takes one probe step, and the GPU continues from the CPU's weights once that
+//! step's loss is back ([`ResilientTrainer::warming`]).
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -48,6 +53,24 @@ pub struct ResilientTrainer {
     /// The newest EMA weights read back from the GPU (the app reads them for every
     /// snapshot): what the CPU continues from when nothing can be read after a failure.
     last_ema: RefCell<Option<(u64, Vec<f32>)>>,
+    /// Whether a new GPU trainer warms up while the CPU trains.
+    warm_up: bool,
+    /// The GPU trainer warming up (its probe step on its way), the CPU training meanwhile.
+    warming: Option<Box<GpuTrainer>>,
+}
+
+/// The GPU continues from the CPU's run: its weights, their average and step count, in its
+/// settings, on `data`.
+fn hand_over_to(
+    gpu: &mut GpuTrainer,
+    cpu: &dyn TrainBackend,
+    data: &[Point],
+) -> Result<(), BackendError> {
+    let (params, ema) = (cpu.params()?, cpu.ema_params()?);
+    gpu.apply(cpu.config())?;
+    gpu.set_data(data)?;
+    gpu.resume_from(&params, &ema, cpu.steps_done())?;
+    Ok(())
 }
 
 impl ResilientTrainer {
@@ -69,6 +92,27 @@ impl ResilientTrainer {
         data: &[Point],
         labels: Option<&[u32]>,
     ) -> Result<Self, BackendError> {
+        Self::start(selection, cfg, data, labels, cfg!(target_arch = "wasm32"))
+    }
+
+    /// As `new`, but a GPU trainer (now and after each restart) warms up first: the CPU trains
+    /// until the GPU's probe step comes back, then the GPU continues from the CPU's weights.
+    /// How a browser trains (natively a pipeline is compiled when it is made).
+    pub fn warming(
+        selection: &Selection,
+        cfg: TrainConfig,
+        data: &[Point],
+    ) -> Result<Self, BackendError> {
+        Self::start(selection, cfg, data, None, true)
+    }
+
+    fn start(
+        selection: &Selection,
+        cfg: TrainConfig,
+        data: &[Point],
+        labels: Option<&[u32]>,
+        warm_up: bool,
+    ) -> Result<Self, BackendError> {
         let gpu = match &selection.gpu {
             Some(ctx) if selection.kind == BackendKind::Wgpu => Some(ctx.clone()),
             _ => None,
@@ -80,6 +124,8 @@ impl ResilientTrainer {
             labels: labels.map(Into::into),
             notice: None,
             last_ema: RefCell::default(),
+            warm_up,
+            warming: None,
         };
         if this.gpu.is_some() {
             this.build(cfg)?;
@@ -97,18 +143,29 @@ impl ResilientTrainer {
             labels: labels.map(Into::into),
             notice: None,
             last_ema: RefCell::default(),
+            warm_up: false,
+            warming: None,
         }
     }
 
     /// A fresh trainer for `cfg`: on the GPU while there is one, else (or if it refuses) on
-    /// the CPU with a notice saying why.
+    /// the CPU with a notice saying why. Warming up, the CPU trains while the GPU trainer
+    /// takes a probe step.
     fn build(&mut self, cfg: TrainConfig) -> Result<(), BackendError> {
         cfg.validate()?;
+        self.warming = None;
+        self.last_ema.replace(None);
         if let Some(ctx) = &self.gpu {
-            match GpuTrainer::new(ctx, cfg.clone(), &self.data) {
+            let made = GpuTrainer::new(ctx, cfg.clone(), &self.data).and_then(|mut t| {
+                if self.warm_up {
+                    t.step_now()?;
+                }
+                Ok(t)
+            });
+            match made {
+                Ok(t) if self.warm_up => self.warming = Some(Box::new(t)),
                 Ok(t) => {
                     self.inner = Box::new(t);
-                    self.last_ema.replace(None);
                     return Ok(());
                 }
                 Err(e) => {
@@ -116,9 +173,7 @@ impl ResilientTrainer {
                     if !is_device_failure(&e) {
                         return Err(e);
                     }
-                    self.notice = Some(format!(
-                        "the GPU could not train ({e}); training on the CPU instead"
-                    ));
+                    self.gpu_refused(&e);
                 }
             }
         }
@@ -128,6 +183,38 @@ impl ResilientTrainer {
             self.labels.as_deref(),
         )?);
         Ok(())
+    }
+
+    /// The GPU cannot train this run: the CPU does, and the notice says why.
+    fn gpu_refused(&mut self, e: &BackendError) {
+        self.notice = Some(format!(
+            "the GPU could not train ({e}); training on the CPU instead"
+        ));
+        self.warming = None;
+    }
+
+    /// The GPU takes over from a warm-up once its probe step's loss is back: from the CPU's
+    /// weights, their average and step count, in its settings, on its data. A GPU that fails
+    /// meanwhile leaves the CPU training, with a notice.
+    fn hand_over_when_warm(&mut self) {
+        let Some(gpu) = self.warming.as_mut() else {
+            return;
+        };
+        let handed = match gpu.flush() {
+            Err(e) => Err(e.into()),
+            Ok(_) if !(gpu.steps_done() > 0 && gpu.losses_settled()) => return,
+            Ok(_) if self.inner.paused().is_some() => return,
+            Ok(_) => hand_over_to(gpu, self.inner.as_ref(), &self.data),
+        };
+        match handed {
+            Ok(()) => {
+                if let Some(gpu) = self.warming.take() {
+                    self.inner = gpu;
+                }
+            }
+            Err(e) if e.is_pending() => {}
+            Err(e) => self.gpu_refused(&e),
+        }
     }
 
     /// Runs `op` on the inner trainer; on a GPU device failure, moves to the CPU and runs
@@ -187,7 +274,14 @@ impl ResilientTrainer {
 
 impl TrainBackend for ResilientTrainer {
     fn name(&self) -> String {
-        self.inner.name()
+        match &self.warming {
+            Some(gpu) => format!(
+                "{} until {} is ready (its kernels compile)",
+                self.inner.name(),
+                gpu.context().adapter_name()
+            ),
+            None => self.inner.name(),
+        }
     }
 
     fn kind(&self) -> BackendKind {
@@ -195,7 +289,9 @@ impl TrainBackend for ResilientTrainer {
     }
 
     fn train(&mut self, steps: u64) -> Result<Vec<LossPoint>, BackendError> {
-        self.guarded(|t| t.train(steps))
+        let losses = self.guarded(|t| t.train(steps));
+        self.hand_over_when_warm();
+        losses
     }
 
     fn flush(&mut self) -> Result<Vec<LossPoint>, BackendError> {
@@ -271,6 +367,12 @@ impl TrainBackend for ResilientTrainer {
     }
 
     fn reset(&mut self, seed: u32) -> Result<(), BackendError> {
+        if self.warming.is_some() {
+            // A new seed is a new network: the GPU warms up again for it.
+            let mut cfg = self.config().clone();
+            cfg.seed = seed;
+            return self.build(cfg);
+        }
         self.guarded(|t| t.reset(seed))
     }
 

@@ -57,6 +57,9 @@ pub(super) struct TrainJob {
     backend: Option<Box<dyn TrainBackend>>,
     /// Why the backend was chosen (from the factory), repeated when the network restarts.
     why: String,
+    /// The backend's name as last told to the UI (it changes when the GPU takes over from a
+    /// warm-up, or the CPU from a failed GPU).
+    named: String,
     events: Events,
     snapshot: SnapshotSlot,
     quality: Quality,
@@ -89,6 +92,7 @@ impl TrainJob {
             commands,
             backend: None,
             why: String::new(),
+            named: String::new(),
             events,
             snapshot,
             quality,
@@ -118,13 +122,8 @@ impl TrainJob {
 
     /// Fresh weights: say which network trains, start the curves over, show the weights.
     fn restarted(&mut self) {
-        if let Some(trainer) = &self.backend {
-            self.events.send(Event::Started {
-                backend: trainer.name(),
-                params: trainer.config().net.num_params(),
-                why: self.why.clone(),
-            });
-        }
+        self.named.clear();
+        self.tell_backend();
         self.loss_sum = 0.0;
         self.loss_count = 0;
         self.samples_since = 0;
@@ -133,6 +132,22 @@ impl TrainJob {
         self.loaded = None;
         self.events.send(Event::Restarted);
         self.publish();
+    }
+
+    /// Says which backend trains, when that is news.
+    fn tell_backend(&mut self) {
+        let Some(trainer) = &self.backend else {
+            return;
+        };
+        let name = trainer.name();
+        if name != self.named {
+            self.events.send(Event::Started {
+                backend: name.clone(),
+                params: trainer.config().net.num_params(),
+                why: self.why.clone(),
+            });
+            self.named = name;
+        }
     }
 
     fn apply(&mut self, command: Command) {
@@ -304,6 +319,7 @@ impl TrainJob {
             self.samples_since = 0;
             self.last_progress = Instant::now();
         }
+        self.tell_backend();
         if self
             .last_snapshot
             .is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY)

@@ -164,4 +164,29 @@ impl GpuTrainer {
         self.adam_steps = 0;
         Ok(())
     }
+
+    /// Continues a run another trainer began (the CPU, while this one's pipelines compiled):
+    /// its weights, their moving average and its step count (so the batches go on where they
+    /// were); Adam's moments restart, with their own bias correction.
+    /// Only between readbacks (`losses_settled`): the losses in flight belong to the old
+    /// count.
+    pub fn resume_from(&mut self, params: &[f32], ema: &[f32], steps: u64) -> Result<(), GpuError> {
+        self.cfg.net.check_params(ema)?;
+        if !self.losses_settled() {
+            return Err(GpuError::Pending("the losses in flight"));
+        }
+        self.set_params(params)?;
+        self.ctx
+            .queue
+            .write_buffer(&self.ema, 0, bytemuck::cast_slice(ema));
+        self.steps = steps;
+        self.readback.read_to = steps;
+        self.losses.clear();
+        Ok(())
+    }
+
+    /// Whether every step's loss has been read back and none is on its way.
+    pub fn losses_settled(&self) -> bool {
+        self.readback.in_flight.is_none() && self.readback.read_to == self.steps
+    }
 }
