@@ -136,7 +136,20 @@ pub struct Worker<T> {
 impl<T: Send + 'static> Worker<T> {
     /// In a browser: hands `job` to the page's scheduler ([`pump_background`]).
     #[cfg(target_arch = "wasm32")]
-    pub fn spawn(_name: &str, job: impl Job<Output = T>, repaint: Repaint) -> Self {
+    pub fn spawn(name: &str, job: impl Job<Output = T>, repaint: Repaint) -> Self {
+        Self::spawn_weighted(name, job, repaint, 1)
+    }
+
+    /// As `spawn`; in a browser, where the jobs share the page's one thread, this one gets
+    /// `weight` shares of the time to the others' one each (natively every job has its own
+    /// thread and the weight does nothing).
+    #[cfg(target_arch = "wasm32")]
+    pub fn spawn_weighted(
+        _name: &str,
+        job: impl Job<Output = T>,
+        repaint: Repaint,
+        weight: u32,
+    ) -> Self {
         let worker = Self::new(repaint, Driver::Thread(None));
         let (ctl, outcome, finished) = (
             Arc::clone(&worker.ctl),
@@ -144,23 +157,37 @@ impl<T: Send + 'static> Worker<T> {
             Arc::clone(&worker.finished),
         );
         let mut job = job;
-        background::add(Box::new(move |deadline| {
-            let end = loop {
-                if ctl.is_cancelled() {
-                    break Outcome::Cancelled;
-                }
-                match step_caught(&mut job, &ctl) {
-                    Ok(Step::Continue) if Instant::now() < deadline => {}
-                    Ok(Step::Continue) => return background::Poll::Again(Duration::ZERO),
-                    Ok(Step::Wait(d)) => return background::Poll::Again(d),
-                    Ok(Step::Done(value)) => break Outcome::Done(value),
-                    Err(message) => break Outcome::Failed(message),
-                }
-            };
-            finish(&outcome, &finished, &ctl, end);
-            background::Poll::Finished
-        }));
+        background::add(
+            Box::new(move |deadline| {
+                let end = loop {
+                    if ctl.is_cancelled() {
+                        break Outcome::Cancelled;
+                    }
+                    match step_caught(&mut job, &ctl) {
+                        Ok(Step::Continue) if Instant::now() < deadline => {}
+                        Ok(Step::Continue) => return background::Poll::Again(Duration::ZERO),
+                        Ok(Step::Wait(d)) => return background::Poll::Again(d),
+                        Ok(Step::Done(value)) => break Outcome::Done(value),
+                        Err(message) => break Outcome::Failed(message),
+                    }
+                };
+                finish(&outcome, &finished, &ctl, end);
+                background::Poll::Finished
+            }),
+            weight,
+        );
         worker
+    }
+
+    /// As `spawn` (the weight matters only in a browser).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn spawn_weighted(
+        name: &str,
+        job: impl Job<Output = T>,
+        repaint: Repaint,
+        _weight: u32,
+    ) -> Self {
+        Self::spawn(name, job, repaint)
     }
 
     /// Runs `job` on a new low-priority thread named `name`. A thread that cannot start is
@@ -395,17 +422,20 @@ mod background {
     struct Entry {
         run: Box<dyn FnMut(Instant) -> Poll>,
         not_before: Instant,
+        /// Shares of the budget.
+        weight: u32,
     }
 
     thread_local! {
         static JOBS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     }
 
-    pub fn add(run: Box<dyn FnMut(Instant) -> Poll>) {
+    pub fn add(run: Box<dyn FnMut(Instant) -> Poll>, weight: u32) {
         JOBS.with(|jobs| {
             jobs.borrow_mut().push(Entry {
                 run,
                 not_before: Instant::now(),
+                weight: weight.max(1),
             })
         });
     }
@@ -414,14 +444,18 @@ mod background {
         // Taken out while they run: a job may start another one.
         let mut jobs = JOBS.with(|jobs| std::mem::take(&mut *jobs.borrow_mut()));
         let start = Instant::now();
-        let ready = jobs.iter().filter(|e| e.not_before <= start).count().max(1);
-        let share = budget / ready as u32;
+        let shares: u32 = jobs
+            .iter()
+            .filter(|e| e.not_before <= start)
+            .map(|e| e.weight)
+            .sum();
+        let share = budget / shares.max(1);
         jobs.retain_mut(|entry| {
             let now = Instant::now();
             if entry.not_before > now || now - start >= budget {
                 return true;
             }
-            match (entry.run)(now + share) {
+            match (entry.run)(now + share * entry.weight) {
                 Poll::Again(wait) => {
                     entry.not_before = Instant::now() + wait;
                     true

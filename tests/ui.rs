@@ -372,11 +372,13 @@ fn pictured_panels_look_as_drawn() {
 #[test]
 fn a_schedule_that_stops_too_early_fails_the_noise_check() {
     let mut h = harness(test_settings());
+    // The check arrives from a worker; its line is drawn on the frame after.
     assert!(run_until(&mut h, 90.0, |h| h
         .state()
         .player
         .noise_check()
-        .is_some()));
+        .is_some()
+        && h.query_by_label_contains("x₁ ").is_some()));
     let check = h.state().player.noise_check().expect("checked");
     assert!(check.reached_noise(), "β_max = 20 reaches noise: {check:?}");
     assert!(h.query_by_label_contains("x₁ ≈ N(0, I)").is_some());
@@ -388,6 +390,7 @@ fn a_schedule_that_stops_too_early_fails_the_noise_check() {
             .player
             .noise_check()
             .is_some_and(|c| c.alpha_end > 0.5)
+            && h.query_by_label_contains("x₁ is NOT").is_some()
     }));
     let check = h.state().player.noise_check().expect("checked");
     assert!(!check.reached_noise(), "β_max = 2 stops early: {check:?}");

@@ -161,3 +161,36 @@ fn the_lesson_on_running_time_backwards_runs_its_comparison_by_itself() {
         .naive_result()
         .is_some()));
 }
+
+/// At the end of a forward pass with a network not yet trained enough for reverse, the loop
+/// stays at noise (the note counting the steps) for a few seconds before it plays forward
+/// again: the reverse pass is what the class waits for.
+#[test]
+fn the_loop_waits_at_noise_for_the_network_before_replaying_forward() {
+    let mut settings = test_settings();
+    settings.score_source = diffusion_playground::app::ScoreSource::Learned;
+    settings.auto_loop = true;
+    let mut h = harness(settings);
+    h.run_steps(1);
+    h.state_mut().player.t = 0.999;
+    // Seconds of playback at which the pass reached noise, and at which it started over.
+    let (mut clock, mut at_noise, mut replayed) = (0.0f64, None, None);
+    for _ in 0..2000 {
+        h.step();
+        clock += f64::from(h.ctx.input(|i| i.unstable_dt));
+        let p = &h.state().player;
+        assert_eq!(p.mode, Mode::Forward, "no network: never reverse");
+        if at_noise.is_none() && p.t >= 1.0 {
+            at_noise = Some(clock);
+        }
+        if at_noise.is_some() && p.t < 0.5 {
+            replayed = Some(clock);
+            break;
+        }
+    }
+    let waited = replayed.expect("played forward again") - at_noise.expect("reached noise");
+    assert!(
+        (3.5..5.0).contains(&waited),
+        "waited {waited:.2} s at noise"
+    );
+}

@@ -246,7 +246,9 @@ impl TrainHandle {
             commands,
             events,
             snapshot,
-            worker: Some(Worker::spawn("training", job, repaint)),
+            // In a browser training has as much of the page's time as the other jobs together
+            // (a reverse run and the quality check).
+            worker: Some(Worker::spawn_weighted("training", job, repaint, 2)),
             sent: VecDeque::new(),
         }
     }
