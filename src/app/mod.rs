@@ -563,9 +563,11 @@ impl App {
     /// One frame: everything but the window itself (kept apart so tests can call it).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        // Playback follows the clock even at a few frames per second (software rendering).
-        let dt = ctx.input(|i| i.unstable_dt as f64).min(0.25);
-        self.frame_stats.tick(dt);
+        // Playback follows the clock even at a few frames per second (software rendering);
+        // the frame rate shown is the true one.
+        let raw_dt = ctx.input(|i| i.unstable_dt as f64);
+        self.frame_stats.tick(raw_dt);
+        let dt = raw_dt.min(0.25);
         let look = style::Look {
             presentation: self.settings.presentation,
             dark: self.settings.dark,

@@ -117,15 +117,37 @@ pub fn status() -> String {
     STATUS.with(|s| s.borrow().clone())
 }
 
+/// The value of `?key=` in the page's address.
+fn query(key: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+/// The page's `?particles=N` (a teacher's page, a test): the canvas's particle count, kept in
+/// the range the slider allows.
+fn asked_particles() -> Option<usize> {
+    let value = query("particles")?;
+    match value.parse::<usize>() {
+        Ok(n) => Some(n.clamp(
+            *super::settings::PARTICLES_RANGE.start(),
+            *super::settings::PARTICLES_RANGE.end(),
+        )),
+        Err(_) => {
+            log::warn!("?particles={value}: expected a whole number; using the saved count");
+            None
+        }
+    }
+}
+
 /// The page's `?backend=cpu|wgpu|auto`, as the CLI's `--backend`.
 fn asked_backend() -> Option<crate::train::BackendPref> {
     use crate::train::BackendPref;
-    let search = web_sys::window()?.location().search().ok()?;
-    let value = search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("backend="))?;
-    match value {
+    let value = query("backend")?;
+    match value.as_str() {
         "cpu" => Some(BackendPref::Cpu),
         "wgpu" => Some(BackendPref::Wgpu),
         "auto" => Some(BackendPref::Auto),
@@ -162,6 +184,9 @@ pub fn start() {
                     let app = App::restored_with(cc, true, |settings| {
                         if let Some(backend) = asked_backend() {
                             settings.train.backend = backend;
+                        }
+                        if let Some(n) = asked_particles() {
+                            settings.particles = n;
                         }
                     });
                     Ok(Box::new(app))
