@@ -2,7 +2,8 @@
 // the page loads without console errors, draws something (pixel variance), and training
 // advances with a falling loss over SECONDS; then a CSV and a trained network go in through the
 // file pickers (the network's reverse run must advance: on the GPU on the WebGPU path) and the
-// weights come out as a download. Prints one JSON line.
+// weights come out as a download; on WebGPU the training device is then lost (the page's drill)
+// and the CPU must take over. Prints one JSON line.
 import { chromium } from 'playwright-core';
 
 const [url, seconds = '30', mode = 'webgl'] = process.argv.slice(2);
@@ -137,6 +138,27 @@ try {
 } catch (e) {
   weights = { error: String(e), status: await status() };
 }
+// WebGPU: the training device lost as in a GPU reset (the page's drill): the CPU takes over
+// with a notice saying why, the page keeps drawing, and training goes on.
+let lost = {};
+if (mode === 'webgpu') {
+  try {
+    const had = await page.evaluate(() => window.diffusionPlayground.loseTrainingDevice());
+    const t1 = Date.now();
+    let s = await status();
+    while (Date.now() - t1 < 15000 && !(s?.trainer ?? '').startsWith('cpu')) {
+      await page.waitForTimeout(250);
+      s = await status();
+    }
+    const stepAtLoss = s?.step ?? 0;
+    await page.waitForTimeout(3000);
+    const later = await status();
+    lost = { had, secs: (Date.now() - t1) / 1000, trainer: later?.trainer, notice: later?.trainer_notice,
+             steps: [stepAtLoss, later?.step], fps: later?.fps };
+  } catch (e) {
+    lost = { error: String(e) };
+  }
+}
 await browser.close();
 
 const steps = samples.map((s) => s.step);
@@ -147,7 +169,7 @@ const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
   first_step_s: firstStepSecs,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
-  loss_early: mean(early), loss_late: mean(late), csv, loaded, weights, console_errors: errors,
+  loss_early: mean(early), loss_late: mean(late), csv, loaded, weights, lost, console_errors: errors,
 };
 console.log(JSON.stringify(report));
 const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === 'good.csv'
@@ -164,6 +186,8 @@ const kernelsOk = mode !== 'webgpu'
 // through the browser's compiler, read back without blocking the page).
 const runOk = (loaded.notice ?? '').startsWith('loaded') && loaded.run?.step > 0 && !loaded.run?.failed
   && loaded.run?.device === (mode === 'webgpu' ? 'gpu' : 'cpu');
-const ok = runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
+const lostOk = mode !== 'webgpu' || (lost.had === true && (lost.trainer ?? '').startsWith('cpu')
+  && (lost.notice ?? '').includes('GPU failed') && lost.steps[1] > lost.steps[0]);
+const ok = lostOk && runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
   && late.length > 0 && mean(late) < mean(early) && csvOk && kernelsOk;
 if (!ok) { console.error('web test failed'); process.exit(1); }

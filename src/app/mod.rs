@@ -197,12 +197,15 @@ impl App {
     /// An app inside an eframe (or egui_kittest) context: installs the particle renderer
     /// when wgpu is there. `train: false` records commands without a training thread.
     pub fn create(cc: &eframe::CreationContext<'_>, settings: Settings, train: bool) -> Self {
-        // The renderer's device, for the WGSL trainer to share (docs/architecture.md §1).
+        // The renderer's device, for the WGSL trainer to share (docs/architecture.md §1); in
+        // a browser the page's own training device when it has one.
         let shared = cc.wgpu_render_state.as_ref().map(|rs| {
             // Before the training thread can submit anything.
             report_wgpu_errors(&rs.device);
             GpuContext::from_shared(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
         });
+        #[cfg(target_arch = "wasm32")]
+        let shared = web::training_device().or(shared);
         #[cfg(target_arch = "wasm32")]
         web::set_device(shared.clone());
         let mut app = Self::build(settings, train, &cc.egui_ctx, train::factory(shared));

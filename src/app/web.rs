@@ -19,8 +19,12 @@ use crate::gpu::selfcheck::SelfCheck;
 thread_local! {
     /// The newest status, written each frame by the app, read by `status()`.
     static STATUS: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The page's WebGPU device (when eframe renders with one), for the self-check.
+    /// The WebGPU device our kernels train on (the self-check's, the drill's).
     static DEVICE: RefCell<Option<GpuContext>> = const { RefCell::new(None) };
+    /// A device of its own for training, asked for before the app starts (its adapter and
+    /// instance kept alive with it).
+    static TRAINING: RefCell<Option<(GpuContext, wgpu::Instance, wgpu::Adapter)>> =
+        const { RefCell::new(None) };
     /// The self-check of our kernels on that device (`gpu_check`).
     static CHECK: RefCell<Check> = const { RefCell::new(Check::NotRun) };
 }
@@ -32,9 +36,29 @@ enum Check {
     Done(String),
 }
 
-/// Remembers the device eframe renders with (called once at start).
+/// Remembers the device our kernels train on (called once at start).
 pub(crate) fn set_device(ctx: Option<GpuContext>) {
     DEVICE.with(|d| *d.borrow_mut() = ctx);
+}
+
+/// The training device asked for at start, if the page got one. Training has a device apart
+/// from the one eframe renders with, so that losing it (a GPU reset, the drill below) leaves
+/// the page drawing while the CPU takes over; in a browser the reverse runs read their frames
+/// back anyway, so nothing on the canvas needs the two to be one.
+pub(crate) fn training_device() -> Option<GpuContext> {
+    TRAINING.with(|t| t.borrow().as_ref().map(|(ctx, _, _)| ctx.clone()))
+}
+
+/// `window.diffusionPlayground.loseTrainingDevice()`: destroys the training device, as a GPU
+/// reset would lose it (a drill for tests and for a lecturer who wants to see the fallback).
+#[wasm_bindgen(js_name = diffusionPlaygroundLoseTrainingDevice)]
+pub fn lose_training_device() -> bool {
+    DEVICE.with(|d| {
+        d.borrow()
+            .as_ref()
+            .map(|ctx| ctx.device.destroy())
+            .is_some()
+    })
 }
 
 /// Starts the self-check once our kernels train on the page's device, advances it, and
@@ -172,8 +196,12 @@ pub fn start() {
             return;
         };
         let mut options = eframe::WebOptions::default();
-        if let Some(existing) = webgpu_device().await {
+        if let Some(existing) = webgpu_device("diffusion-playground").await {
             options.wgpu_options.wgpu_setup = existing.into();
+            if let Some(t) = webgpu_device("diffusion-playground training").await {
+                let ctx = GpuContext::from_shared(t.device, t.queue, t.adapter.get_info());
+                TRAINING.with(|slot| *slot.borrow_mut() = Some((ctx, t.instance, t.adapter)));
+            }
         }
         let started = eframe::WebRunner::new()
             .start(
@@ -199,7 +227,7 @@ pub fn start() {
     });
 }
 
-/// The page's WebGPU device, from the one adapter asked for; `None` where there is no WebGPU
+/// A WebGPU device, from an adapter asked for it alone; `None` where there is no WebGPU
 /// (plain http from another machine, or a browser without it), and eframe falls back to WebGL2.
 ///
 /// eframe's own set-up first requests an adapter only to see whether WebGPU exists. In
@@ -207,7 +235,7 @@ pub fn start() {
 /// every device of the page ("A valid external Instance reference no longer exists"): the
 /// canvas went blank and our kernels with it. Asking once, and keeping what we asked for,
 /// avoids that.
-async fn webgpu_device() -> Option<egui_wgpu::WgpuSetupExisting> {
+async fn webgpu_device(label: &str) -> Option<egui_wgpu::WgpuSetupExisting> {
     if !web_sys::window().is_some_and(|w| w.is_secure_context()) {
         return None;
     }
@@ -221,7 +249,7 @@ async fn webgpu_device() -> Option<egui_wgpu::WgpuSetupExisting> {
         .ok()?;
     let (device, queue) = adapter
         .request_device(&wgpu::DeviceDescriptor {
-            label: Some("diffusion-playground"),
+            label: Some(label),
             required_limits: adapter.limits(),
             ..wgpu::DeviceDescriptor::default()
         })

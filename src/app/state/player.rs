@@ -472,7 +472,8 @@ impl Player {
         };
         self.fresh_reverse = false;
         if restart {
-            // The GPU weights only when the canvas can draw from their device.
+            // The GPU weights only when the canvas can draw from their device (in a browser
+            // the frames come back to the CPU, so any device will do).
             let gpu = train
                 .model
                 .as_ref()
@@ -480,7 +481,8 @@ impl Player {
                 .filter(|g| {
                     settings.score_source == ScoreSource::Learned
                         && model.process().is_vp()
-                        && self.render_device.as_ref() == Some(&g.ctx.device)
+                        && (cfg!(target_arch = "wasm32")
+                            || self.render_device.as_ref() == Some(&g.ctx.device))
                 })
                 .map(|g| Box::new(g.clone()));
             self.reverse_model = Some(Arc::clone(&model));
