@@ -161,6 +161,61 @@ pub fn sample_with_progress(
     Ok((x, nfe))
 }
 
+/// One solver step of `x` with the model a [`SamplingSweep`] owns.
+pub type SampleStep = Box<dyn FnMut(&mut Sampler, &mut [Point]) + Send>;
+/// What a [`SamplingSweep`] makes of its samples.
+pub type Finish<T> = Box<dyn FnOnce(Vec<Point>) -> Result<T, TeachError> + Send>;
+
+/// A reverse run from N(0, I) as a [`Sweep`]: one solver step per `advance` (through `step`,
+/// which owns the model: a guided one may borrow what it also owns), then `finish` turns the
+/// samples into the view's result.
+pub struct SamplingSweep<T> {
+    sampler: Sampler,
+    x: Vec<Point>,
+    step: SampleStep,
+    finish: Option<Finish<T>>,
+    result: Option<T>,
+}
+
+impl<T> SamplingSweep<T> {
+    pub fn new(
+        schedule: Schedule,
+        cfg: SamplerConfig,
+        n: usize,
+        step: SampleStep,
+        finish: Finish<T>,
+    ) -> Self {
+        Self {
+            sampler: Sampler::new(schedule, cfg),
+            x: prior(n, cfg.seed),
+            step,
+            finish: Some(finish),
+            result: None,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Sweep for SamplingSweep<T> {
+    type Output = T;
+
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        if !self.sampler.is_done() {
+            (self.step)(&mut self.sampler, &mut self.x);
+            let steps = self.sampler.config().steps.max(1) as f64;
+            progress.tick(self.sampler.steps_done() as f64 / steps)?;
+            return Ok(false);
+        }
+        if let Some(finish) = self.finish.take() {
+            self.result = Some(finish(std::mem::take(&mut self.x))?);
+        }
+        Ok(true)
+    }
+
+    fn so_far(&self) -> Option<T> {
+        self.result.clone()
+    }
+}
+
 /// Runs a sampler to the end from the given particles, ticking after every step.
 pub fn run_with_progress(
     model: &dyn ScoreModel,
@@ -231,5 +286,52 @@ mod tests {
         cancel.store(true, Ordering::Relaxed);
         assert!(matches!(p.tick(0.1), Err(TeachError::Cancelled)));
         assert!(Progress::none().tick(0.3).is_ok());
+    }
+
+    /// A sampling sweep is the same reverse run as `sample_with_progress`, one solver step
+    /// per advance, with `finish` applied once at the end.
+    #[test]
+    fn a_sampling_sweep_is_the_run_one_step_at_a_time() {
+        use crate::math::oracle::Oracle;
+        use crate::math::solvers::SamplerKind;
+        let schedule = Schedule::default();
+        let points: Vec<Point> = (0..50).map(|i| [i as f32 * 0.1, 1.0]).collect();
+        let oracle = std::sync::Arc::new(Oracle::empirical(&points, schedule));
+        let cfg = SamplerConfig {
+            kind: SamplerKind::Heun,
+            steps: 12,
+            seed: 4,
+            ..SamplerConfig::default()
+        };
+        let (whole, _) =
+            sample_with_progress(oracle.as_ref(), schedule, cfg, 300, Progress::none())
+                .expect("runs");
+        let model = std::sync::Arc::clone(&oracle);
+        let mut sweep = SamplingSweep::new(
+            schedule,
+            cfg,
+            300,
+            Box::new(move |sampler, x| sampler.step(model.as_ref(), x)),
+            Box::new(|x| Ok(x.len())),
+        );
+        let mut advances = 0;
+        while !sweep.advance(Progress::none()).expect("advances") {
+            assert!(sweep.so_far().is_none(), "nothing before the end");
+            advances += 1;
+        }
+        assert_eq!(advances, 12, "one solver step per advance");
+        assert_eq!(sweep.so_far(), Some(300));
+        assert_eq!(sweep.x, Vec::<Point>::new(), "the samples went to `finish`");
+        // The same particles as the whole run (checked through a second sweep's finish).
+        let model = std::sync::Arc::clone(&oracle);
+        let mut same = SamplingSweep::new(
+            schedule,
+            cfg,
+            300,
+            Box::new(move |sampler, x| sampler.step(model.as_ref(), x)),
+            Box::new(|x| Ok(x)),
+        );
+        while !same.advance(Progress::none()).expect("advances") {}
+        assert_eq!(same.so_far().expect("done"), whole);
     }
 }

@@ -16,7 +16,7 @@ use crate::math::solvers::SamplerConfig;
 use crate::nn::{DEFAULT_CLASS_DROPOUT, NetModel, Trainer};
 use crate::teach::guidance::{Guided, nearest_labels};
 use crate::teach::lessons::MAX_GUIDANCE;
-use crate::teach::{Progress, Sweep, TeachError, sample_with_progress};
+use crate::teach::{Finish, Progress, SampleStep, SamplingSweep, Sweep, TeachError};
 use crate::train::{TrainSettings, train_config};
 
 /// Labelled points the samples are classified against (nearest point's class).
@@ -38,6 +38,7 @@ struct CondNet {
 }
 
 /// Guided samples and their classes.
+#[derive(Clone)]
 struct Samples {
     samples: Vec<Point>,
     /// The nearest labelled point's class, per sample (the colours).
@@ -288,29 +289,33 @@ impl CfgView {
             seed: sampler.seed,
             ..SamplerConfig::default()
         };
-        self.sample.start(ctx, move |progress| {
+        // One solver step per job step (a browser's frame loop keeps drawing meanwhile).
+        self.sample.start_sweep(ctx, move || {
             let guided = Guided::new(model, class, w)?;
-            let (samples, _) = sample_with_progress(&guided, schedule, cfg, PARTICLES, progress)?;
-            let (points, labels) = data.draw(REFERENCE_POINTS);
-            if points.is_empty() {
-                return Err(TeachError::Invalid(format!("{} has no points", data.name)));
-            }
-            let nearest = nearest_labels(&samples, &points, &labels);
-            let mut counts = vec![0usize; classes as usize];
-            for &l in &nearest {
-                if let Some(c) = counts.get_mut(l as usize) {
-                    *c += 1;
+            let step: SampleStep = Box::new(move |sampler, x| sampler.step(&guided, x));
+            let finish: Finish<Samples> = Box::new(move |samples| {
+                let (points, labels) = data.draw(REFERENCE_POINTS);
+                if points.is_empty() {
+                    return Err(TeachError::Invalid(format!("{} has no points", data.name)));
                 }
-            }
-            let total = nearest.len().max(1) as f64;
-            Ok(Samples {
-                fractions: counts.iter().map(|&c| c as f64 / total).collect(),
-                labels: nearest,
-                samples,
-                class,
-                w,
-                generation,
-            })
+                let nearest = nearest_labels(&samples, &points, &labels);
+                let mut counts = vec![0usize; classes as usize];
+                for &l in &nearest {
+                    if let Some(c) = counts.get_mut(l as usize) {
+                        *c += 1;
+                    }
+                }
+                let total = nearest.len().max(1) as f64;
+                Ok(Samples {
+                    fractions: counts.iter().map(|&c| c as f64 / total).collect(),
+                    labels: nearest,
+                    samples,
+                    class,
+                    w,
+                    generation,
+                })
+            });
+            Ok(SamplingSweep::new(schedule, cfg, PARTICLES, step, finish))
         });
     }
 }

@@ -10,16 +10,18 @@ use super::{Inputs, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::jobs::Task;
 use crate::app::settings::SamplerSettings;
+use crate::math::ScoreModel;
 use crate::math::solvers::SamplerConfig;
 use crate::teach::guidance::{ClassifierGuidance, ExactClassifier, class_accuracy, nearest_labels};
 use crate::teach::lessons::MAX_GUIDANCE;
-use crate::teach::sample_with_progress;
+use crate::teach::{Finish, SampleStep, SamplingSweep};
 use crate::train::TrainSettings;
 
 /// Labelled points the exact classifier is built from when the data is not a mixture.
 const CLASSIFIER_POINTS: usize = 1000;
 const PARTICLES: usize = 1000;
 
+#[derive(Clone)]
 struct Guided {
     samples: Vec<Point>,
     /// The nearest labelled point's class, per sample (the colours).
@@ -160,7 +162,8 @@ impl GuidanceView {
             seed: sampler.seed,
             ..SamplerConfig::default()
         };
-        self.task.start(ctx, move |progress| {
+        // One solver step per job step (a browser's frame loop keeps drawing meanwhile).
+        self.task.start_sweep(ctx, move || {
             let (points, labels) = data.draw(CLASSIFIER_POINTS);
             if points.is_empty() {
                 return Err(crate::teach::TeachError::Invalid(format!(
@@ -175,20 +178,32 @@ impl GuidanceView {
                 }
                 None => ExactClassifier::from_points(&points, &labels, schedule)?,
             };
-            let (base, model_label): (&dyn crate::math::ScoreModel, _) = match &learned {
-                Some(m) => (m.as_ref(), "learned + exact classifier"),
-                None => (classifier.full(), "exact score + classifier"),
+            let model_label = match &learned {
+                Some(_) => "learned + exact classifier",
+                None => "exact score + classifier",
             };
-            let guided = ClassifierGuidance::new(base, &classifier, class, scale)?;
-            let (samples, _) = sample_with_progress(&guided, schedule, cfg, PARTICLES, progress)?;
-            Ok(Guided {
-                labels: nearest_labels(&samples, &points, &labels),
-                accuracy: class_accuracy(&samples, &points, &labels, class),
-                samples,
-                class,
-                scale,
-                model_label,
-            })
+            // The class and the scale are checked once, here.
+            ClassifierGuidance::new(classifier.full(), &classifier, class, scale)?;
+            let step: SampleStep = Box::new(move |sampler, x| {
+                let base: &dyn ScoreModel = match &learned {
+                    Some(m) => m.as_ref(),
+                    None => classifier.full(),
+                };
+                if let Ok(guided) = ClassifierGuidance::new(base, &classifier, class, scale) {
+                    sampler.step(&guided, x);
+                }
+            });
+            let finish: Finish<Guided> = Box::new(move |samples| {
+                Ok(Guided {
+                    labels: nearest_labels(&samples, &points, &labels),
+                    accuracy: class_accuracy(&samples, &points, &labels, class),
+                    samples,
+                    class,
+                    scale,
+                    model_label,
+                })
+            });
+            Ok(SamplingSweep::new(schedule, cfg, PARTICLES, step, finish))
         });
     }
 }
