@@ -329,7 +329,7 @@ mod tests {
             cfg,
             300,
             Box::new(move |sampler, x| sampler.step(model.as_ref(), x)),
-            Box::new(|x| Ok(x)),
+            Box::new(Ok),
         );
         while !same.advance(Progress::none()).expect("advances") {}
         assert_eq!(same.so_far().expect("done"), whole);
