@@ -10,7 +10,7 @@ use diffusion_playground::math::ScoreModel;
 use diffusion_playground::math::metrics::sliced_w2;
 use diffusion_playground::math::oracle::{Component, Oracle};
 use diffusion_playground::math::solvers::{SamplerConfig, SamplerKind, sample};
-use diffusion_playground::teach::denoiser::{DenoiserConfig, compare};
+use diffusion_playground::teach::denoiser::{DenoiserConfig, DenoiserSweep, compare};
 use diffusion_playground::teach::guidance::{
     ClassifierFree, ClassifierGuidance, ExactClassifier, ExactConditional, WithClass,
     class_accuracy, means,
@@ -21,7 +21,7 @@ use diffusion_playground::teach::naive::{
 use diffusion_playground::teach::quality_steps::{
     Floor, QualityConfig, discretisation_error, nfe_grid, observed_order, quality_vs_nfe,
 };
-use diffusion_playground::teach::{Progress, TeachError, ZeroScore};
+use diffusion_playground::teach::{Progress, Sweep, TeachError, ZeroScore};
 
 fn eight() -> (Vec<Component>, Oracle) {
     let c = BuiltIn::EightGaussians.mixture().expect("a mixture");
@@ -266,6 +266,16 @@ fn ideal_denoiser_memorises_the_training_points() {
     assert!((0.6..1.6).contains(&ratio), "{ratio}");
     let counted: u32 = r.ideal.histogram.counts.iter().sum::<u32>() + r.ideal.histogram.overflow;
     assert_eq!(counted as usize, 500);
+    // The view's sweep, a solver step of both runs at a time, gives the same report.
+    let truth: diffusion_playground::train::SharedModel = std::sync::Arc::new(truth);
+    let mut sweep =
+        DenoiserSweep::new(train.clone(), held.clone(), truth, Schedule::default(), cfg).unwrap();
+    let mut advances = 1;
+    while !sweep.advance(Progress::none()).unwrap() {
+        advances += 1;
+    }
+    assert_eq!(advances, cfg.sampler.steps, "one solver step of each per advance");
+    assert_eq!(sweep.so_far(), Some(r));
 }
 
 fn accuracy(model: &dyn ScoreModel, comps: &[Component], class: u32) -> f64 {

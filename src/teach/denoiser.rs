@@ -11,13 +11,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Progress, TeachError, check_sampling, sample_with_progress};
+use super::{Progress, Sweep, TeachError, check_sampling};
 use crate::Point;
 use crate::math::ScoreModel;
 use crate::math::metrics::nearest_distances;
 use crate::math::oracle::Oracle;
 use crate::math::schedule::Schedule;
-use crate::math::solvers::{SamplerConfig, SamplerKind};
+use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
+use crate::train::SharedModel;
 
 /// The exact score of the training set: the "ideal denoiser".
 pub fn ideal_denoiser(train: &[Point], schedule: Schedule) -> Oracle {
@@ -163,56 +164,154 @@ pub fn compare(
     cfg: &DenoiserConfig,
     progress: Progress<'_>,
 ) -> Result<DenoiserReport, TeachError> {
-    check_sampling(&schedule, cfg.sampler.t_min, cfg.particles, "denoiser")?;
+    check(train, held_out, &schedule, cfg)?;
+    let ideal = ideal_denoiser(train, schedule);
+    let mut runs = Runs::new(schedule, cfg);
+    progress.tick(0.0)?;
+    while !runs.step(&ideal, learned) {
+        progress.tick(0.95 * runs.fraction())?;
+    }
+    let report = runs.report(train, held_out, cfg);
+    progress.tick(1.0)?;
+    Ok(report)
+}
+
+/// [`compare`] as a [`Sweep`]: both runs take one solver step per `advance` (in a browser the
+/// page keeps drawing meanwhile), then the distances are measured.
+pub struct DenoiserSweep {
+    train: Vec<Point>,
+    held_out: Vec<Point>,
+    learned: SharedModel,
+    ideal: Oracle,
+    cfg: DenoiserConfig,
+    runs: Option<Runs>,
+    report: Option<DenoiserReport>,
+}
+
+impl DenoiserSweep {
+    pub fn new(
+        train: Vec<Point>,
+        held_out: Vec<Point>,
+        learned: SharedModel,
+        schedule: Schedule,
+        cfg: DenoiserConfig,
+    ) -> Result<Self, TeachError> {
+        check(&train, &held_out, &schedule, &cfg)?;
+        Ok(Self {
+            ideal: ideal_denoiser(&train, schedule),
+            runs: Some(Runs::new(schedule, &cfg)),
+            train,
+            held_out,
+            learned,
+            cfg,
+            report: None,
+        })
+    }
+}
+
+impl Sweep for DenoiserSweep {
+    type Output = DenoiserReport;
+
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let Some(runs) = self.runs.as_mut() else {
+            return Ok(true);
+        };
+        if !runs.step(&self.ideal, self.learned.as_ref()) {
+            progress.tick(0.95 * runs.fraction())?;
+            return Ok(false);
+        }
+        if let Some(runs) = self.runs.take() {
+            self.report = Some(runs.report(&self.train, &self.held_out, &self.cfg));
+        }
+        Ok(true)
+    }
+
+    fn so_far(&self) -> Option<DenoiserReport> {
+        self.report.clone()
+    }
+}
+
+fn check(
+    train: &[Point],
+    held_out: &[Point],
+    schedule: &Schedule,
+    cfg: &DenoiserConfig,
+) -> Result<(), TeachError> {
+    check_sampling(schedule, cfg.sampler.t_min, cfg.particles, "denoiser")?;
     if train.is_empty() || held_out.is_empty() {
         return Err(TeachError::Invalid(
             "denoiser: the training and held-out sets must not be empty".into(),
         ));
     }
-    let ideal = ideal_denoiser(train, schedule);
-    let (ideal_x, ideal_nfe) = sample_with_progress(
-        &ideal,
-        schedule,
-        cfg.sampler,
-        cfg.particles,
-        progress.sub(0.0, 0.5),
-    )?;
-    let (learned_x, learned_nfe) = sample_with_progress(
-        learned,
-        schedule,
-        cfg.sampler,
-        cfg.particles,
-        progress.sub(0.5, 0.45),
-    )?;
-    let d_ideal = nearest_distances(&ideal_x, train);
-    let d_learned = nearest_distances(&learned_x, train);
-    let d_held = nearest_distances(held_out, train);
-    let mut all: Vec<f32> = d_ideal
-        .iter()
-        .chain(&d_learned)
-        .chain(&d_held)
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    all.sort_unstable_by(f32::total_cmp);
-    let max = all
-        .get(((all.len() as f32 * 0.99) as usize).min(all.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or(1.0);
-    let side = |samples: Vec<Point>, distances: Vec<f32>, nfe: usize| Side {
-        summary: DistanceSummary::of(&distances),
-        histogram: Histogram::new(&distances, cfg.bins, max),
-        samples,
-        distances,
-        nfe,
-    };
-    let report = DenoiserReport {
-        ideal: side(ideal_x, d_ideal, ideal_nfe),
-        learned: side(learned_x, d_learned, learned_nfe),
-        held_out: side(held_out.to_vec(), d_held, 0),
-    };
-    progress.tick(1.0)?;
-    Ok(report)
+    Ok(())
+}
+
+/// The ideal denoiser's run and the learned model's, from the same noise with the same
+/// sampler, advanced together.
+struct Runs {
+    ideal: (Sampler, Vec<Point>),
+    learned: (Sampler, Vec<Point>),
+}
+
+impl Runs {
+    fn new(schedule: Schedule, cfg: &DenoiserConfig) -> Self {
+        let run = || {
+            (
+                Sampler::new(schedule, cfg.sampler),
+                prior(cfg.particles, cfg.sampler.seed),
+            )
+        };
+        Self {
+            ideal: run(),
+            learned: run(),
+        }
+    }
+
+    /// One solver step of each; true once both are done.
+    fn step(&mut self, ideal: &dyn ScoreModel, learned: &dyn ScoreModel) -> bool {
+        for ((sampler, x), model) in [(&mut self.ideal, ideal), (&mut self.learned, learned)] {
+            if !sampler.is_done() {
+                sampler.step(model, x);
+            }
+        }
+        self.ideal.0.is_done() && self.learned.0.is_done()
+    }
+
+    fn fraction(&self) -> f64 {
+        self.ideal.0.steps_done() as f64 / self.ideal.0.config().steps.max(1) as f64
+    }
+
+    fn report(self, train: &[Point], held_out: &[Point], cfg: &DenoiserConfig) -> DenoiserReport {
+        let (ideal_nfe, learned_nfe) = (self.ideal.0.nfe(), self.learned.0.nfe());
+        let (ideal_x, learned_x) = (self.ideal.1, self.learned.1);
+        let d_ideal = nearest_distances(&ideal_x, train);
+        let d_learned = nearest_distances(&learned_x, train);
+        let d_held = nearest_distances(held_out, train);
+        let mut all: Vec<f32> = d_ideal
+            .iter()
+            .chain(&d_learned)
+            .chain(&d_held)
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        all.sort_unstable_by(f32::total_cmp);
+        let max = all
+            .get(((all.len() as f32 * 0.99) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(1.0);
+        let side = |samples: Vec<Point>, distances: Vec<f32>, nfe: usize| Side {
+            summary: DistanceSummary::of(&distances),
+            histogram: Histogram::new(&distances, cfg.bins, max),
+            samples,
+            distances,
+            nfe,
+        };
+        DenoiserReport {
+            ideal: side(ideal_x, d_ideal, ideal_nfe),
+            learned: side(learned_x, d_learned, learned_nfe),
+            held_out: side(held_out.to_vec(), d_held, 0),
+        }
+    }
 }
 
 #[cfg(test)]

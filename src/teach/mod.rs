@@ -161,6 +161,29 @@ pub fn sample_with_progress(
     Ok((x, nfe))
 }
 
+/// A sweep whose results `f` turns into a view's own (with what else the view shows beside).
+pub struct MapSweep<S, F> {
+    pub sweep: S,
+    pub f: F,
+}
+
+impl<S, T, F> Sweep for MapSweep<S, F>
+where
+    S: Sweep,
+    T: Clone + Send + 'static,
+    F: Fn(S::Output) -> T + Send + 'static,
+{
+    type Output = T;
+
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        self.sweep.advance(progress)
+    }
+
+    fn so_far(&self) -> Option<T> {
+        self.sweep.so_far().map(&self.f)
+    }
+}
+
 /// One solver step of `x` with the model a [`SamplingSweep`] owns.
 pub type SampleStep = Box<dyn FnMut(&mut Sampler, &mut [Point]) + Send>;
 /// What a [`SamplingSweep`] makes of its samples.

@@ -11,7 +11,8 @@ use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::export::{ViewExport, write_table};
 use crate::app::jobs::Task;
-use crate::teach::denoiser::{DenoiserConfig, DenoiserReport, Histogram, compare};
+use crate::teach::MapSweep;
+use crate::teach::denoiser::{DenoiserConfig, DenoiserReport, DenoiserSweep, Histogram};
 
 pub struct MemoriseView {
     train_size: usize,
@@ -107,10 +108,19 @@ impl MemoriseView {
         let held_out = inputs.held_out(1000, 0);
         let (model, label) = inputs.model();
         let schedule = inputs.schedule;
-        self.task.start(ctx, move |progress| {
-            let cfg = DenoiserConfig::default();
-            let report = compare(&train, &held_out, model.as_ref(), schedule, &cfg, progress)?;
-            Ok((report, train, label))
+        // Both runs take one solver step per job step (a browser keeps drawing meanwhile).
+        self.task.start_sweep(ctx, move || {
+            let sweep = DenoiserSweep::new(
+                train.clone(),
+                held_out,
+                model,
+                schedule,
+                DenoiserConfig::default(),
+            )?;
+            Ok(MapSweep {
+                sweep,
+                f: move |report| (report, train.clone(), label),
+            })
         });
     }
 }
