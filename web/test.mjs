@@ -2,7 +2,7 @@
 // the page loads without console errors, draws something (pixel variance), and training
 // advances with a falling loss over SECONDS; then a CSV and a trained network go in through the
 // file pickers (the network's reverse run must advance: on the GPU on the WebGPU path) and the
-// weights come out as a download; on WebGPU the training device is then lost (the page's drill)
+// weights and an animated GIF come out as downloads; on WebGPU the training device is then lost (the page's drill)
 // and the CPU must take over. Prints one JSON line.
 import { chromium } from 'playwright-core';
 
@@ -91,6 +91,34 @@ async function openCsv(file) {
   await page.waitForTimeout(2500);
   return status();
 }
+// "Animation GIF" (Export, at the foot of the scrolled controls) offers the forward and
+// reverse animation as a download, encoded in the page.
+let gif = {};
+try {
+  const scroll = async (dy) => {
+    await page.mouse.move(150, 400);
+    for (let i = 0; i < 10; i++) { await page.mouse.wheel(0, dy); await page.waitForTimeout(200); }
+    await page.waitForTimeout(800);
+  };
+  await scroll(400);
+  await click(45, 765);
+  await page.waitForTimeout(800);
+  await scroll(400);
+  await click(262, 743);
+  await page.waitForSelector("#rfd-output", { timeout: 20000 });
+  const download = page.waitForEvent('download', { timeout: 10000 });
+  await page.click('#rfd-output');
+  const d = await download;
+  const file = path.join(dir, 'animation.gif');
+  await d.saveAs(file);
+  const bytes = fs.readFileSync(file);
+  gif = { name: d.suggestedFilename(), bytes: bytes.length, header: bytes.subarray(0, 6).toString('latin1') };
+  // Back to the top of the controls for the file pickers below.
+  await scroll(-400);
+} catch (e) {
+  await page.screenshot({ path: process.env.GIF_SHOT || '/tmp/gif-fail.png' }).catch(() => {});
+  gif = { error: String(e), status: await status() };
+}
 let csv = {};
 try {
   const afterBad = await openCsv(bad);
@@ -169,7 +197,7 @@ const report = {
   mode, first_frame_s: firstFrameSecs, status: last, pixel_variance: variance,
   first_step_s: firstStepSecs,
   steps_first: steps[0] ?? null, steps_last: steps.at(-1) ?? null,
-  loss_early: mean(early), loss_late: mean(late), csv, loaded, weights, lost, console_errors: errors,
+  loss_early: mean(early), loss_late: mean(late), csv, loaded, weights, gif, lost, console_errors: errors,
 };
 console.log(JSON.stringify(report));
 const csvOk = (csv.bad_error ?? '').includes('bad.csv:3') && csv.good_data === 'good.csv'
@@ -188,6 +216,7 @@ const runOk = (loaded.notice ?? '').startsWith('loaded') && loaded.run?.step > 0
   && loaded.run?.device === (mode === 'webgpu' ? 'gpu' : 'cpu');
 const lostOk = mode !== 'webgpu' || (lost.had === true && (lost.trainer ?? '').startsWith('cpu')
   && (lost.notice ?? '').includes('GPU failed') && lost.steps[1] > lost.steps[0]);
-const ok = lostOk && runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
+const gifOk = (gif.name ?? '').endsWith('.gif') && gif.header === 'GIF89a' && gif.bytes > 10000;
+const ok = gifOk && lostOk && runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
   && late.length > 0 && mean(late) < mean(early) && csvOk && kernelsOk;
 if (!ok) { console.error('web test failed'); process.exit(1); }
