@@ -274,7 +274,10 @@ fn ideal_denoiser_memorises_the_training_points() {
     while !sweep.advance(Progress::none()).unwrap() {
         advances += 1;
     }
-    assert_eq!(advances, cfg.sampler.steps, "one solver step of each per advance");
+    assert_eq!(
+        advances, cfg.sampler.steps,
+        "one solver step of each per advance"
+    );
     assert_eq!(sweep.so_far(), Some(r));
 }
 
