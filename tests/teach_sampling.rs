@@ -16,12 +16,14 @@ use diffusion_playground::teach::guidance::{
     class_accuracy, means,
 };
 use diffusion_playground::teach::naive::{
-    LangevinConfig, NaiveConfig, langevin_comparison, mode_weights, naive_spread, naive_vs_reverse,
+    LangevinConfig, NaiveConfig, langevin_comparison, langevin_sweep, mode_weights, naive_spread,
+    naive_sweep, naive_vs_reverse,
 };
 use diffusion_playground::teach::quality_steps::{
     Floor, QualityConfig, discretisation_error, nfe_grid, observed_order, quality_vs_nfe,
 };
 use diffusion_playground::teach::{Progress, Sweep, TeachError, ZeroScore};
+use diffusion_playground::train::SharedModel;
 
 fn eight() -> (Vec<Component>, Oracle) {
     let c = BuiltIn::EightGaussians.mixture().expect("a mixture");
@@ -200,6 +202,15 @@ fn naive_reverse_fails_where_the_reverse_sde_recovers_the_data() {
         "{} vs {expected}",
         std / prior_std
     );
+    // The view's sweep, a solver step at a time, gives the same runs.
+    let model: SharedModel = std::sync::Arc::new(oracle);
+    let mut sweep = naive_sweep(model, sch, &cfg).unwrap();
+    let mut advances = 1;
+    while !sweep.advance(Progress::none()).unwrap() {
+        advances += 1;
+    }
+    assert_eq!(advances, 2 * cfg.steps, "one step of one run per advance");
+    assert_eq!(sweep.so_far(), Some(cmp));
 }
 
 /// Two well-separated modes of weight 0.2 and 0.8 (Song & Ermon's figure): plain Langevin from
@@ -230,6 +241,14 @@ fn annealed_langevin_recovers_mode_weights_that_plain_langevin_misses() {
     assert!((sde - 0.8).abs() < 0.05, "sde {sde}");
     assert!((plain - 0.8).abs() > 0.2, "plain {plain}");
     assert_eq!(r.plain.nfe, r.annealed.nfe);
+    let model: SharedModel = std::sync::Arc::new(oracle);
+    let mut sweep = langevin_sweep(model, Schedule::default(), &cfg).unwrap();
+    while !sweep.advance(Progress::none()).unwrap() {}
+    assert_eq!(
+        sweep.so_far(),
+        Some(r),
+        "the view's sweep gives the same runs"
+    );
 }
 
 /// The exact score of the training points reproduces them (within a few σ(t_min), the noise

@@ -19,19 +19,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Progress, TeachError, ZeroScore, check_sampling, run_with_progress};
+use super::{Progress, Sweep, TeachError, ZeroScore, check_sampling};
 use crate::Point;
 use crate::math::ScoreModel;
 use crate::math::rng::normal2;
 use crate::math::schedule::Schedule;
-use crate::math::solvers::{SamplerConfig, SamplerKind, prior};
+use crate::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
+use crate::train::SharedModel;
 
 /// The RNG stream of annealed Langevin's noise (`math::rng` keys draws by stream; this one is
 /// far from the streams listed there).
 pub const STREAM_ANNEALED: u32 = 0x414E_4E4C;
 
 /// One sampler run: the final particles and a few snapshots for the animation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReverseRun {
     pub samples: Vec<Point>,
     /// (t, particles) after every few steps, starting with the prior; empty unless asked for.
@@ -72,41 +73,227 @@ pub fn naive_spread(schedule: &Schedule, t_min: f64) -> f64 {
     schedule.alpha(t_min) / schedule.alpha(1.0)
 }
 
-/// Runs a sampler, keeping about `frames` snapshots.
-fn run_recorded(
-    model: &dyn ScoreModel,
-    schedule: Schedule,
-    cfg: SamplerConfig,
-    n: usize,
-    frames: usize,
-    progress: Progress<'_>,
-) -> Result<ReverseRun, TeachError> {
-    let mut x = prior(n, cfg.seed);
-    if frames == 0 {
-        let nfe = run_with_progress(model, schedule, cfg, &mut x, progress)?;
-        return Ok(ReverseRun {
-            samples: x,
-            frames: Vec::new(),
-            nfe,
-        });
-    }
-    let mut sampler = crate::math::solvers::Sampler::new(schedule, cfg);
-    let steps = sampler.config().steps;
-    let every = steps.div_ceil(frames).max(1);
-    let mut kept = vec![(sampler.t(), x.clone())];
-    while !sampler.is_done() {
-        sampler.step(model, &mut x);
-        let k = sampler.steps_done();
-        if k.is_multiple_of(every) || sampler.is_done() {
-            kept.push((sampler.t(), x.clone()));
+/// One run of a comparison, advanced a step at a time: a sampler keeping about `frames`
+/// snapshots, or annealed Langevin.
+enum Run {
+    Sampled {
+        sampler: Sampler,
+        x: Vec<Point>,
+        kept: Vec<(f64, Vec<Point>)>,
+        /// A snapshot every this many steps (0: none).
+        every: usize,
+        /// Run with the zero score (the naive reversal), not the model.
+        scoreless: bool,
+    },
+    Annealed {
+        schedule: Schedule,
+        levels: Vec<f64>,
+        cfg: LangevinConfig,
+        x: Vec<Point>,
+        eps: Vec<Point>,
+        /// Steps taken.
+        k: usize,
+    },
+}
+
+impl Run {
+    fn sampled(schedule: Schedule, cfg: SamplerConfig, n: usize, frames: usize) -> Self {
+        let sampler = Sampler::new(schedule, cfg);
+        let x = prior(n, cfg.seed);
+        let every = match frames {
+            0 => 0,
+            f => sampler.config().steps.div_ceil(f).max(1),
+        };
+        let kept = if every > 0 {
+            vec![(sampler.t(), x.clone())]
+        } else {
+            Vec::new()
+        };
+        Self::Sampled {
+            sampler,
+            x,
+            kept,
+            every,
+            scoreless: false,
         }
-        progress.tick(k as f64 / steps as f64)?;
     }
-    Ok(ReverseRun {
-        samples: x,
-        frames: kept,
-        nfe: sampler.nfe(),
-    })
+
+    fn scoreless(mut self) -> Self {
+        if let Self::Sampled { scoreless, .. } = &mut self {
+            *scoreless = true;
+        }
+        self
+    }
+
+    fn annealed(schedule: &Schedule, cfg: &LangevinConfig, x: Vec<Point>) -> Self {
+        Self::Annealed {
+            schedule: *schedule,
+            levels: noise_levels(schedule, cfg.levels, cfg.t_min),
+            cfg: *cfg,
+            eps: vec![[0.0; 2]; x.len()],
+            x,
+            k: 0,
+        }
+    }
+
+    fn total(&self) -> usize {
+        match self {
+            Self::Sampled { sampler, .. } => sampler.config().steps,
+            Self::Annealed { levels, cfg, .. } => levels.len() * cfg.steps_per_level,
+        }
+        .max(1)
+    }
+
+    fn done(&self) -> usize {
+        match self {
+            Self::Sampled { sampler, .. } => sampler.steps_done(),
+            Self::Annealed { k, .. } => *k,
+        }
+    }
+
+    /// One step, with `model` as the score unless the run is scoreless; true once done.
+    fn step(&mut self, model: &dyn ScoreModel) -> bool {
+        let total = self.total();
+        match self {
+            Self::Sampled {
+                sampler,
+                x,
+                kept,
+                every,
+                scoreless,
+            } => {
+                if sampler.is_done() {
+                    return true;
+                }
+                let model = if *scoreless { &ZeroScore } else { model };
+                sampler.step(model, x);
+                let k = sampler.steps_done();
+                if *every > 0 && (k.is_multiple_of(*every) || sampler.is_done()) {
+                    kept.push((sampler.t(), x.clone()));
+                }
+                sampler.is_done()
+            }
+            Self::Annealed {
+                schedule,
+                levels,
+                cfg,
+                x,
+                eps,
+                k,
+            } => {
+                if *k >= total {
+                    return true;
+                }
+                // x ← x + δ_l s(x, t_l) + √(2δ_l) z with s = −ε̂/σ, δ_l = scale · σ_l².
+                let t = levels[*k / cfg.steps_per_level];
+                let sigma = schedule.sigma(t);
+                let delta = cfg.step_scale * sigma * sigma;
+                let (cs, cz) = ((-delta / sigma) as f32, (2.0 * delta).sqrt() as f32);
+                model.eps(x, t as f32, eps);
+                for (i, (p, e)) in x.iter_mut().zip(eps.iter()).enumerate() {
+                    let z = normal2(cfg.seed, *k as u32, i as u32, STREAM_ANNEALED);
+                    p[0] += cs * e[0] + cz * z[0];
+                    p[1] += cs * e[1] + cz * z[1];
+                }
+                *k += 1;
+                *k >= total
+            }
+        }
+    }
+
+    fn finish(self) -> ReverseRun {
+        match self {
+            Self::Sampled {
+                sampler, x, kept, ..
+            } => ReverseRun {
+                samples: x,
+                frames: kept,
+                nfe: sampler.nfe(),
+            },
+            Self::Annealed { x, k, .. } => ReverseRun {
+                samples: x,
+                frames: Vec::new(),
+                nfe: k,
+            },
+        }
+    }
+}
+
+/// Runs `runs` in turn to the end, ticking `progress` over all of them.
+fn run_all(
+    runs: Vec<Run>,
+    model: &dyn ScoreModel,
+    progress: Progress<'_>,
+) -> Result<Vec<ReverseRun>, TeachError> {
+    let mut sweep = Runs::new(runs);
+    while !sweep.step(model) {
+        progress.tick(sweep.fraction())?;
+    }
+    Ok(sweep.finish())
+}
+
+/// A comparison's runs, one step of the current run at a time.
+struct Runs {
+    runs: Vec<Run>,
+    current: usize,
+}
+
+impl Runs {
+    fn new(runs: Vec<Run>) -> Self {
+        Self { runs, current: 0 }
+    }
+
+    /// One step; true once every run is done.
+    fn step(&mut self, model: &dyn ScoreModel) -> bool {
+        if let Some(run) = self.runs.get_mut(self.current)
+            && run.step(model)
+        {
+            self.current += 1;
+        }
+        self.current >= self.runs.len()
+    }
+
+    /// Steps done over steps in all.
+    fn fraction(&self) -> f64 {
+        let total: usize = self.runs.iter().map(Run::total).sum();
+        let done: usize = self.runs.iter().map(Run::done).sum();
+        done as f64 / total.max(1) as f64
+    }
+
+    fn finish(self) -> Vec<ReverseRun> {
+        self.runs.into_iter().map(Run::finish).collect()
+    }
+}
+
+/// A comparison as a [`Sweep`]: its runs a step at a time (in a browser the page keeps drawing
+/// meanwhile), then `make` puts them together.
+pub struct ComparisonSweep<T> {
+    model: SharedModel,
+    runs: Option<Runs>,
+    make: fn(Vec<ReverseRun>) -> T,
+    result: Option<T>,
+}
+
+impl<T: Clone + Send + 'static> Sweep for ComparisonSweep<T> {
+    type Output = T;
+
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let Some(runs) = self.runs.as_mut() else {
+            return Ok(true);
+        };
+        if !runs.step(self.model.as_ref()) {
+            progress.tick(runs.fraction())?;
+            return Ok(false);
+        }
+        if let Some(runs) = self.runs.take() {
+            self.result = Some((self.make)(runs.finish()));
+        }
+        Ok(true)
+    }
+
+    fn so_far(&self) -> Option<T> {
+        self.result.clone()
+    }
 }
 
 /// The naive reversal and the real reverse SDE (`model` as its score), same noise.
@@ -123,6 +310,25 @@ pub fn naive_vs_reverse(
     cfg: &NaiveConfig,
     progress: Progress<'_>,
 ) -> Result<NaiveComparison, TeachError> {
+    let runs = run_all(naive_runs(schedule, cfg)?, model, progress)?;
+    Ok(naive_comparison(runs))
+}
+
+/// [`naive_vs_reverse`] a step at a time.
+pub fn naive_sweep(
+    model: SharedModel,
+    schedule: Schedule,
+    cfg: &NaiveConfig,
+) -> Result<ComparisonSweep<NaiveComparison>, TeachError> {
+    Ok(ComparisonSweep {
+        model,
+        runs: Some(Runs::new(naive_runs(schedule, cfg)?)),
+        make: naive_comparison,
+        result: None,
+    })
+}
+
+fn naive_runs(schedule: Schedule, cfg: &NaiveConfig) -> Result<Vec<Run>, TeachError> {
     check_sampling(&schedule, cfg.t_min, cfg.particles, "naive reverse")?;
     let sde = SamplerConfig {
         kind: SamplerKind::Em,
@@ -141,23 +347,19 @@ pub fn naive_vs_reverse(
         },
         ..sde
     };
-    let naive = run_recorded(
-        &ZeroScore,
-        schedule,
-        naive_cfg,
-        cfg.particles,
-        cfg.frames,
-        progress.sub(0.0, 0.2),
-    )?;
-    let reverse_sde = run_recorded(
-        model,
-        schedule,
-        sde,
-        cfg.particles,
-        cfg.frames,
-        progress.sub(0.2, 0.8),
-    )?;
-    Ok(NaiveComparison { naive, reverse_sde })
+    Ok(vec![
+        Run::sampled(schedule, naive_cfg, cfg.particles, cfg.frames).scoreless(),
+        Run::sampled(schedule, sde, cfg.particles, cfg.frames),
+    ])
+}
+
+fn naive_comparison(runs: Vec<ReverseRun>) -> NaiveComparison {
+    let mut runs = runs.into_iter();
+    let mut next = || runs.next().unwrap_or_default();
+    NaiveComparison {
+        naive: next(),
+        reverse_sde: next(),
+    }
 }
 
 /// (b): plain Langevin at t_min, annealed Langevin and the reverse SDE.
@@ -219,26 +421,10 @@ pub fn annealed_langevin(
     x: &mut [Point],
     progress: Progress<'_>,
 ) -> Result<usize, TeachError> {
-    let levels = noise_levels(schedule, cfg.levels, cfg.t_min);
-    let total = (levels.len() * cfg.steps_per_level).max(1);
-    let mut eps = vec![[0.0f32; 2]; x.len()];
-    let mut k = 0u32;
-    for &t in &levels {
-        let sigma = schedule.sigma(t);
-        let delta = cfg.step_scale * sigma * sigma;
-        let (cs, cz) = ((-delta / sigma) as f32, (2.0 * delta).sqrt() as f32);
-        for _ in 0..cfg.steps_per_level {
-            model.eps(x, t as f32, &mut eps);
-            for (i, (p, e)) in x.iter_mut().zip(&eps).enumerate() {
-                let z = normal2(cfg.seed, k, i as u32, STREAM_ANNEALED);
-                p[0] += cs * e[0] + cz * z[0];
-                p[1] += cs * e[1] + cz * z[1];
-            }
-            k += 1;
-            progress.tick(k as f64 / total as f64)?;
-        }
-    }
-    Ok(k as usize)
+    let run = Run::annealed(schedule, cfg, x.to_vec());
+    let annealed = run_all(vec![run], model, progress)?.remove(0);
+    x.copy_from_slice(&annealed.samples);
+    Ok(annealed.nfe)
 }
 
 /// The three Langevin-family samplers from the same start.
@@ -257,6 +443,25 @@ pub fn langevin_comparison(
     cfg: &LangevinConfig,
     progress: Progress<'_>,
 ) -> Result<LangevinComparison, TeachError> {
+    let runs = run_all(langevin_runs(schedule, cfg)?, model, progress)?;
+    Ok(langevin_from(runs))
+}
+
+/// [`langevin_comparison`] a step at a time.
+pub fn langevin_sweep(
+    model: SharedModel,
+    schedule: Schedule,
+    cfg: &LangevinConfig,
+) -> Result<ComparisonSweep<LangevinComparison>, TeachError> {
+    Ok(ComparisonSweep {
+        model,
+        runs: Some(Runs::new(langevin_runs(schedule, cfg)?)),
+        make: langevin_from,
+        result: None,
+    })
+}
+
+fn langevin_runs(schedule: Schedule, cfg: &LangevinConfig) -> Result<Vec<Run>, TeachError> {
     check_sampling(&schedule, cfg.t_min, cfg.particles, "Langevin")?;
     if cfg.levels == 0 || cfg.steps_per_level == 0 {
         return Err(TeachError::Invalid(
@@ -271,7 +476,7 @@ pub fn langevin_comparison(
     }
     let budget = cfg.levels * cfg.steps_per_level;
     let sigma_min = schedule.sigma(cfg.t_min);
-    let plain_cfg = SamplerConfig {
+    let plain = SamplerConfig {
         kind: SamplerKind::Langevin,
         steps: budget,
         t_min: cfg.t_min,
@@ -279,41 +484,28 @@ pub fn langevin_comparison(
         seed: cfg.seed,
         ..SamplerConfig::default()
     };
-    let plain = run_recorded(
-        model,
-        schedule,
-        plain_cfg,
-        cfg.particles,
-        0,
-        progress.sub(0.0, 0.35),
-    )?;
-    let mut x = prior(cfg.particles, cfg.seed);
-    let nfe = annealed_langevin(model, &schedule, cfg, &mut x, progress.sub(0.35, 0.35))?;
-    let annealed = ReverseRun {
-        samples: x,
-        frames: Vec::new(),
-        nfe,
-    };
-    let sde_cfg = SamplerConfig {
+    let sde = SamplerConfig {
         kind: SamplerKind::Em,
         steps: cfg.reverse_steps.max(1),
         t_min: cfg.t_min,
         seed: cfg.seed,
         ..SamplerConfig::default()
     };
-    let reverse_sde = run_recorded(
-        model,
-        schedule,
-        sde_cfg,
-        cfg.particles,
-        0,
-        progress.sub(0.7, 0.3),
-    )?;
-    Ok(LangevinComparison {
-        plain,
-        annealed,
-        reverse_sde,
-    })
+    Ok(vec![
+        Run::sampled(schedule, plain, cfg.particles, 0),
+        Run::annealed(&schedule, cfg, prior(cfg.particles, cfg.seed)),
+        Run::sampled(schedule, sde, cfg.particles, 0),
+    ])
+}
+
+fn langevin_from(runs: Vec<ReverseRun>) -> LangevinComparison {
+    let mut runs = runs.into_iter();
+    let mut next = || runs.next().unwrap_or_default();
+    LangevinComparison {
+        plain: next(),
+        annealed: next(),
+        reverse_sde: next(),
+    }
 }
 
 /// The fraction of samples nearest to each mode: the mode weights a sampler recovered.

@@ -8,10 +8,11 @@ use super::{DATA_GREY, Inputs, PALETTE, canvas_side, cloud_ui, note_ui};
 use crate::Point;
 use crate::app::export::ViewExport;
 use crate::app::jobs::Task;
+use crate::teach::MapSweep;
 use crate::teach::export::{View, render_points, write_gif};
 use crate::teach::naive::{
-    LangevinComparison, LangevinConfig, NaiveComparison, NaiveConfig, ReverseRun,
-    langevin_comparison, naive_spread, naive_vs_reverse,
+    LangevinComparison, LangevinConfig, NaiveComparison, NaiveConfig, ReverseRun, langevin_sweep,
+    naive_spread, naive_sweep,
 };
 
 const PARTICLES: usize = 1000;
@@ -63,16 +64,17 @@ impl WhyScoreView {
         {
             let (model, label) = inputs.model();
             let schedule = inputs.schedule;
-            self.naive.start(&ctx, move |progress| {
+            // A solver step at a time (a browser keeps drawing meanwhile).
+            self.naive.start_sweep(&ctx, move || {
                 let cfg = NaiveConfig {
                     particles: PARTICLES,
                     frames: FRAMES,
                     ..NaiveConfig::default()
                 };
-                Ok((
-                    naive_vs_reverse(model.as_ref(), schedule, &cfg, progress)?,
-                    label,
-                ))
+                Ok(MapSweep {
+                    sweep: naive_sweep(model, schedule, &cfg)?,
+                    f: move |c| (c, label),
+                })
             });
         }
         let count = self.naive.result.as_ref().map_or(0, |(c, _)| {
@@ -121,15 +123,15 @@ impl WhyScoreView {
         if self.langevin.controls_ui(ui, "Run the three samplers") {
             let (model, label) = inputs.model();
             let schedule = inputs.schedule;
-            self.langevin.start(&ctx, move |progress| {
+            self.langevin.start_sweep(&ctx, move || {
                 let cfg = LangevinConfig {
                     particles: PARTICLES,
                     ..LangevinConfig::default()
                 };
-                Ok((
-                    langevin_comparison(model.as_ref(), schedule, &cfg, progress)?,
-                    label,
-                ))
+                Ok(MapSweep {
+                    sweep: langevin_sweep(model, schedule, &cfg)?,
+                    f: move |c| (c, label),
+                })
             });
         }
         if let Some((c, label)) = &self.langevin.result {
