@@ -2,8 +2,9 @@
 // the page loads without console errors, draws something (pixel variance), and training
 // advances with a falling loss over SECONDS; then a CSV and a trained network go in through the
 // file pickers (the network's reverse run must advance: on the GPU on the WebGPU path) and the
-// weights and an animated GIF come out as downloads; on WebGPU the training device is then lost (the page's drill)
-// and the CPU must take over. Prints one JSON line.
+// weights and an animated GIF come out as downloads; on WebGPU the training device is then lost
+// (the page's drill) and the CPU must take over, then the render device, and the page must
+// restart on WebGL2. Prints one JSON line.
 import { chromium } from 'playwright-core';
 
 const [url, seconds = '30', mode = 'webgl'] = process.argv.slice(2);
@@ -186,6 +187,20 @@ if (mode === 'webgpu') {
   } catch (e) {
     lost = { error: String(e) };
   }
+  // Then the device the page draws with: the page restarts on WebGL2, saying why, and the
+  // CPU trains there.
+  try {
+    const had = await page.evaluate(() => window.diffusionPlayground.loseRenderDevice());
+    const t1 = Date.now();
+    let s = null;
+    while (Date.now() - t1 < 30000 && !((s?.backend ?? '').startsWith('WebGL2') && s?.step > 0)) {
+      await page.waitForTimeout(500);
+      s = await status().catch(() => null);
+    }
+    lost.render = { had, secs: (Date.now() - t1) / 1000, backend: s?.backend, step: s?.step };
+  } catch (e) {
+    lost.render = { error: String(e) };
+  }
 }
 await browser.close();
 
@@ -215,7 +230,9 @@ const kernelsOk = mode !== 'webgpu'
 const runOk = (loaded.notice ?? '').startsWith('loaded') && loaded.run?.step > 0 && !loaded.run?.failed
   && loaded.run?.device === (mode === 'webgpu' ? 'gpu' : 'cpu');
 const lostOk = mode !== 'webgpu' || (lost.had === true && (lost.trainer ?? '').startsWith('cpu')
-  && (lost.notice ?? '').includes('GPU failed') && lost.steps[1] > lost.steps[0]);
+  && (lost.notice ?? '').includes('GPU failed') && lost.steps[1] > lost.steps[0]
+  && lost.render?.had === true && (lost.render?.backend ?? '').includes('restarted on WebGL2')
+  && lost.render?.step > 0);
 const gifOk = (gif.name ?? '').endsWith('.gif') && gif.header === 'GIF89a' && gif.bytes > 10000;
 const ok = gifOk && lostOk && runOk && weightsOk && errors.length === 0 && drawn && steps.length > 1 && steps.at(-1) > steps[0]
   && late.length > 0 && mean(late) < mean(early) && csvOk && kernelsOk;

@@ -761,6 +761,10 @@ impl eframe::App for App {
 /// on https or localhost.
 fn web_gl_label() -> String {
     #[cfg(target_arch = "wasm32")]
+    if let Some(why) = web::restarted_because() {
+        return format!("WebGL2 ({why}; the page restarted on WebGL2)");
+    }
+    #[cfg(target_arch = "wasm32")]
     if !web_sys::window().is_some_and(|w| w.is_secure_context()) {
         return "WebGL2 (WebGPU needs https or localhost)".to_owned();
     }

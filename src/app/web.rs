@@ -25,6 +25,8 @@ thread_local! {
     /// instance kept alive with it).
     static TRAINING: RefCell<Option<(GpuContext, wgpu::Instance, wgpu::Adapter)>> =
         const { RefCell::new(None) };
+    /// The device eframe draws with, on WebGPU (for the drill).
+    static RENDER: RefCell<Option<wgpu::Device>> = const { RefCell::new(None) };
     /// The self-check of our kernels on that device (`gpu_check`).
     static CHECK: RefCell<Check> = const { RefCell::new(Check::NotRun) };
 }
@@ -196,7 +198,14 @@ pub fn start() {
             return;
         };
         let mut options = eframe::WebOptions::default();
-        if let Some(existing) = webgpu_device("diffusion-playground").await {
+        if restarted_because().is_some() {
+            // The page's WebGPU device was lost: draw with WebGL2 from now on.
+            if let egui_wgpu::WgpuSetup::CreateNew(setup) = &mut options.wgpu_options.wgpu_setup {
+                setup.instance_descriptor.backends = wgpu::Backends::GL;
+            }
+        } else if let Some(existing) = webgpu_device("diffusion-playground").await {
+            restart_when_lost(&existing.device);
+            RENDER.with(|r| *r.borrow_mut() = Some(existing.device.clone()));
             options.wgpu_options.wgpu_setup = existing.into();
             if let Some(t) = webgpu_device("diffusion-playground training").await {
                 let ctx = GpuContext::from_shared(t.device, t.queue, t.adapter.get_info());
@@ -225,6 +234,60 @@ pub fn start() {
             log::error!("diffusion-playground could not start: {e:?}");
         }
     });
+}
+
+/// Where a page that lost its WebGPU device keeps why, for the page that replaces it.
+const LOST_KEY: &str = "diffusion-playground.render-device-lost";
+
+thread_local! {
+    /// Set by the drill, so that its own `destroy` counts as a loss (a page being closed
+    /// destroys its devices too, and must not restart).
+    static DRILL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// When the device eframe draws with is lost (a GPU reset, a driver update), nothing can draw
+/// again on it: the page restarts with WebGL2, its settings kept (eframe stores them in the
+/// browser), and the status bar says why.
+fn restart_when_lost(device: &wgpu::Device) {
+    device.set_device_lost_callback(|reason, message| {
+        let drill = DRILL.with(std::cell::Cell::get);
+        if reason == wgpu::DeviceLostReason::Destroyed && !drill {
+            return;
+        }
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let why = format!(
+            "the WebGPU device was lost: {}",
+            message.trim_end_matches('.')
+        );
+        if let Ok(Some(storage)) = window.session_storage() {
+            let _ = storage.set_item(LOST_KEY, &why);
+        }
+        log::warn!("{why}; restarting the page on WebGL2");
+        let _ = window.location().reload();
+    });
+}
+
+/// Why this page runs on WebGL2 after a restart, if it does.
+pub(crate) fn restarted_because() -> Option<String> {
+    web_sys::window()?
+        .session_storage()
+        .ok()??
+        .get_item(LOST_KEY)
+        .ok()?
+}
+
+/// `window.diffusionPlayground.loseRenderDevice()`: destroys the device eframe draws with, as
+/// a GPU reset would lose it (a drill): the page restarts on WebGL2.
+#[wasm_bindgen(js_name = diffusionPlaygroundLoseRenderDevice)]
+pub fn lose_render_device() -> bool {
+    let Some(device) = RENDER.with(|r| r.borrow().clone()) else {
+        return false;
+    };
+    DRILL.with(|d| d.set(true));
+    device.destroy();
+    true
 }
 
 /// A WebGPU device, from an adapter asked for it alone; `None` where there is no WebGPU

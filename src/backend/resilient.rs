@@ -3,7 +3,7 @@
 //! weights it could read back.
 //!
 //! In a browser the GPU's pipelines compile when first used, seconds on a software adapter,
-//! and nothing may wait for them: there the CPU trains from the first frame while the GPU
+//! and nothing may wait for them: there the CPU trains from the first frame, then the GPU
 //! trainer takes one probe step, and the GPU continues from the CPU's weights once that
 //! step's loss is back ([`ResilientTrainer::warming`]).
 
@@ -55,8 +55,21 @@ pub struct ResilientTrainer {
     last_ema: RefCell<Option<(u64, Vec<f32>)>>,
     /// Whether a new GPU trainer warms up while the CPU trains.
     warm_up: bool,
-    /// The GPU trainer warming up (its probe step on its way), the CPU training meanwhile.
-    warming: Option<Box<GpuTrainer>>,
+    /// The GPU warming up, the CPU training meanwhile.
+    warming: Option<Warming>,
+}
+
+/// CPU steps before a warm-up makes its GPU trainer: a browser compiles the kernels on the
+/// thread that presents the page's frames (about 4 s on SwiftShader, when the page stalls),
+/// so the page first shows training under way.
+const WARM_UP_CPU_STEPS: u64 = 30;
+
+/// Where a warm-up is.
+enum Warming {
+    /// Waiting for `WARM_UP_CPU_STEPS` of the CPU.
+    Waiting,
+    /// The GPU trainer's probe step on its way.
+    Probing(Box<GpuTrainer>),
 }
 
 /// The GPU continues from the CPU's run: its weights, their average and step count, in its
@@ -155,15 +168,9 @@ impl ResilientTrainer {
         cfg.validate()?;
         self.warming = None;
         self.last_ema.replace(None);
-        if let Some(ctx) = &self.gpu {
-            let made = GpuTrainer::new(ctx, cfg.clone(), &self.data).and_then(|mut t| {
-                if self.warm_up {
-                    t.step_now()?;
-                }
-                Ok(t)
-            });
-            match made {
-                Ok(t) if self.warm_up => self.warming = Some(Box::new(t)),
+        match &self.gpu {
+            Some(_) if self.warm_up => self.warming = Some(Warming::Waiting),
+            Some(ctx) => match GpuTrainer::new(ctx, cfg.clone(), &self.data) {
                 Ok(t) => {
                     self.inner = Box::new(t);
                     return Ok(());
@@ -175,7 +182,8 @@ impl ResilientTrainer {
                     }
                     self.gpu_refused(&e);
                 }
-            }
+            },
+            None => {}
         }
         self.inner = Box::new(CpuTrainer::with_labels(
             cfg,
@@ -193,22 +201,37 @@ impl ResilientTrainer {
         self.warming = None;
     }
 
-    /// The GPU takes over from a warm-up once its probe step's loss is back: from the CPU's
-    /// weights, their average and step count, in its settings, on its data. A GPU that fails
-    /// meanwhile leaves the CPU training, with a notice.
+    /// Moves a warm-up on: after `WARM_UP_CPU_STEPS` the GPU trainer (in the CPU's settings, on
+    /// its data) takes a probe step; once that step's loss is back, the GPU continues from the
+    /// CPU's weights, EMA and step count. A GPU that fails meanwhile leaves the CPU training,
+    /// with a notice.
     fn hand_over_when_warm(&mut self) {
-        let Some(gpu) = self.warming.as_mut() else {
+        let (Some(warming), Some(ctx)) = (self.warming.as_mut(), self.gpu.as_ref()) else {
             return;
         };
-        let handed = match gpu.flush() {
-            Err(e) => Err(e.into()),
-            Ok(_) if !(gpu.steps_done() > 0 && gpu.losses_settled()) => return,
-            Ok(_) if self.inner.paused().is_some() => return,
-            Ok(_) => hand_over_to(gpu, self.inner.as_ref(), &self.data),
+        let handed = match warming {
+            Warming::Waiting if self.inner.steps_done() < WARM_UP_CPU_STEPS => return,
+            Warming::Waiting => {
+                let probe = GpuTrainer::new(ctx, self.inner.config().clone(), &self.data)
+                    .and_then(|mut t| t.step_now().map(|()| t));
+                match probe {
+                    Ok(t) => {
+                        *warming = Warming::Probing(Box::new(t));
+                        return;
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Warming::Probing(gpu) => match gpu.flush() {
+                Err(e) => Err(e.into()),
+                Ok(_) if !(gpu.steps_done() > 0 && gpu.losses_settled()) => return,
+                Ok(_) if self.inner.paused().is_some() => return,
+                Ok(_) => hand_over_to(gpu, self.inner.as_ref(), &self.data),
+            },
         };
         match handed {
             Ok(()) => {
-                if let Some(gpu) = self.warming.take() {
+                if let Some(Warming::Probing(gpu)) = self.warming.take() {
                     self.inner = gpu;
                 }
             }
@@ -274,13 +297,13 @@ impl ResilientTrainer {
 
 impl TrainBackend for ResilientTrainer {
     fn name(&self) -> String {
-        match &self.warming {
-            Some(gpu) => format!(
+        match (&self.warming, &self.gpu) {
+            (Some(_), Some(ctx)) => format!(
                 "{} until {} is ready (its kernels compile)",
                 self.inner.name(),
-                gpu.context().adapter_name()
+                ctx.adapter_name()
             ),
-            None => self.inner.name(),
+            _ => self.inner.name(),
         }
     }
 
