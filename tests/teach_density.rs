@@ -8,9 +8,10 @@ use diffusion_playground::math::likelihood::{Divergence, LikelihoodConfig};
 use diffusion_playground::math::oracle::Oracle;
 use diffusion_playground::nn::{MlpConfig, NetModel};
 use diffusion_playground::teach::density::{
-    Grid, exact_log_density, forward_density, held_out_nll, model_log_density,
+    FORWARD_CHUNK, ForwardDensity, Grid, exact_log_density, forward_density, held_out_nll,
+    model_log_density,
 };
-use diffusion_playground::teach::{Progress, ZeroScore};
+use diffusion_playground::teach::{Progress, Sweep, ZeroScore};
 
 fn eight() -> Oracle {
     Oracle::new(
@@ -107,6 +108,24 @@ fn forward_density_is_normalised_and_ends_at_the_prior() {
     );
     assert!(forward_density(&pts, Schedule::default(), &grid, 0.0).is_err());
     assert!(forward_density(&[], Schedule::default(), &grid, 0.5).is_err());
+}
+
+/// The map a chunk of cells at a time (the view's sweep) is the whole map at once, and shows
+/// nothing until it is complete.
+#[test]
+fn the_forward_map_in_chunks_is_the_whole_map() {
+    let pts = BuiltIn::Moons.sample(200, 3).points;
+    let grid = Grid::square(5.0, 96).unwrap();
+    let schedule = Schedule::default();
+    let whole = exact_log_density(&Oracle::empirical(&pts, schedule), &grid, 0.3).unwrap();
+    let mut sweep = ForwardDensity::new(&pts, schedule, grid, 0.3).unwrap();
+    let mut steps = 1;
+    while !sweep.advance(Progress::none()).unwrap() {
+        assert!(sweep.so_far().is_none(), "nothing shown before the end");
+        steps += 1;
+    }
+    assert_eq!(steps, grid.len().div_ceil(FORWARD_CHUNK));
+    assert_eq!(sweep.so_far().unwrap().log_density, whole.log_density);
 }
 
 /// The held-out NLL along the PF-ODE equals −mean log p_{t_min} in closed form; Hutchinson's

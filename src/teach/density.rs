@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Progress, TeachError};
+use super::{Progress, Sweep, TeachError};
 use crate::Point;
 use crate::math::ScoreModel;
 use crate::math::likelihood::{LikelihoodConfig, flow, standard_normal_log_density};
@@ -192,11 +192,67 @@ pub fn forward_density(
     grid: &Grid,
     t: f64,
 ) -> Result<Heatmap, TeachError> {
-    schedule.validate()?;
-    if points.is_empty() {
-        return Err(TeachError::Invalid("forward density: no points".into()));
+    let mut sweep = ForwardDensity::new(points, schedule, *grid, t)?;
+    while !sweep.advance(Progress::none())? {}
+    sweep
+        .so_far()
+        .ok_or_else(|| TeachError::Invalid("forward density: the map is not complete".into()))
+}
+
+/// Cells of the forward map per [`ForwardDensity`] step (each a sum over the data points).
+pub const FORWARD_CHUNK: usize = 1024;
+
+/// [`forward_density`] as a [`Sweep`]: `FORWARD_CHUNK` cells per step (in a browser the page
+/// keeps drawing), the map given once complete.
+pub struct ForwardDensity {
+    oracle: Oracle,
+    grid: Grid,
+    t: f64,
+    cells: Vec<Point>,
+    log_density: Vec<f64>,
+}
+
+impl ForwardDensity {
+    pub fn new(
+        points: &[Point],
+        schedule: Schedule,
+        grid: Grid,
+        t: f64,
+    ) -> Result<Self, TeachError> {
+        schedule.validate()?;
+        check_time(t)?;
+        if points.is_empty() {
+            return Err(TeachError::Invalid("forward density: no points".into()));
+        }
+        Ok(Self {
+            oracle: Oracle::empirical(points, schedule),
+            cells: grid.points(),
+            log_density: Vec::with_capacity(grid.len()),
+            grid,
+            t,
+        })
     }
-    exact_log_density(&Oracle::empirical(points, schedule), grid, t)
+}
+
+impl Sweep for ForwardDensity {
+    type Output = Heatmap;
+
+    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
+        let start = self.log_density.len();
+        let end = (start + FORWARD_CHUNK).min(self.cells.len());
+        self.log_density
+            .extend(self.oracle.log_density(&self.cells[start..end], self.t));
+        progress.tick(end as f64 / self.cells.len().max(1) as f64)?;
+        Ok(end == self.cells.len())
+    }
+
+    fn so_far(&self) -> Option<Heatmap> {
+        (self.log_density.len() == self.cells.len()).then(|| Heatmap {
+            grid: self.grid,
+            t: self.t,
+            log_density: self.log_density.clone(),
+        })
+    }
 }
 
 /// log p_t under the model: each cell centre is carried along the PF-ODE from t to 1 with

@@ -12,7 +12,7 @@ use crate::math::likelihood::LikelihoodConfig;
 use crate::math::oracle::{Component, Oracle};
 use crate::math::schedule::Schedule;
 use crate::teach::density::{
-    Grid, Heatmap, MAP_CHUNK, Nll, exact_log_density, forward_density, held_out_nll,
+    ForwardDensity, Grid, Heatmap, MAP_CHUNK, Nll, exact_log_density, held_out_nll,
     log_density_chunk,
 };
 use crate::teach::{Progress, Sweep, TeachError};
@@ -211,8 +211,9 @@ impl DensityView {
         self.forward_key = Some(key);
         // Rows of cells per job step: in a browser the page keeps drawing (the last map stays
         // on screen until the new one is complete).
-        self.forward
-            .start_sweep(ctx, move || ForwardSweep::new(&points, schedule, t));
+        self.forward.start_sweep(ctx, move || {
+            ForwardDensity::new(&points, schedule, Grid::square(VIEW_HALF, 96)?, t)
+        });
     }
 
     /// Starts the model-vs-exact comparison on the next frame (a lesson that shows this view).
@@ -380,55 +381,6 @@ impl Sweep for DensitySweep {
     }
 }
 
-/// Cells of the forward map per step (each a sum over the data points).
-const FORWARD_CHUNK: usize = 1024;
-
-/// The forward density p_t (`teach::density::forward_density`) a chunk of cells at a time;
-/// the map is shown once complete.
-struct ForwardSweep {
-    oracle: Oracle,
-    grid: Grid,
-    t: f64,
-    cells: Vec<Point>,
-    log_density: Vec<f64>,
-}
-
-impl ForwardSweep {
-    fn new(points: &[Point], schedule: Schedule, t: f64) -> Result<Self, TeachError> {
-        let grid = Grid::square(VIEW_HALF, 96)?;
-        // `forward_density`'s checks, on one cell.
-        forward_density(points, schedule, &Grid::square(VIEW_HALF, 1)?, t)?;
-        Ok(Self {
-            oracle: Oracle::empirical(points, schedule),
-            cells: grid.points(),
-            log_density: Vec::with_capacity(grid.len()),
-            grid,
-            t,
-        })
-    }
-}
-
-impl Sweep for ForwardSweep {
-    type Output = Heatmap;
-
-    fn advance(&mut self, progress: Progress<'_>) -> Result<bool, TeachError> {
-        let start = self.log_density.len();
-        let end = (start + FORWARD_CHUNK).min(self.cells.len());
-        self.log_density
-            .extend(self.oracle.log_density(&self.cells[start..end], self.t));
-        progress.tick(end as f64 / self.cells.len().max(1) as f64)?;
-        Ok(end == self.cells.len())
-    }
-
-    fn so_far(&self) -> Option<Heatmap> {
-        (self.log_density.len() == self.cells.len()).then(|| Heatmap {
-            grid: self.grid,
-            t: self.t,
-            log_density: self.log_density.clone(),
-        })
-    }
-}
-
 /// Each map as `density_<name>.png` (colours as on screen: the top 10 nats, each cell 6×6
 /// pixels) and all of them in `density.csv` as `map,t,x,y,log_density` (cell centres).
 fn export_maps(dir: &std::path::Path, maps: &[(&str, &Heatmap)]) -> Result<String, String> {
@@ -504,26 +456,5 @@ mod tests {
             filled.windows(2).all(|w| w[0] <= w[1]),
             "cells went away: {filled:?}"
         );
-    }
-
-    /// The forward map a chunk of cells at a time is `forward_density`'s, and shows nothing
-    /// until complete (the previous map stays on screen meanwhile).
-    #[test]
-    fn the_forward_map_in_chunks_is_the_whole_map() {
-        let points: Vec<Point> = (0..200)
-            .map(|i| [(i as f32 * 0.37).sin() * 2.0, (i as f32 * 0.11).cos()])
-            .collect();
-        let schedule = Schedule::default();
-        let grid = Grid::square(VIEW_HALF, 96).expect("grid");
-        let whole = forward_density(&points, schedule, &grid, 0.3).expect("map");
-        let mut sweep = ForwardSweep::new(&points, schedule, 0.3).expect("sweep");
-        let mut steps = 1;
-        while !sweep.advance(Progress::none()).expect("advances") {
-            assert!(sweep.so_far().is_none(), "nothing shown before the end");
-            steps += 1;
-        }
-        assert_eq!(steps, grid.len().div_ceil(FORWARD_CHUNK));
-        assert_eq!(sweep.so_far().expect("done").log_density, whole.log_density);
-        assert!(ForwardSweep::new(&[], schedule, 0.3).is_err(), "no points");
     }
 }
