@@ -274,6 +274,17 @@ pub struct ComparisonSweep<T> {
     result: Option<T>,
 }
 
+impl<T> ComparisonSweep<T> {
+    fn new(model: SharedModel, runs: Vec<Run>, make: fn(Vec<ReverseRun>) -> T) -> Self {
+        Self {
+            model,
+            runs: Some(Runs::new(runs)),
+            make,
+            result: None,
+        }
+    }
+}
+
 impl<T: Clone + Send + 'static> Sweep for ComparisonSweep<T> {
     type Output = T;
 
@@ -320,12 +331,11 @@ pub fn naive_sweep(
     schedule: Schedule,
     cfg: &NaiveConfig,
 ) -> Result<ComparisonSweep<NaiveComparison>, TeachError> {
-    Ok(ComparisonSweep {
+    Ok(ComparisonSweep::new(
         model,
-        runs: Some(Runs::new(naive_runs(schedule, cfg)?)),
-        make: naive_comparison,
-        result: None,
-    })
+        naive_runs(schedule, cfg)?,
+        naive_comparison,
+    ))
 }
 
 fn naive_runs(schedule: Schedule, cfg: &NaiveConfig) -> Result<Vec<Run>, TeachError> {
@@ -354,12 +364,8 @@ fn naive_runs(schedule: Schedule, cfg: &NaiveConfig) -> Result<Vec<Run>, TeachEr
 }
 
 fn naive_comparison(runs: Vec<ReverseRun>) -> NaiveComparison {
-    let mut runs = runs.into_iter();
-    let mut next = || runs.next().unwrap_or_default();
-    NaiveComparison {
-        naive: next(),
-        reverse_sde: next(),
-    }
+    let [naive, reverse_sde] = runs.try_into().unwrap_or_default();
+    NaiveComparison { naive, reverse_sde }
 }
 
 /// (b): plain Langevin at t_min, annealed Langevin and the reverse SDE.
@@ -453,12 +459,11 @@ pub fn langevin_sweep(
     schedule: Schedule,
     cfg: &LangevinConfig,
 ) -> Result<ComparisonSweep<LangevinComparison>, TeachError> {
-    Ok(ComparisonSweep {
+    Ok(ComparisonSweep::new(
         model,
-        runs: Some(Runs::new(langevin_runs(schedule, cfg)?)),
-        make: langevin_from,
-        result: None,
-    })
+        langevin_runs(schedule, cfg)?,
+        langevin_from,
+    ))
 }
 
 fn langevin_runs(schedule: Schedule, cfg: &LangevinConfig) -> Result<Vec<Run>, TeachError> {
@@ -499,12 +504,11 @@ fn langevin_runs(schedule: Schedule, cfg: &LangevinConfig) -> Result<Vec<Run>, T
 }
 
 fn langevin_from(runs: Vec<ReverseRun>) -> LangevinComparison {
-    let mut runs = runs.into_iter();
-    let mut next = || runs.next().unwrap_or_default();
+    let [plain, annealed, reverse_sde] = runs.try_into().unwrap_or_default();
     LangevinComparison {
-        plain: next(),
-        annealed: next(),
-        reverse_sde: next(),
+        plain,
+        annealed,
+        reverse_sde,
     }
 }
 
