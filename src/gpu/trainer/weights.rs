@@ -147,10 +147,16 @@ impl GpuTrainer {
 
     /// Replaces the weights (and their EMA) from the CPU, e.g. a loaded file; Adam restarts.
     pub fn set_params(&mut self, params: &[f32]) -> Result<(), GpuError> {
+        self.write_weights(params, params)
+    }
+
+    /// Writes the weights and their EMA, and restarts Adam.
+    fn write_weights(&mut self, params: &[f32], ema: &[f32]) -> Result<(), GpuError> {
         self.cfg.net.check_params(params)?;
+        self.cfg.net.check_params(ema)?;
         let q = &self.ctx.queue;
         q.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
-        q.write_buffer(&self.ema, 0, bytemuck::cast_slice(params));
+        q.write_buffer(&self.ema, 0, bytemuck::cast_slice(ema));
         self.ctx.scoped("resetting Adam", || {
             let mut enc = self
                 .ctx
@@ -171,14 +177,10 @@ impl GpuTrainer {
     /// Only between readbacks (`losses_settled`): the losses in flight belong to the old
     /// count.
     pub fn resume_from(&mut self, params: &[f32], ema: &[f32], steps: u64) -> Result<(), GpuError> {
-        self.cfg.net.check_params(ema)?;
         if !self.losses_settled() {
             return Err(GpuError::Pending("the losses in flight"));
         }
-        self.set_params(params)?;
-        self.ctx
-            .queue
-            .write_buffer(&self.ema, 0, bytemuck::cast_slice(ema));
+        self.write_weights(params, ema)?;
         self.steps = steps;
         self.readback.read_to = steps;
         self.losses.clear();
