@@ -489,6 +489,8 @@ fn flow_matching_through_train_sample_nll_and_render() {
     assert_eq!(j["process"], "fm");
     assert_eq!(j["nfe"], 20);
     assert!(j["sw2"].as_f64().unwrap().is_finite());
+    // A path is never shorter than the distance between its ends.
+    assert!(j["flow_straightness"].as_f64().unwrap() >= 1.0, "{j}");
     assert_clean_error(
         &run(&["sample", "--model", model, "--sampler", "ddim", "--metrics"]),
         "flow-matching model samples with em, ode-euler, heun, rk4",

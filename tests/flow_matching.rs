@@ -310,3 +310,50 @@ fn weights_files_record_the_process() {
         assert_eq!(back.config.process, process);
     }
 }
+
+/// Straightness S = Σ length / Σ |end − start| of the exact flows of a point mass at μ. Under
+/// flow matching each path is the ray x_t = μ + t (x₁ − μ), so S = 1. The VP PF-ODE keeps
+/// ε = (x − α μ)/σ constant, so a path is the curve α(t) μ + σ(t) ε, whose length is the
+/// integral of |α′ μ + σ′ ε| (midpoint rule, 20 000 cells).
+#[test]
+fn straightness_of_a_point_mass_is_one_for_flow_matching_and_the_arc_for_vp() {
+    use diffusion_playground::math::oracle::Oracle;
+    use diffusion_playground::teach::{Progress, paths::straightness};
+    let mu = [2.0f64, 0.0];
+    let point = [[mu[0] as f32, mu[1] as f32]];
+    let (n, seed) = (400, 3);
+    let schedule = Schedule::default();
+
+    let fm = FlowOracle::empirical(&point);
+    let (s_fm, _) = straightness(&fm, schedule, n, seed, 0, Progress::none()).unwrap();
+    assert!((s_fm - 1.0).abs() < 1e-4, "flow matching: S = {s_fm}");
+
+    let vp = Oracle::empirical(&point, schedule);
+    let (s_vp, _) = straightness(&vp, schedule, n, seed, 0, Progress::none()).unwrap();
+    let t_min = SamplerConfig::default().t_min;
+    let at = |t: f64, e: [f64; 2]| -> [f64; 2] {
+        let (a, s) = (schedule.alpha(t), schedule.sigma(t));
+        [a * mu[0] + s * e[0], a * mu[1] + s * e[1]]
+    };
+    let (mut length, mut chord) = (0.0, 0.0);
+    for x1 in prior(n, seed) {
+        let e = [0, 1].map(|d| (x1[d] as f64 - schedule.alpha(1.0) * mu[d]) / schedule.sigma(1.0));
+        let cells = 20_000;
+        let h = (1.0 - t_min) / cells as f64;
+        for k in 0..cells {
+            let (a, b) = (
+                at(t_min + k as f64 * h, e),
+                at(t_min + (k + 1) as f64 * h, e),
+            );
+            length += (b[0] - a[0]).hypot(b[1] - a[1]);
+        }
+        let (a, b) = (at(t_min, e), at(1.0, e));
+        chord += (b[0] - a[0]).hypot(b[1] - a[1]);
+    }
+    let expected = length / chord;
+    assert!(expected > 1.05, "the VP arc should be curved: {expected}");
+    assert!(
+        (s_vp - expected).abs() < 0.01 * expected,
+        "VP: S = {s_vp}, the arc gives {expected}"
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use diffusion_playground::gpu::{GpuModel, GpuSampler, GpuWeights};
 use diffusion_playground::math::solvers::{Sampler, SamplerConfig, SamplerKind, prior};
-use diffusion_playground::math::{Schedule, ScoreModel};
+use diffusion_playground::math::{Process, Schedule, ScoreModel};
 use diffusion_playground::nn::{Activation, Embedding, MlpConfig, NetModel, Parameterization};
 use gpu_common::{assert_close, gpu};
 
@@ -66,57 +66,80 @@ fn gpu_model_eps_matches_cpu() {
     }
 }
 
-/// For every sampler: the same prior, then three steps on the GPU equal three CPU steps
+/// The same prior, then three steps of `kind` on the GPU equal three CPU steps
 /// (`math::solvers::Sampler` driving the CPU network). 101 particles (not a multiple of the
 /// 256-thread groups). |Δ| ≤ 2e-5 + 2e-4·|x| after three steps.
+fn three_steps_match(
+    ctx: &diffusion_playground::gpu::GpuContext,
+    cfg: MlpConfig,
+    kind: SamplerKind,
+) {
+    let schedule = Schedule::default();
+    let n = 101;
+    let label = format!("{:?} {kind:?}", cfg.process);
+    let p = params(&cfg);
+    let cpu_model = NetModel::new(cfg.clone(), schedule, p.clone()).expect("cpu model");
+    let weights = GpuWeights::new(ctx, &cfg, &p).expect("weights");
+    let sc = SamplerConfig {
+        kind,
+        steps: 10,
+        eta: 0.5,
+        seed: 21,
+        ..SamplerConfig::default()
+    };
+    let mut gpu_s =
+        GpuSampler::new(ctx, Arc::clone(&weights), schedule, sc, n).expect("gpu sampler");
+    let mut x = prior(n, sc.seed);
+    assert_close(
+        &format!("{label} prior"),
+        &flat(&gpu_s.read_particles().expect("read")),
+        &flat(&x),
+        1e-6,
+        1e-6,
+    );
+    let mut cpu_s = Sampler::new(schedule, sc);
+    for step in 1..=3 {
+        cpu_s.step(&cpu_model, &mut x);
+        gpu_s.step().expect("gpu step");
+        let g = gpu_s.read_particles().expect("read");
+        assert_close(
+            &format!("{label} after step {step}"),
+            &flat(&g),
+            &flat(&x),
+            2e-4,
+            2e-5,
+        );
+    }
+    assert_eq!(gpu_s.nfe(), cpu_s.nfe(), "{label}: NFE");
+    assert_eq!(gpu_s.steps_done(), 3);
+    assert!((gpu_s.t() - cpu_s.t()).abs() < 1e-12, "{label}: t");
+}
+
+/// Every VP sampler, stepwise against the CPU.
 #[test]
 fn every_sampler_step_matches_cpu() {
     let Some(ctx) = gpu() else { return };
-    let schedule = Schedule::default();
-    let n = 101;
     for kind in SamplerKind::ALL {
         let param = if kind == SamplerKind::Dpm2m {
             Parameterization::X0
         } else {
             Parameterization::Eps
         };
-        let cfg = net(param);
-        let p = params(&cfg);
-        let cpu_model = NetModel::new(cfg.clone(), schedule, p.clone()).expect("cpu model");
-        let weights = GpuWeights::new(ctx, &cfg, &p).expect("weights");
-        let sc = SamplerConfig {
-            kind,
-            steps: 10,
-            eta: 0.5,
-            seed: 21,
-            ..SamplerConfig::default()
+        three_steps_match(ctx, net(param), kind);
+    }
+}
+
+/// Flow matching on the velocity: Euler, Heun, RK4 and the reverse SDE (ς² = 2t), and every
+/// VP-only kind as the counterpart it runs as (`SamplerKind::on`), stepwise against the CPU.
+#[test]
+fn every_flow_matching_sampler_step_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    for kind in SamplerKind::ALL {
+        let cfg = MlpConfig {
+            process: Process::Fm,
+            ..net(Parameterization::Eps)
         };
-        let mut gpu_s =
-            GpuSampler::new(ctx, Arc::clone(&weights), schedule, sc, n).expect("gpu sampler");
-        let mut x = prior(n, sc.seed);
-        assert_close(
-            &format!("{kind:?} prior"),
-            &flat(&gpu_s.read_particles().expect("read")),
-            &flat(&x),
-            1e-6,
-            1e-6,
-        );
-        let mut cpu_s = Sampler::new(schedule, sc);
-        for step in 1..=3 {
-            cpu_s.step(&cpu_model, &mut x);
-            gpu_s.step().expect("gpu step");
-            let g = gpu_s.read_particles().expect("read");
-            assert_close(
-                &format!("{kind:?} after step {step}"),
-                &flat(&g),
-                &flat(&x),
-                2e-4,
-                2e-5,
-            );
-        }
-        assert_eq!(gpu_s.nfe(), cpu_s.nfe(), "{kind:?}: NFE");
-        assert_eq!(gpu_s.steps_done(), 3);
-        assert!((gpu_s.t() - cpu_s.t()).abs() < 1e-12, "{kind:?}: t");
+        three_steps_match(ctx, cfg, kind);
     }
 }
 

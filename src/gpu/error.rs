@@ -54,9 +54,9 @@ pub fn check_supported(config: &crate::nn::MlpConfig) -> Result<(), GpuError> {
     Ok(())
 }
 
-/// Refuses flow-matching networks where the GPU evaluates ε̂ for sampling (`GpuSampler`,
-/// `GpuModel`): sampler.wgsl converts outputs on the VP path only, so those models sample
-/// on the CPU. (GPU training supports both processes.)
+/// Refuses flow-matching networks in `GpuModel`, whose ε̂ read-back converts outputs on the
+/// VP path only, so such a model runs on its CPU twin. (`GpuSampler` and GPU training support
+/// both processes.)
 pub fn check_samples(config: &crate::nn::MlpConfig) -> Result<(), GpuError> {
     check_supported(config)?;
     if config.process == crate::math::Process::Fm {

@@ -16,9 +16,9 @@ use super::kernels::{K, Kernels, Slots, StageUniform, WG_1D, grid_1d, param_id, 
 use super::net::{Forward, eval_time};
 use super::trainer::GpuWeights;
 use crate::Point;
-use crate::math::Schedule;
 use crate::math::rng::{STREAM_CORRECTOR, STREAM_STEP};
 use crate::math::solvers::{SamplerConfig, SamplerKind, time_grid};
+use crate::math::{Process, Schedule};
 
 /// Stage slots per submission (RK4 uses 4 per step).
 pub const STAGE_SLOTS: u32 = 64;
@@ -80,7 +80,12 @@ impl GpuSampler {
         cfg: SamplerConfig,
         n: usize,
     ) -> Result<Self, GpuError> {
-        super::error::check_samples(&weights.config)?;
+        super::error::check_supported(&weights.config)?;
+        // Flow matching runs the kind's counterpart, on the grid the CPU sampler then uses.
+        let cfg = SamplerConfig {
+            kind: cfg.kind.on(weights.config.process),
+            ..cfg
+        };
         schedule
             .validate()
             .map_err(|e| GpuError::Config(e.to_string()))?;
@@ -383,6 +388,9 @@ impl GpuSampler {
 
     /// The stages of step `step`, with the coefficients of `math::solvers` (f64, then f32).
     fn stages_of(&mut self, step: usize) -> Vec<Stage> {
+        if self.weights.config.process == Process::Fm {
+            return self.fm_stages_of(step);
+        }
         let sch = self.schedule;
         let (t, s) = (self.grid[step], self.grid[step + 1]);
         let h = s - t;
@@ -536,6 +544,72 @@ impl GpuSampler {
                     [1.0, (-delta / sigma) as f32, (2.0 * delta).sqrt() as f32],
                 )]
             }
+        }
+    }
+
+    /// Flow matching's stages (docs/architecture.md §3.9), the twins of `Sampler::fm_step`.
+    /// The raw output o is the velocity (the ε slot, so `eps_hat` passes it through): the
+    /// ODE stages take d = v, and the reverse SDE is `affine` with
+    /// x ← x + h (v + x + (1 − t) v) + √(2t|h|) z = (1 + h) x + h (2 − t) v + √(2t|h|) z.
+    fn fm_stages_of(&self, step: usize) -> Vec<Stage> {
+        let (t, s) = (self.grid[step], self.grid[step + 1]);
+        let h = s - t;
+        let base = StageUniform {
+            param: param_id(self.weights.config.param),
+            n: self.n,
+            seed: self.cfg.seed,
+            step: step as u32,
+            stream: STREAM_STEP,
+            ..StageUniform::default()
+        };
+        let stage = |time: f64, source: usize, update: Update, c: [f64; 5], first, last| {
+            let (alpha, sigma) = Process::Fm.alpha_sigma(&self.schedule, time);
+            Stage {
+                t: time,
+                source,
+                update,
+                uniform: StageUniform {
+                    alpha: alpha as f32,
+                    sigma: sigma as f32,
+                    first: u32::from(first),
+                    last: u32::from(last),
+                    c: [c[0], c[1], c[2], c[3], c[4], 0.0].map(|v| v as f32),
+                    ..base
+                },
+            }
+        };
+        // One Runge–Kutta stage on d = v: weight w, next stage offset, final factor.
+        let ode = |time: f64, source: usize, w: f64, next: f64, fin: f64, first, last| {
+            stage(
+                time,
+                source,
+                Update::OdeStage,
+                [0.0, 1.0, w, next, fin],
+                first,
+                last,
+            )
+        };
+        match self.cfg.kind {
+            SamplerKind::OdeEuler => vec![ode(t, 0, 1.0, 0.0, h, true, true)],
+            SamplerKind::Heun => vec![
+                ode(t, 0, 1.0, h, 0.0, true, false),
+                ode(t + h, 1, 1.0, 0.0, 0.5 * h, false, true),
+            ],
+            SamplerKind::Rk4 => vec![
+                ode(t, 0, 1.0, 0.5 * h, 0.0, true, false),
+                ode(t + 0.5 * h, 1, 2.0, 0.5 * h, 0.0, false, false),
+                ode(t + 0.5 * h, 1, 2.0, h, 0.0, false, false),
+                ode(t + h, 1, 1.0, 0.0, h / 6.0, false, true),
+            ],
+            // `SamplerKind::on` leaves only the reverse SDE.
+            _ => vec![stage(
+                t,
+                0,
+                Update::Affine,
+                [1.0 + h, h * (2.0 - t), (2.0 * t * -h).sqrt(), 0.0, 0.0],
+                true,
+                true,
+            )],
         }
     }
 }

@@ -116,7 +116,11 @@ fn paths_ui(ui: &mut Ui, r: &PathReport, size: f32, colour: Color32) {
 /// sw2 / floor against network evaluations, both on log scales: one colour per model, solid
 /// Heun, dashed Euler.
 fn quality_plot_ui(ui: &mut Ui, reports: &[PathReport], floor: f64) {
-    ui.label(RichText::new("Sample quality vs network evaluations").strong());
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Sample quality vs network evaluations").strong());
+        // The legend shows colours only; the line style is the solver.
+        ui.label(RichText::new("solid: Heun · dashed: Euler").weak());
+    });
     Plot::new("paths quality")
         .height(220.0)
         .legend(Legend::default())

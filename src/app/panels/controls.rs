@@ -448,7 +448,7 @@ fn schedule_ui(app: &mut App, ui: &mut Ui) {
         ui.label(
             RichText::new(
                 "Flow matching has no β: x_t = (1 − t)·x₀ + t·ε, so x₁ is exactly N(0, I) and \
-                 the network learns v = ε − x₀. The schedule below is diffusion's.",
+                 the network learns v = ε − x₀. Diffusion's β schedule is kept for when you switch back.",
             )
             .small()
             .weak(),

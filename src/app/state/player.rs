@@ -480,7 +480,6 @@ impl Player {
                 .and_then(|m| m.gpu.as_ref())
                 .filter(|g| {
                     settings.score_source == ScoreSource::Learned
-                        && model.process().is_vp()
                         && (cfg!(target_arch = "wasm32")
                             || self.render_device.as_ref() == Some(&g.ctx.device))
                 })
