@@ -150,3 +150,48 @@ fn loading_a_flow_matching_file_switches_the_process() {
             .is_some()
     );
 }
+
+/// Quality vs steps under flow matching runs the process's own samplers: a ticked VP-only
+/// kind (DDIM, which would only repeat Euler under its name) is left out, and the curves are
+/// of the exact flow-matching velocity.
+#[test]
+fn quality_vs_steps_under_flow_matching_runs_its_own_samplers() {
+    let mut settings = test_settings();
+    settings.set_process(Process::Fm);
+    settings.teach.explore = true;
+    settings.teach.tab = ExploreTab::Quality;
+    let mut h = harness(settings);
+    h.run_steps(1);
+    let ticked = [SamplerKind::Ddim, SamplerKind::Heun, SamplerKind::Em];
+    h.state_mut().explore.quality.configure(100, 250, &ticked);
+    h.run_steps(1);
+    assert!(
+        h.query_by_label("DDIM (η)").is_none(),
+        "DDIM offered under FM"
+    );
+    click(&mut h, "Compute quality vs steps");
+    assert!(
+        run_until(&mut h, 120.0, |h| h
+            .state()
+            .explore
+            .quality
+            .result()
+            .is_some()),
+        "quality vs steps did not finish"
+    );
+    let (_, exact) = h.state().explore.quality.result().expect("a result");
+    let mut got: Vec<SamplerKind> = exact.curves.iter().map(|c| c.sampler).collect();
+    got.sort_by_key(|k| k.name());
+    assert_eq!(got, vec![SamplerKind::Em, SamplerKind::Heun]);
+    // Heun on the exact velocity reaches the data within twice the floor by 100 NFE (the
+    // empirical velocity is stiff near t = 0: at 30 NFE it is still at 3 × floor).
+    let heun = exact.curve(SamplerKind::Heun).expect("Heun");
+    let last = heun.points.last().expect("a point");
+    assert!(
+        last.sw2 < 2.0 * exact.floor.sw2,
+        "Heun at {} NFE: sw2 {} vs floor {}",
+        last.nfe,
+        last.sw2,
+        exact.floor.sw2
+    );
+}

@@ -32,7 +32,7 @@ use super::App;
 use super::settings::{DataChoice, ExploreTab};
 use crate::Point;
 use crate::data::BuiltIn;
-use crate::math::{Process, Schedule};
+use crate::math::Schedule;
 use crate::teach::density::{Heatmap, viridis};
 use crate::train::SharedModel;
 
@@ -95,8 +95,11 @@ impl Inputs {
             num_classes: app.data.num_classes,
             builtin,
             learned: app.train.model.as_ref().map(|s| Arc::clone(&s.model)),
-            // The views study the VP-SDE (the "Straight paths" tab brings its own models).
-            exact: app.player.exact_model(Process::Vp, schedule, &app.data),
+            // The process's own exact model: the VP score or flow matching's velocity (the
+            // views other than Quality vs steps and Straight paths run on VP only).
+            exact: app
+                .player
+                .exact_model(app.settings.process(), schedule, &app.data),
             t: app.player.t,
             export_dir: app.settings.teach.export_dir.clone(),
         }
@@ -162,16 +165,17 @@ pub fn explore_ui(app: &mut App, ui: &mut Ui) {
             let fm = !app.settings.process().is_vp();
             egui::ScrollArea::vertical().show(ui, |ui| match app.settings.teach.tab {
                 ExploreTab::Paths => explore.paths.ui(ui, &inputs, &app.settings.train),
+                // Quality vs steps runs either process (its samplers are the process's own).
+                ExploreTab::Quality => explore.quality.ui(ui, &inputs),
                 tab if fm => note_ui(
                     ui,
                     &format!(
                         "{} studies the diffusion (VP-SDE) process, and the network now learns \
                          flow matching. Switch Process to Diffusion under Noise schedule to use \
-                         it; the Straight paths tab compares the two processes.",
+                         it; Quality vs steps and Straight paths work on both.",
                         tab.label()
                     ),
                 ),
-                ExploreTab::Quality => explore.quality.ui(ui, &inputs),
                 ExploreTab::Density => explore.density.ui(ui, &inputs),
                 ExploreTab::Memorisation => {
                     if let Some(subset) = explore.memorise.ui(ui, &inputs) {

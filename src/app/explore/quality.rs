@@ -78,9 +78,12 @@ impl QualityView {
                 });
             ui.checkbox(&mut self.energy, "energy distance instead of sw2");
         });
+        // Under flow matching the VP-only kinds would only repeat their counterparts
+        // (`SamplerKind::on`) under another name, so they are not offered.
+        let process = inputs.exact.process();
         ui.horizontal_wrapped(|ui| {
             ui.label("run:");
-            for (k, on) in &mut self.samplers {
+            for (k, on) in self.samplers.iter_mut().filter(|s| s.0.supports(process)) {
                 ui.checkbox(on, k.label());
             }
         });
@@ -95,7 +98,8 @@ impl QualityView {
         note_ui(
             ui,
             "Sample quality (sliced W₂ to held-out data) against score evaluations (NFE), both \
-             on log scales. Solid: the learned network; dashed: the exact score, whose error is \
+             on log scales. Solid: the learned network; dashed: the exact score (under flow matching \
+             the exact velocity), whose error is \
              the sampler's alone. Green: the floor, the spread between independent draws of the \
              data; a dot marks where a curve first comes within 1.5 × of it. Click a sampler \
              above the charts to pick it out.",
@@ -171,7 +175,12 @@ impl QualityView {
     pub fn run_for(&self, inputs: &Inputs) -> QualityRun {
         QualityRun {
             cfg: QualityConfig {
-                samplers: self.samplers.iter().filter(|s| s.1).map(|s| s.0).collect(),
+                samplers: self
+                    .samplers
+                    .iter()
+                    .filter(|s| s.1 && s.0.supports(inputs.exact.process()))
+                    .map(|s| s.0)
+                    .collect(),
                 nfe: nfe_grid(self.max_nfe, 4),
                 particles: self.particles,
                 ..QualityConfig::default()
