@@ -144,6 +144,9 @@ pub struct App {
     gpu: Option<GpuInfo>,
     frame_stats: FrameStats,
     exit_after_secs: Option<f64>,
+    /// With `--exit-after`: (time, training step, frames) a third of the way in, so the exit
+    /// report gives the steady training rate and frame rate, without the start-up.
+    steady_mark: Option<(Instant, u64, u64)>,
     /// The soak drill, when the app drives itself (`--drill`).
     drill: Option<drill::Drill>,
     started: Instant,
@@ -311,6 +314,7 @@ impl App {
             gpu: None,
             frame_stats: FrameStats::default(),
             exit_after_secs: None,
+            steady_mark: None,
             drill: None,
             started: Instant::now(),
             applied_look: None,
@@ -701,6 +705,9 @@ impl eframe::App for App {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         if let Some(secs) = self.exit_after_secs {
             let elapsed = self.started.elapsed().as_secs_f64();
+            if self.steady_mark.is_none() && elapsed >= secs / 3.0 {
+                self.steady_mark = Some((Instant::now(), self.train.step, self.frame_stats.frames));
+            }
             if elapsed >= secs {
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             } else {
@@ -749,6 +756,16 @@ impl eframe::App for App {
                 self.train.step,
                 self.train.samples_per_sec
             );
+            if let Some((at, step, frames)) = self.steady_mark {
+                let secs = at.elapsed().as_secs_f64();
+                eprintln!(
+                    "diffusion-playground: over the last {secs:.1} s: training {:.0} samples/s, \
+                     {:.1} fps",
+                    self.train.step.saturating_sub(step) as f64 * self.settings.train.batch as f64
+                        / secs,
+                    self.frame_stats.frames.saturating_sub(frames) as f64 / secs
+                );
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use super::quality::Quality;
 use super::{BackendFactory, TrainBackend, backend};
 use super::{Command, Event, Progress, SharedModel, Snapshot, SnapshotSlot, TrainSetup};
 use crate::backend::{BackendError, BackendKind};
+use crate::gpu::LossPoint;
 use crate::work::{Control, Job, Repaint, Step};
 
 /// How long one batch of steps runs before the job looks at its commands again.
@@ -74,6 +75,58 @@ pub(super) struct TrainJob {
     last_snapshot: Option<Instant>,
     /// The steps of the weights file loaded since the last restart, and `steps_done` then.
     loaded: Option<(u64, u64)>,
+    /// Where a slice runs natively (`training_pool`); `None` runs it on the job's thread.
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// Natively, a pool of training's own, one low-priority thread per core, inside which each
+/// slice runs whole: its steps' parallel phases then wake no thread outside the pool (a
+/// caller outside it sleeps and wakes twice a step), and the reverse runs and quality checks,
+/// which share the global pool, never queue training's chunks behind theirs. Beside a software
+/// renderer on two cores this took training in the app from 0.63–0.72 to 0.78–0.84 M
+/// samples/s. In a browser there are no threads: `None`.
+fn training_pool() -> Option<rayon::ThreadPool> {
+    if cfg!(target_arch = "wasm32") {
+        return None;
+    }
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("training-{i}"))
+        .start_handler(|_| crate::work::lower_priority())
+        .build()
+        .ok()
+}
+
+/// What one slice of training did.
+#[derive(Default)]
+struct Slice {
+    losses: Vec<LossPoint>,
+    steps: u64,
+    error: Option<BackendError>,
+}
+
+/// Trains `per_call` steps at a time for up to `SLICE`.
+fn run_slice(backend: &mut dyn TrainBackend, per_call: u64) -> Slice {
+    let start = Instant::now();
+    let mut out = Slice::default();
+    while start.elapsed() < SLICE {
+        let before = backend.steps_done();
+        match backend.train(per_call) {
+            Ok(losses) => {
+                out.losses.extend(losses);
+                let done = backend.steps_done().saturating_sub(before);
+                out.steps += done;
+                if done == 0 {
+                    // A GPU in a browser has enough queued: the rest of the frame is not ours.
+                    break;
+                }
+            }
+            Err(e) => {
+                out.error = Some(e);
+                break;
+            }
+        }
+    }
+    out
 }
 
 impl TrainJob {
@@ -104,6 +157,7 @@ impl TrainJob {
             last_progress: Instant::now(),
             last_snapshot: None,
             loaded: None,
+            pool: training_pool(),
         }
     }
 
@@ -273,36 +327,27 @@ impl TrainJob {
             BackendKind::Wgpu => 8,
         };
         let batch = backend.config().batch as u64;
-        let start = Instant::now();
-        while start.elapsed() < SLICE {
-            let before = backend.steps_done();
-            match backend.train(per_call) {
-                Ok(losses) => {
-                    for point in losses {
-                        self.loss_sum += point.loss as f64;
-                        self.loss_count += 1;
-                    }
-                    let done = backend.steps_done().saturating_sub(before);
-                    self.samples_since += done * batch;
-                    if done == 0 {
-                        // A GPU in a browser has enough queued: the rest of the frame is not ours.
-                        break;
-                    }
-                }
-                Err(e) => {
-                    self.paused = true;
-                    let reason = if e.is_non_finite() {
-                        format!(
-                            "{e}; at step {}: lower the learning rate, then resume or reset",
-                            backend.steps_done()
-                        )
-                    } else {
-                        message(e)
-                    };
-                    self.events.send(Event::Paused { reason });
-                    return true;
-                }
-            }
+        let slice = match &self.pool {
+            Some(pool) => pool.install(|| run_slice(backend.as_mut(), per_call)),
+            None => run_slice(backend.as_mut(), per_call),
+        };
+        for point in slice.losses {
+            self.loss_sum += point.loss as f64;
+            self.loss_count += 1;
+        }
+        self.samples_since += slice.steps * batch;
+        if let Some(e) = slice.error {
+            self.paused = true;
+            let reason = if e.is_non_finite() {
+                format!(
+                    "{e}; at step {}: lower the learning rate, then resume or reset",
+                    backend.steps_done()
+                )
+            } else {
+                message(e)
+            };
+            self.events.send(Event::Paused { reason });
+            return true;
         }
         if let Some(notice) = backend.notice() {
             self.events.send(Event::Notice(notice));

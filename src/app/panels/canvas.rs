@@ -26,8 +26,10 @@ const HALF_EXTENT: f32 = 3.2;
 const FALLBACK_PARTICLES: usize = 3000;
 /// World units between the centres of drawn points along a stroke.
 const STROKE_SPACING: f32 = 0.04;
-/// Data points drawn faintly under the particles.
-const DATA_BACKDROP: usize = 4000;
+/// Data points drawn faintly under the particles, at most: enough to show the data's shape.
+/// Each drawn point costs a software rasteriser (lavapipe) as much as a particle, and the
+/// particles are most of its frame.
+const DATA_BACKDROP: usize = 2000;
 /// Arrows per row of the score field.
 const ARROW_GRID: usize = 17;
 
@@ -508,7 +510,7 @@ fn particles_layer(
     };
     // The data is only a faint backdrop: a few thousand points show its shape.
     let data: Vec<Point> = if app.settings.show_data {
-        let stride = (app.data.points.len() / DATA_BACKDROP).max(1);
+        let stride = app.data.points.len().div_ceil(DATA_BACKDROP).max(1);
         app.data.points.iter().step_by(stride).copied().collect()
     } else {
         Vec::new()
