@@ -623,11 +623,12 @@ impl App {
             self.player
                 .update(dt, &self.settings, &self.data, &self.train);
         }
-        // Animate while playing, at most ~60 fps (40 when a CPU renders: lavapipe would
-        // otherwise take every core from training); otherwise training's events wake us.
+        // Animate while playing, at most ~60 fps (about 28 when a CPU renders: lavapipe would
+        // otherwise take the cores from training; a class needs 25); otherwise training's
+        // events wake us.
         if self.player.playing || !self.train.paused {
             let cpu_renders = self.gpu.as_ref().is_some_and(|g| g.is_cpu);
-            let interval_ms = if cpu_renders { 33 } else { 15 };
+            let interval_ms = if cpu_renders { 35 } else { 15 };
             ctx.request_repaint_after(std::time::Duration::from_millis(interval_ms));
         }
     }
