@@ -83,7 +83,7 @@ pub(super) struct TrainJob {
 /// slice runs whole: its steps' parallel phases then wake no thread outside the pool (a
 /// caller outside it sleeps and wakes twice a step), and the reverse runs and quality checks,
 /// which share the global pool, never queue training's chunks behind theirs. Beside a software
-/// renderer on two cores this took training in the app from 0.63–0.72 to 0.78–0.84 M
+/// renderer on two cores this took training in the app from 0.60–0.73 to 0.74–0.83 M
 /// samples/s. In a browser there are no threads: `None`.
 fn training_pool() -> Option<rayon::ThreadPool> {
     if cfg!(target_arch = "wasm32") {
