@@ -388,10 +388,11 @@ impl GpuSampler {
 
     /// The stages of step `step`, with the coefficients of `math::solvers` (f64, then f32).
     fn stages_of(&mut self, step: usize) -> Vec<Stage> {
-        if self.weights.config.process == Process::Fm {
-            return self.fm_stages_of(step);
-        }
         let sch = self.schedule;
+        // Flow matching (docs/architecture.md §3.9, the twin of `Sampler::fm_step`): the raw
+        // output is the velocity v (the ε slot, so `eps_hat` passes it through), and
+        // `SamplerKind::on` has left only the reverse SDE and the Runge–Kutta solvers.
+        let process = self.weights.config.process;
         let (t, s) = (self.grid[step], self.grid[step + 1]);
         let h = s - t;
         let k = step as u32;
@@ -403,7 +404,10 @@ impl GpuSampler {
             stream: STREAM_STEP,
             ..StageUniform::default()
         };
-        let at = |time: f64| (sch.alpha(time) as f32, sch.sigma(time) as f32);
+        let at = |time: f64| {
+            let (alpha, sigma) = process.alpha_sigma(&sch, time);
+            (alpha as f32, sigma as f32)
+        };
         let affine = |time: f64, c: [f32; 3]| {
             let (alpha, sigma) = at(time);
             Stage {
@@ -418,22 +422,33 @@ impl GpuSampler {
                 },
             }
         };
-        // x ← x + h (−½βx + β ε̂/σ) + √(β|h|) z.
         let em = |time: f64, h: f64| {
-            let beta = sch.beta(time);
-            affine(
-                time,
-                [
-                    (1.0 - 0.5 * beta * h) as f32,
-                    (h * beta / sch.sigma(time)) as f32,
-                    (beta * -h).sqrt() as f32,
-                ],
-            )
+            let c = match process {
+                // x ← x + h (−½βx + β ε̂/σ) + √(β|h|) z.
+                Process::Vp => {
+                    let beta = sch.beta(time);
+                    [
+                        1.0 - 0.5 * beta * h,
+                        h * beta / sch.sigma(time),
+                        (beta * -h).sqrt(),
+                    ]
+                }
+                // x ← x + h (v + x + (1 − t) v) + √(2t|h|) z.
+                Process::Fm => [1.0 + h, h * (2.0 - time), (2.0 * time * -h).sqrt()],
+            };
+            affine(time, c.map(|v| v as f32))
         };
-        // One Runge–Kutta stage on the PF-ODE drift d = −½β x + ½(β/σ) ε̂.
+        // One Runge–Kutta stage on the ODE drift d = c_x x + c_e o: the PF-ODE's
+        // −½β x + ½(β/σ) ε̂, or flow matching's v.
         let ode =
             |time: f64, source: usize, w: f32, next: f64, fin: f64, first: bool, last: bool| {
-                let beta = sch.beta(time);
+                let (c_x, c_e) = match process {
+                    Process::Vp => {
+                        let beta = sch.beta(time);
+                        (-0.5 * beta, 0.5 * beta / sch.sigma(time))
+                    }
+                    Process::Fm => (0.0, 1.0),
+                };
                 let (alpha, sigma) = at(time);
                 Stage {
                     t: time,
@@ -444,14 +459,7 @@ impl GpuSampler {
                         sigma,
                         first: u32::from(first),
                         last: u32::from(last),
-                        c: [
-                            (-0.5 * beta) as f32,
-                            (0.5 * beta / sch.sigma(time)) as f32,
-                            w,
-                            next as f32,
-                            fin as f32,
-                            0.0,
-                        ],
+                        c: [c_x as f32, c_e as f32, w, next as f32, fin as f32, 0.0],
                         ..base
                     },
                 }
@@ -544,72 +552,6 @@ impl GpuSampler {
                     [1.0, (-delta / sigma) as f32, (2.0 * delta).sqrt() as f32],
                 )]
             }
-        }
-    }
-
-    /// Flow matching's stages (docs/architecture.md §3.9), the twins of `Sampler::fm_step`.
-    /// The raw output o is the velocity (the ε slot, so `eps_hat` passes it through): the
-    /// ODE stages take d = v, and the reverse SDE is `affine` with
-    /// x ← x + h (v + x + (1 − t) v) + √(2t|h|) z = (1 + h) x + h (2 − t) v + √(2t|h|) z.
-    fn fm_stages_of(&self, step: usize) -> Vec<Stage> {
-        let (t, s) = (self.grid[step], self.grid[step + 1]);
-        let h = s - t;
-        let base = StageUniform {
-            param: param_id(self.weights.config.param),
-            n: self.n,
-            seed: self.cfg.seed,
-            step: step as u32,
-            stream: STREAM_STEP,
-            ..StageUniform::default()
-        };
-        let stage = |time: f64, source: usize, update: Update, c: [f64; 5], first, last| {
-            let (alpha, sigma) = Process::Fm.alpha_sigma(&self.schedule, time);
-            Stage {
-                t: time,
-                source,
-                update,
-                uniform: StageUniform {
-                    alpha: alpha as f32,
-                    sigma: sigma as f32,
-                    first: u32::from(first),
-                    last: u32::from(last),
-                    c: [c[0], c[1], c[2], c[3], c[4], 0.0].map(|v| v as f32),
-                    ..base
-                },
-            }
-        };
-        // One Runge–Kutta stage on d = v: weight w, next stage offset, final factor.
-        let ode = |time: f64, source: usize, w: f64, next: f64, fin: f64, first, last| {
-            stage(
-                time,
-                source,
-                Update::OdeStage,
-                [0.0, 1.0, w, next, fin],
-                first,
-                last,
-            )
-        };
-        match self.cfg.kind {
-            SamplerKind::OdeEuler => vec![ode(t, 0, 1.0, 0.0, h, true, true)],
-            SamplerKind::Heun => vec![
-                ode(t, 0, 1.0, h, 0.0, true, false),
-                ode(t + h, 1, 1.0, 0.0, 0.5 * h, false, true),
-            ],
-            SamplerKind::Rk4 => vec![
-                ode(t, 0, 1.0, 0.5 * h, 0.0, true, false),
-                ode(t + 0.5 * h, 1, 2.0, 0.5 * h, 0.0, false, false),
-                ode(t + 0.5 * h, 1, 2.0, h, 0.0, false, false),
-                ode(t + h, 1, 1.0, 0.0, h / 6.0, false, true),
-            ],
-            // `SamplerKind::on` leaves only the reverse SDE.
-            _ => vec![stage(
-                t,
-                0,
-                Update::Affine,
-                [1.0 + h, h * (2.0 - t), (2.0 * t * -h).sqrt(), 0.0, 0.0],
-                true,
-                true,
-            )],
         }
     }
 }
